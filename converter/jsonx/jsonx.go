@@ -1,0 +1,57 @@
+// Package jsonx is the gateway's single JSON codec. Every package encodes and
+// decodes JSON through it so the implementation (goccy/go-json today) can be
+// swapped or pinned in one place.
+package jsonx
+
+import (
+	"io"
+
+	gojson "github.com/goccy/go-json"
+)
+
+// RawMessage is a raw encoded JSON value, passed through without re-encoding.
+type RawMessage = gojson.RawMessage
+
+// Marshal returns the JSON encoding of v.
+func Marshal(v any) ([]byte, error) { return gojson.Marshal(v) }
+
+// Unmarshal parses the JSON-encoded data and stores the result in v.
+func Unmarshal(data []byte, v any) error { return gojson.Unmarshal(data, v) }
+
+// Valid reports whether data is a valid JSON encoding.
+func Valid(data []byte) bool { return gojson.Valid(data) }
+
+// NewEncoder returns an encoder that writes to w.
+func NewEncoder(w io.Writer) *gojson.Encoder { return gojson.NewEncoder(w) }
+
+// NewDecoder returns a decoder that reads from r.
+func NewDecoder(r io.Reader) *gojson.Decoder { return gojson.NewDecoder(r) }
+
+// AppendString appends s to dst as a quoted, escaped JSON string.
+func AppendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
