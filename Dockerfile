@@ -1,0 +1,70 @@
+# syntax=docker/dockerfile:1
+
+# Container image for the gateway: one static binary that runs every mode
+# (all in one, `gateway ingress`, `gateway worker`), plus the mock upstream
+# used by the demos and benchmarks.
+#
+#   docker build -t ghcr.io/aigateway/gateway:latest --build-arg VERSION=$(git describe --tags --always) .
+
+# --- build stage -------------------------------------------------------------
+# The build runs on the builder's own platform and cross-compiles, so a
+# multi-arch build (docker buildx --platform linux/amd64,linux/arm64) does not
+# emulate the compiler.
+FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+WORKDIR /src
+
+# Modules first, in their own layer: editing the source does not refetch them.
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+
+COPY . .
+ARG VERSION=dev
+ARG TARGETOS
+ARG TARGETARCH
+# CGO_ENABLED=0 gives static binaries: the runtime image has no libc.
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/gateway ./cmd/gateway && \
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/mockupstream ./cmd/mockupstream
+
+# The runtime image has neither a shell nor useradd: write the account files
+# and the writable data directory here and copy them over.
+RUN mkdir -p /out/rootfs/etc /out/rootfs/home/appuser/data/nats && \
+    printf '%s\n' \
+      'root:x:0:0:root:/root:/sbin/nologin' \
+      'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' \
+      'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' \
+      'appuser:x:10001:10001:appuser:/home/appuser:/sbin/nologin' > /out/rootfs/etc/passwd && \
+    printf '%s\n' 'root:x:0:' 'nobody:x:65534:' 'nonroot:x:65532:' 'appuser:x:10001:' > /out/rootfs/etc/group
+
+# --- runtime stage -----------------------------------------------------------
+# distroless/static: CA certificates and tzdata, no shell, no package manager.
+FROM gcr.io/distroless/static-debian12:nonroot
+
+LABEL org.opencontainers.image.title="gateway" \
+      org.opencontainers.image.description="AI gateway: OpenAI and Anthropic APIs over NATS worker pools" \
+      org.opencontainers.image.source="https://github.com/aigateway/gateway" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+COPY --from=build /out/rootfs/etc/passwd /etc/passwd
+COPY --from=build /out/rootfs/etc/group /etc/group
+# Only the data directory belongs to the user; binaries and config stay root-owned.
+COPY --from=build --chown=10001:10001 /out/rootfs/home/appuser /home/appuser
+COPY --from=build /out/gateway /out/mockupstream /usr/local/bin/
+# Shipped configuration; deployments mount their own read-only over this directory.
+COPY config/*.toml /home/appuser/config/
+
+# Numeric user so that Kubernetes runAsNonRoot can verify it without /etc/passwd.
+USER 10001:10001
+WORKDIR /home/appuser
+ENV GATEWAY_CONFIG_DIR=/home/appuser/config \
+    GATEWAY_BUS_STORE_DIR=/home/appuser/data/nats
+
+# 8080 HTTP API, /health and /metrics; 4222 NATS clients (when bus.listen is
+# set); 8222 NATS monitoring (set GATEWAY_BUS_MONITOR=0.0.0.0:8222 to reach it).
+EXPOSE 8080 4222 8222
+
+# distroless has no curl: the binary probes its own /health.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+    CMD ["/usr/local/bin/gateway", "healthcheck"]
+
+ENTRYPOINT ["/usr/local/bin/gateway"]
