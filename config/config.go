@@ -2,7 +2,10 @@
 // defaults, GATEWAY_* environment overrides and validation.
 package config
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Format names a wire API spoken by clients or upstreams.
 type Format string
@@ -22,14 +25,21 @@ type Config struct {
 	Upstreams []Upstream `toml:"upstreams"`
 	Routes    []Route    `toml:"routes"`
 
-	// Source names the file the configuration was read from, for messages.
+	// Source names the file the configuration was read from, for messages:
+	// a path, or EmbeddedSource for the built-in default.toml.
 	Source string `toml:"-"`
+
+	// meta remembers the line or environment variable behind each key, so
+	// Validate can point at it. Nil for a Config built in code.
+	meta *sourceMeta
 }
 
 // Server configures the HTTP ingress.
 type Server struct {
+	// Host is the address to listen on; "0.0.0.0" means every interface.
 	Host string `toml:"host"`
-	Port int    `toml:"port"`
+	// Port is the TCP port to listen on; 0 picks a free port (for tests).
+	Port int `toml:"port"`
 	// MaxBodyBytes bounds request bodies; larger ones get 413.
 	MaxBodyBytes int `toml:"max_body_bytes"`
 	// ReadTimeout bounds reading a request (headers and body).
@@ -49,16 +59,26 @@ type Server struct {
 
 // Logging configures log/slog output.
 type Logging struct {
-	Level  string `toml:"level"`  // debug, info, warn, error
-	Format string `toml:"format"` // json or pretty
+	// Level is the lowest level written: debug, info, warn or error.
+	Level string `toml:"level"`
+	// Format is json (one object per line) or pretty (for terminals).
+	Format string `toml:"format"`
 }
 
 // Bus configures NATS.
 type Bus struct {
-	Mode     string `toml:"mode"` // embedded or external
-	URL      string `toml:"url"`  // external: comma-separated NATS URLs
-	Listen   string `toml:"listen"`
-	Monitor  string `toml:"monitor"`
+	// Mode is embedded (run nats-server in the process) or external.
+	Mode string `toml:"mode"`
+	// URL lists the NATS servers to connect to in external mode, comma-separated.
+	URL string `toml:"url"`
+	// Listen, in embedded mode, opens a TCP listener (host:port) so worker
+	// or ingress processes elsewhere can join; empty means in-process only.
+	Listen string `toml:"listen"`
+	// Monitor is the host:port of the embedded server's HTTP monitoring
+	// (/varz, /connz, /jsz, /healthz); empty turns it off.
+	Monitor string `toml:"monitor"`
+	// StoreDir is where the embedded server keeps JetStream files (quota
+	// counters that must survive a restart).
 	StoreDir string `toml:"store_dir"`
 	// MaxPayload is the largest NATS message; bigger request bodies travel in chunks.
 	MaxPayload int `toml:"max_payload"`
@@ -69,41 +89,60 @@ type Bus struct {
 	// User and Password authenticate to NATS; prefer GATEWAY_BUS_PASSWORD.
 	User     string `toml:"user"`
 	Password string `toml:"password"`
-	TLSCA    string `toml:"tls_ca"`
-	TLSCert  string `toml:"tls_cert"`
-	TLSKey   string `toml:"tls_key"`
+	// TLSCA is a PEM file of CAs that sign the NATS servers' certificates.
+	TLSCA string `toml:"tls_ca"`
+	// TLSCert and TLSKey are a PEM client certificate and key (mutual TLS).
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
 	// Replicas of the JetStream streams the gateway creates (3 on a cluster).
 	Replicas int `toml:"replicas"`
 }
 
 // Access configures API keys, rate limits and quotas.
 type Access struct {
-	Enabled        bool   `toml:"enabled"`
+	// Enabled turns on API keys, rate limits and quotas at the ingress.
+	Enabled bool `toml:"enabled"`
+	// AdminKeySHA256 is the hex SHA-256 of the key for /admin/ endpoints;
+	// GATEWAY_ACCESS_ADMIN_KEY (the plain key) sets it from the environment.
 	AdminKeySHA256 string `toml:"admin_key_sha256"`
 	// StoreFailure decides what happens when the shared counter store is
 	// unreachable: "closed" (503) or "open" (count locally).
 	StoreFailure string `toml:"store_failure"`
-	Keys         []Key  `toml:"keys"`
+	// Keys are the API keys clients may present.
+	Keys []Key `toml:"keys"`
 }
 
 // Key is one gateway API key and its limits.
 type Key struct {
-	Name              string   `toml:"name"`
-	KeySHA256         string   `toml:"key_sha256"`
-	KeyEnv            string   `toml:"key_env"`
-	Routes            []string `toml:"routes"`
-	Models            []string `toml:"models"`
-	RequestsPerMinute int64    `toml:"requests_per_minute"`
-	TokensPerMinute   int64    `toml:"tokens_per_minute"`
-	QuotaTokens       int64    `toml:"quota_tokens"`
-	QuotaRequests     int64    `toml:"quota_requests"`
-	QuotaPeriod       string   `toml:"quota_period"` // day, week, month
+	// Name identifies the key in logs, metrics and quota counters.
+	Name string `toml:"name"`
+	// KeySHA256 is the lower-case hex SHA-256 of the key. Load fills it from
+	// KeyEnv; the plain key is never kept.
+	KeySHA256 string `toml:"key_sha256"`
+	// KeyEnv names an environment variable holding the plain key.
+	KeyEnv string `toml:"key_env"`
+	// Routes limits the key to these route paths; empty allows all.
+	Routes []string `toml:"routes"`
+	// Models limits the key to these client model names; empty allows all.
+	Models []string `toml:"models"`
+	// RequestsPerMinute and TokensPerMinute are rate limits; 0 is unlimited.
+	RequestsPerMinute int64 `toml:"requests_per_minute"`
+	TokensPerMinute   int64 `toml:"tokens_per_minute"`
+	// QuotaTokens and QuotaRequests cap use per QuotaPeriod; 0 is unlimited.
+	QuotaTokens   int64 `toml:"quota_tokens"`
+	QuotaRequests int64 `toml:"quota_requests"`
+	// QuotaPeriod is day, week or month (the default).
+	QuotaPeriod string `toml:"quota_period"`
 }
 
 // Upstream is one model provider endpoint served by a worker pool.
 type Upstream struct {
-	Name   string `toml:"name"`
-	URL    string `toml:"url"`
+	// Name identifies the upstream in routes, metrics, subjects and
+	// environment variables (letters, digits, '-' and '_').
+	Name string `toml:"name"`
+	// URL is the provider's base URL, e.g. https://api.openai.com.
+	URL string `toml:"url"`
+	// Format is the wire API the upstream speaks.
 	Format Format `toml:"format"`
 	// APIKey is never read from a file: it comes from
 	// GATEWAY_UPSTREAMS_<NAME>_API_KEY.
@@ -132,9 +171,12 @@ type Upstream struct {
 
 // Route binds an HTTP path to an upstream.
 type Route struct {
-	Path        string `toml:"path"`
+	// Path is the HTTP path clients call, e.g. /v1/chat/completions.
+	Path string `toml:"path"`
+	// InputFormat is the wire API clients speak on this path.
 	InputFormat Format `toml:"input_format"`
-	Upstream    string `toml:"upstream"`
+	// Upstream names the [[upstreams]] entry that serves the route.
+	Upstream string `toml:"upstream"`
 	// ModelMap renames client model names on this route; it wins over the upstream's.
 	ModelMap map[string]string `toml:"model_map"`
 	// DefaultModel is used when the client names no model.
@@ -153,7 +195,7 @@ type Duration struct{ time.Duration }
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return err
+		return fmt.Errorf("invalid duration %q (want a form such as \"30s\" or \"1m30s\"): %w", b, err)
 	}
 	d.Duration = v
 	return nil
@@ -163,6 +205,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
 
 // Default returns the configuration used for anything a file leaves out.
+// It has no upstreams, routes or keys.
 func Default() Config {
 	return Config{
 		Server: Server{
@@ -199,5 +242,49 @@ func DefaultUpstream() Upstream {
 		IdleTimeout:      Duration{120 * time.Second},
 		Timeout:          Duration{600 * time.Second},
 		DefaultMaxTokens: 4096,
+	}
+}
+
+// ApplyDefaults fills the settings left at their zero value with the values
+// of Default and DefaultUpstream, the way a file that leaves a key out gets
+// the default. Load calls it; code that builds a Config by hand may too.
+// Zero counts as "not set" for sizes, timeouts and enumerations, none of
+// which has a meaningful zero; addresses and booleans are left alone since
+// an empty address and false mean something.
+func (c *Config) ApplyDefaults() {
+	d := Default()
+	fill(&c.Server.MaxBodyBytes, d.Server.MaxBodyBytes)
+	fill(&c.Server.ReadTimeout, d.Server.ReadTimeout)
+	fill(&c.Server.IdleTimeout, d.Server.IdleTimeout)
+	fill(&c.Server.ShutdownGrace, d.Server.ShutdownGrace)
+	fill(&c.Server.StallTimeout, d.Server.StallTimeout)
+	fill(&c.Logging.Level, d.Logging.Level)
+	fill(&c.Logging.Format, d.Logging.Format)
+	fill(&c.Bus.Mode, d.Bus.Mode)
+	fill(&c.Bus.MaxPayload, d.Bus.MaxPayload)
+	fill(&c.Bus.Replicas, d.Bus.Replicas)
+	fill(&c.Access.StoreFailure, d.Access.StoreFailure)
+	for i := range c.Access.Keys {
+		fill(&c.Access.Keys[i].QuotaPeriod, "month")
+	}
+	du := DefaultUpstream()
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		fill(&u.Concurrency, du.Concurrency)
+		fill(&u.QueueSize, du.QueueSize)
+		fill(&u.QueueTimeout, du.QueueTimeout)
+		fill(&u.ConnectTimeout, du.ConnectTimeout)
+		fill(&u.FirstByteTimeout, du.FirstByteTimeout)
+		fill(&u.IdleTimeout, du.IdleTimeout)
+		fill(&u.Timeout, du.Timeout)
+		fill(&u.DefaultMaxTokens, du.DefaultMaxTokens)
+	}
+}
+
+// fill sets *dst to def when *dst is the zero value.
+func fill[T comparable](dst *T, def T) {
+	var zero T
+	if *dst == zero {
+		*dst = def
 	}
 }

@@ -1,0 +1,184 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvPrefix is the prefix of every environment variable the gateway reads.
+const EnvPrefix = "GATEWAY_"
+
+// Environment variables that choose the configuration file rather than
+// override a key.
+const (
+	// EnvConfigDir overrides the directory holding <env>.toml files.
+	EnvConfigDir = "GATEWAY_CONFIG_DIR"
+	// EnvName selects <dir>/<name>.toml, e.g. GATEWAY_ENV=production.
+	EnvName = "GATEWAY_ENV"
+	// EnvAdminKey holds the plain admin key; only its SHA-256 is kept.
+	EnvAdminKey = "GATEWAY_ACCESS_ADMIN_KEY"
+)
+
+// envSections are the tables whose scalar keys GATEWAY_<SECTION>_<KEY>
+// overrides.
+var envSections = [...]string{"server", "logging", "bus", "access"}
+
+// LookupFunc reads an environment variable; os.LookupEnv in production.
+type LookupFunc func(name string) (string, bool)
+
+// envToken turns a name into the upper-case, underscore-separated form used
+// in variable names: "azure-east.2" → "AZURE_EAST_2".
+func envToken(name string) string {
+	b := []byte(strings.ToUpper(name))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// applyEnv applies GATEWAY_* overrides to c, recording in meta which keys
+// came from the environment so later messages can name the variable.
+func applyEnv(c *Config, lookup LookupFunc, meta *sourceMeta) []error {
+	var errs []error
+	root := reflect.ValueOf(c).Elem()
+	fields := tomlFields(root.Type())
+	for _, section := range envSections {
+		prefix := EnvPrefix + envToken(section) + "_"
+		errs = append(errs, overrideScalars(root.Field(fields[section]), section, prefix, lookup, meta)...)
+	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		path := indexKey("upstreams", i)
+		errs = append(errs, overrideScalars(reflect.ValueOf(u).Elem(), path, u.EnvPrefix(), lookup, meta)...)
+		// The API key has no TOML key at all: it is read only from here.
+		if v, ok := lookup(u.EnvPrefix() + "API_KEY"); ok {
+			u.APIKey = v
+		}
+	}
+	if v, ok := lookup(EnvAdminKey); ok {
+		if v == "" {
+			errs = append(errs, &FieldError{File: meta.file, Key: "access.admin_key_sha256", Env: EnvAdminKey,
+				Err: fmt.Errorf("%w: set but empty", ErrMissingEnv)})
+		} else {
+			c.Access.AdminKeySHA256 = HashKey(v)
+			meta.env["access.admin_key_sha256"] = EnvAdminKey
+		}
+	}
+	return errs
+}
+
+// overrideScalars sets each scalar field of the struct v from
+// prefix+UPPER(tag) when that variable exists. The upstream name is
+// skipped: it is what the variable names are derived from.
+func overrideScalars(v reflect.Value, path, prefix string, lookup LookupFunc, meta *sourceMeta) []error {
+	var errs []error
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := tagName(t.Field(i))
+		if tag == "" || !isScalar(t.Field(i).Type) || t == upstreamType && tag == "name" {
+			continue
+		}
+		name := prefix + envToken(tag)
+		raw, ok := lookup(name)
+		if !ok {
+			continue
+		}
+		key := joinKey(path, tag)
+		if err := setScalar(v.Field(i), raw); err != nil {
+			errs = append(errs, &FieldError{File: meta.file, Key: key, Env: name, Err: fmt.Errorf("%w: %w", ErrBadEnv, err)})
+			continue
+		}
+		meta.env[key] = name
+	}
+	return errs
+}
+
+func isScalar(t reflect.Type) bool {
+	if t == durationType {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Bool:
+		return true
+	}
+	return false
+}
+
+// setScalar parses s into the scalar field v.
+func setScalar(v reflect.Value, s string) error {
+	if v.Type() == durationType {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as \"30s\"", s)
+		}
+		v.Set(reflect.ValueOf(Duration{d}))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, v.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", s)
+		}
+		v.SetInt(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		v.SetBool(b)
+	default:
+		return fmt.Errorf("cannot set a %s from the environment", v.Type())
+	}
+	return nil
+}
+
+// resolveKeyEnv replaces each access key's key_env with the SHA-256 of the
+// variable's value, so the plain key is never stored. It runs only when
+// access control is enabled: a disabled gateway needs no key material.
+func resolveKeyEnv(c *Config, lookup LookupFunc, meta *sourceMeta) []error {
+	if !c.Access.Enabled {
+		return nil
+	}
+	var errs []error
+	for i := range c.Access.Keys {
+		k := &c.Access.Keys[i]
+		if k.KeyEnv == "" {
+			continue
+		}
+		path := indexKey("access.keys", i)
+		if k.KeySHA256 != "" {
+			continue // both set: Validate reports it
+		}
+		v, ok := lookup(k.KeyEnv)
+		if !ok || v == "" {
+			what := "is not set"
+			if ok {
+				what = "is empty"
+			}
+			errs = append(errs, meta.fieldError(joinKey(path, "key_env"),
+				fmt.Errorf("%w: %s %s (key %q)", ErrMissingEnv, k.KeyEnv, what, k.Name)))
+			continue
+		}
+		k.KeySHA256 = HashKey(v)
+		meta.keyFromEnv[i] = true
+	}
+	return errs
+}
+
+// HashKey returns the lower-case hex SHA-256 of an API key: the value to
+// write as key_sha256 or admin_key_sha256, and the form the ingress
+// compares presented keys against.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
