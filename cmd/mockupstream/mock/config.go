@@ -1,0 +1,161 @@
+package mock
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// DefaultChunks is the number of content chunks in a streamed answer when
+// Config.Chunks is zero.
+const DefaultChunks = 10
+
+// Config sets how the server answers. The zero value answers at once, with
+// DefaultChunks chunks and without validating requests; DefaultConfig turns
+// strict validation on.
+type Config struct {
+	// Latency is the wait before the first byte (the response headers).
+	Latency time.Duration
+	// Chunks is the number of content chunks in a streamed answer; 0 means
+	// DefaultChunks.
+	Chunks int
+	// ChunkGap is the wait between two streamed content chunks.
+	ChunkGap time.Duration
+	// ErrorStatus, when non-zero, makes every API request fail with this
+	// HTTP status and a provider-shaped error body.
+	ErrorStatus int
+	// DisconnectAfter, when positive, cuts the connection after this many
+	// content chunks of a streamed answer, without the closing events. A
+	// non-streamed answer is cut after half of its body.
+	DisconnectAfter int
+	// Hang accepts the request and never answers until the client goes away.
+	Hang bool
+	// ReplayFile, when set, answers every API request with the bytes of this
+	// file, unchanged: text/event-stream for a .sse file, application/json
+	// otherwise. SSE files are written one event at a time so ChunkGap and
+	// DisconnectAfter apply to them (counted in events).
+	ReplayFile string
+	// ReplayStatus is the HTTP status for ReplayFile; 0 means 200.
+	ReplayStatus int
+	// Strict validates requests the way the real providers do and answers
+	// 400 in the provider's error shape on violations.
+	Strict bool
+	// APIKey, when set, is required: "Authorization: Bearer <key>" for
+	// OpenAI, "x-api-key: <key>" for Anthropic. Other requests get 401.
+	APIKey string
+}
+
+// DefaultConfig returns the configuration used by the mockupstream command:
+// DefaultChunks chunks, no delays and strict validation.
+func DefaultConfig() Config {
+	return Config{Chunks: DefaultChunks, Strict: true}
+}
+
+// Validate reports the first invalid field of c.
+func (c Config) Validate() error {
+	switch {
+	case c.Latency < 0:
+		return fmt.Errorf("mock: latency %v is negative", c.Latency)
+	case c.ChunkGap < 0:
+		return fmt.Errorf("mock: chunk gap %v is negative", c.ChunkGap)
+	case c.Chunks < 0:
+		return fmt.Errorf("mock: chunks %d is negative", c.Chunks)
+	case c.DisconnectAfter < 0:
+		return fmt.Errorf("mock: disconnect-after %d is negative", c.DisconnectAfter)
+	case c.ErrorStatus != 0 && (c.ErrorStatus < 400 || c.ErrorStatus > 599):
+		return fmt.Errorf("mock: error status %d is not a 4xx or 5xx status", c.ErrorStatus)
+	case c.ReplayStatus != 0 && (c.ReplayStatus < 100 || c.ReplayStatus > 599):
+		return fmt.Errorf("mock: replay status %d is not an HTTP status", c.ReplayStatus)
+	}
+	return nil
+}
+
+// withDefaults fills in the values that zero stands for, and clamps what
+// Validate would reject so that SetConfig never breaks a running server.
+func (c Config) withDefaults() Config {
+	if c.Chunks <= 0 {
+		c.Chunks = DefaultChunks
+	}
+	if c.ReplayStatus == 0 {
+		c.ReplayStatus = http.StatusOK
+	}
+	c.Latency = max(c.Latency, 0)
+	c.ChunkGap = max(c.ChunkGap, 0)
+	c.DisconnectAfter = max(c.DisconnectAfter, 0)
+	return c
+}
+
+// Headers that override Config fields for one request.
+const (
+	HeaderLatency         = "X-Mock-Latency"
+	HeaderChunks          = "X-Mock-Chunks"
+	HeaderGap             = "X-Mock-Gap"
+	HeaderStatus          = "X-Mock-Status"
+	HeaderDisconnectAfter = "X-Mock-Disconnect-After"
+	HeaderHang            = "X-Mock-Hang"
+	HeaderReplay          = "X-Mock-Replay"
+)
+
+// errBadOverride marks an unparsable X-Mock-* header.
+var errBadOverride = errors.New("invalid override header")
+
+// applyOverrides returns cfg with the X-Mock-* headers of h applied. Most
+// requests carry none, so the common path is one map lookup per header.
+func applyOverrides(cfg Config, h http.Header) (Config, error) {
+	if v := h.Get(HeaderLatency); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return cfg, fmt.Errorf("%w: %s: %q", errBadOverride, HeaderLatency, v)
+		}
+		cfg.Latency = d
+	}
+	if v := h.Get(HeaderGap); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return cfg, fmt.Errorf("%w: %s: %q", errBadOverride, HeaderGap, v)
+		}
+		cfg.ChunkGap = d
+	}
+	if v := h.Get(HeaderChunks); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return cfg, fmt.Errorf("%w: %s: %q", errBadOverride, HeaderChunks, v)
+		}
+		cfg.Chunks = n
+	}
+	if v := h.Get(HeaderStatus); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 || n > 599 {
+			return cfg, fmt.Errorf("%w: %s: %q", errBadOverride, HeaderStatus, v)
+		}
+		if cfg.ReplayFile != "" || h.Get(HeaderReplay) != "" {
+			cfg.ReplayStatus = n
+		} else if n >= 400 {
+			cfg.ErrorStatus = n
+		} else {
+			// A success status asks for a normal answer even when the
+			// Config injects errors.
+			cfg.ErrorStatus = 0
+		}
+	}
+	if v := h.Get(HeaderDisconnectAfter); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return cfg, fmt.Errorf("%w: %s: %q", errBadOverride, HeaderDisconnectAfter, v)
+		}
+		cfg.DisconnectAfter = n
+	}
+	if v := h.Get(HeaderHang); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: %s: %q", errBadOverride, HeaderHang, v)
+		}
+		cfg.Hang = b
+	}
+	if v := h.Get(HeaderReplay); v != "" {
+		cfg.ReplayFile = v
+	}
+	return cfg, nil
+}
