@@ -1,0 +1,172 @@
+package converter
+
+import (
+	"errors"
+)
+
+// DefaultMaxTokens is the max_tokens sent to Anthropic when neither the client
+// nor the route gives one: Anthropic requires the field, OpenAI does not.
+const DefaultMaxTokens = 4096
+
+// RequestOptions adjusts a request on its way upstream.
+type RequestOptions struct {
+	// Model is the model name to send upstream; "" keeps the client's.
+	Model string
+	// DefaultMaxTokens is max_tokens for Anthropic targets when the client
+	// gave none (0 means DefaultMaxTokens).
+	DefaultMaxTokens int
+	// IncludeUsage forces stream_options.include_usage=true on streamed
+	// requests to OpenAI targets, so that the gateway can count tokens.
+	IncludeUsage bool
+}
+
+func (o RequestOptions) defaultMaxTokens() int64 {
+	if o.DefaultMaxTokens > 0 {
+		return int64(o.DefaultMaxTokens)
+	}
+	return DefaultMaxTokens
+}
+
+// RequestInfo is what the ingress reads from a request before queueing it.
+type RequestInfo struct {
+	// Model is the model the client asked for ("" when absent).
+	Model string
+	// Stream reports whether the client asked for a streamed answer.
+	Stream bool
+	// IncludeUsage reports whether an OpenAI client set
+	// stream_options.include_usage.
+	IncludeUsage bool
+	// MaxTokens is the requested output bound, 0 when none was given
+	// (OpenAI: max_completion_tokens, else max_tokens).
+	MaxTokens int64
+}
+
+// InspectRequest validates that body is a single well-formed JSON object of
+// format f and reads what the ingress needs. It does not decode the messages,
+// so its cost is one pass over the bytes. Errors are *Error of kind
+// KindInvalidRequest, with Param set when a field is at fault.
+func InspectRequest(f Format, body []byte) (RequestInfo, error) {
+	var info RequestInfo
+	var maxTokens, maxCompletion int64
+	sawMessages := false
+	_, err := walkTopObject(body, func(m member) error {
+		switch {
+		case keyIs(body, m, "model"):
+			if isNull(body, m) {
+				info.Model = ""
+				return nil
+			}
+			s, ok := valueString(body, m)
+			if !ok {
+				return InvalidParam("model", "model must be a string")
+			}
+			info.Model = s
+		case keyIs(body, m, "messages"):
+			if valueKind(body, m) != '[' {
+				return InvalidParam("messages", "messages must be an array")
+			}
+			sawMessages = true
+		case keyIs(body, m, "stream"):
+			if isNull(body, m) {
+				info.Stream = false
+				return nil
+			}
+			v, ok := valueBool(body, m)
+			if !ok {
+				return InvalidParam("stream", "stream must be a boolean")
+			}
+			info.Stream = v
+		case keyIs(body, m, "max_tokens"):
+			n, err := inspectMaxTokens(body, m, "max_tokens")
+			if err != nil {
+				return err
+			}
+			maxTokens = n
+		case f == OpenAIChat && keyIs(body, m, "max_completion_tokens"):
+			n, err := inspectMaxTokens(body, m, "max_completion_tokens")
+			if err != nil {
+				return err
+			}
+			maxCompletion = n
+		case f == OpenAIChat && keyIs(body, m, "stream_options"):
+			info.IncludeUsage = false
+			if isNull(body, m) {
+				return nil
+			}
+			if valueKind(body, m) != '{' {
+				return InvalidParam("stream_options", "stream_options must be an object")
+			}
+			_, err := walkObject(body, m.valStart, 1, func(sm member) error {
+				if !keyIs(body, sm, "include_usage") || isNull(body, sm) {
+					return nil
+				}
+				v, ok := valueBool(body, sm)
+				if !ok {
+					return InvalidParam("stream_options.include_usage", "include_usage must be a boolean")
+				}
+				info.IncludeUsage = v
+				return nil
+			})
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return RequestInfo{}, asRequestError(err)
+	}
+	if !f.Valid() {
+		return RequestInfo{}, Errorf(KindInternal, "unknown request format %q", f)
+	}
+	if !sawMessages {
+		return RequestInfo{}, InvalidParam("messages", "messages is required")
+	}
+	info.MaxTokens = maxTokens
+	if maxCompletion > 0 {
+		info.MaxTokens = maxCompletion
+	}
+	return info, nil
+}
+
+func inspectMaxTokens(b []byte, m member, name string) (int64, error) {
+	if isNull(b, m) {
+		return 0, nil
+	}
+	n, ok := valueInt(b, m)
+	if !ok || n < 1 {
+		return 0, InvalidParam(name, "%s must be a positive integer", name)
+	}
+	return n, nil
+}
+
+// asRequestError turns scanner and decoder failures into the client-facing
+// *Error the API promises.
+func asRequestError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, errNotObject) {
+		return Errorf(KindInvalidRequest, "%s", err.Error())
+	}
+	return Errorf(KindInvalidRequest, "the request body is not valid JSON: %s", err.Error())
+}
+
+// TranslateRequest converts a client request of format from into the upstream
+// format to. When from == to it forwards the bytes, patching only what opts
+// require (model rename, stream_options.include_usage, a default max_tokens
+// for Anthropic) without re-encoding the rest. Errors are *Error of kind
+// KindInvalidRequest naming the field that cannot be carried over.
+//
+// The returned slice may alias body when nothing had to change.
+func TranslateRequest(from, to Format, body []byte, opts RequestOptions) ([]byte, error) {
+	switch {
+	case !from.Valid() || !to.Valid():
+		return nil, Errorf(KindInternal, "unsupported translation %q to %q", from, to)
+	case from == to:
+		return patchRequest(from, body, opts)
+	case from == OpenAIChat:
+		return openAIToAnthropicRequest(body, opts)
+	default:
+		return anthropicToOpenAIRequest(body, opts)
+	}
+}
