@@ -248,9 +248,9 @@ func DefaultUpstream() Upstream {
 // ApplyDefaults fills the settings left at their zero value with the values
 // of Default and DefaultUpstream, the way a file that leaves a key out gets
 // the default. Load calls it; code that builds a Config by hand may too.
-// Zero counts as "not set" for sizes, timeouts and enumerations, none of
-// which has a meaningful zero; addresses and booleans are left alone since
-// an empty address and false mean something.
+// Zero counts as "not set" for sizes, timeouts, enumerations and the store
+// directory, none of which has a meaningful zero; addresses and booleans are
+// left alone since an empty address ("off") and false mean something.
 func (c *Config) ApplyDefaults() {
 	d := Default()
 	fill(&c.Server.MaxBodyBytes, d.Server.MaxBodyBytes)
@@ -261,6 +261,7 @@ func (c *Config) ApplyDefaults() {
 	fill(&c.Logging.Level, d.Logging.Level)
 	fill(&c.Logging.Format, d.Logging.Format)
 	fill(&c.Bus.Mode, d.Bus.Mode)
+	fill(&c.Bus.StoreDir, d.Bus.StoreDir)
 	fill(&c.Bus.MaxPayload, d.Bus.MaxPayload)
 	fill(&c.Bus.Replicas, d.Bus.Replicas)
 	fill(&c.Access.StoreFailure, d.Access.StoreFailure)

@@ -60,10 +60,10 @@ func syntaxError(file string, err error) error {
 			File: file,
 			Line: pe.Position.Line,
 			Key:  pe.LastKey,
-			Err:  fmt.Errorf("%w: %s", ErrWrongType, pe.Message),
+			Err:  fmt.Errorf("%w: %s", ErrSyntax, pe.Message),
 		}
 	}
-	return &FieldError{File: file, Err: fmt.Errorf("parse TOML: %w", err)}
+	return &FieldError{File: file, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
 }
 
 // decode stores raw (a parsed TOML value) into rv, a settable value.

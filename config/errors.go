@@ -6,6 +6,9 @@ import (
 	"strings"
 )
 
+// ErrSyntax reports text that is not valid TOML.
+var ErrSyntax = errors.New("TOML syntax error")
+
 // ErrUnknownKey reports a key in a configuration file that the schema does
 // not have, usually a typo. Unknown keys are errors rather than warnings so a
 // misspelt limit can never be silently ignored.

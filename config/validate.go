@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -31,7 +33,19 @@ func (c *Config) Validate() error {
 	v.upstreams()
 	v.routes()
 	v.access()
+	// Report in file order; problems without a line (set from the
+	// environment, or a Config built in code) keep their order at the end.
+	sort.SliceStable(v.errs, func(i, j int) bool {
+		return lineOf(v.errs[i]) < lineOf(v.errs[j])
+	})
 	return errors.Join(v.errs...)
+}
+
+func lineOf(err error) int {
+	if fe, ok := err.(*FieldError); ok && fe.Line > 0 {
+		return fe.Line
+	}
+	return math.MaxInt
 }
 
 type validator struct {
