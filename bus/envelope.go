@@ -1,0 +1,126 @@
+package bus
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+const envelopeVersion = 1
+
+// Request is the envelope of one client request on its way to a worker.
+type Request struct {
+	// ID is the gateway's request id; it is a valid subject token.
+	ID string
+	// ClientRequestID is the x-request-id the client sent or was given.
+	ClientRequestID string
+	// Reply is the subject the worker publishes reply frames to.
+	Reply string
+	// Route is the path of the route the request came in on.
+	Route string
+	// Upstream names the upstream whose workers serve the request.
+	Upstream string
+	// Model is the model the client asked for.
+	Model string
+	// Stream reports whether the client asked for a streamed answer.
+	Stream bool
+	// IncludeUsage reports whether an OpenAI client asked for the usage chunk.
+	IncludeUsage bool
+	// Deadline (Unix nanoseconds) is the last moment a worker may start the
+	// request; after it the ingress has already answered the client.
+	Deadline int64
+	// Headers are client request headers the upstream call needs.
+	Headers []Header
+	// BodySize is the length of the request body.
+	BodySize int
+	// BodySubject, when set, is where the worker fetches the body in chunks
+	// because it does not fit in one bus message.
+	BodySubject string
+	// Body is the request body when it travels inline.
+	Body []byte
+}
+
+// AppendRequest encodes r into dst. The body goes last so that it is copied
+// exactly once.
+func AppendRequest(dst []byte, r *Request) []byte {
+	dst = append(dst, envelopeVersion)
+	for _, s := range [...]string{r.ID, r.ClientRequestID, r.Reply, r.Route, r.Upstream, r.Model, r.BodySubject} {
+		dst = appendString(dst, s)
+	}
+	var flags byte
+	if r.Stream {
+		flags |= 1
+	}
+	if r.IncludeUsage {
+		flags |= 2
+	}
+	dst = append(dst, flags)
+	dst = binary.AppendVarint(dst, r.Deadline)
+	dst = binary.AppendUvarint(dst, uint64(r.BodySize))
+	dst = binary.AppendUvarint(dst, uint64(len(r.Headers)))
+	for _, h := range r.Headers {
+		dst = appendString(dst, h.Name)
+		dst = appendString(dst, h.Value)
+	}
+	return append(dst, r.Body...)
+}
+
+// DecodeRequest decodes an envelope. The body aliases data.
+func DecodeRequest(data []byte) (*Request, error) {
+	if len(data) == 0 || data[0] != envelopeVersion {
+		return nil, fmt.Errorf("%w: unknown envelope version", ErrMalformedFrame)
+	}
+	p := data[1:]
+	r := &Request{}
+	var err error
+	for _, dst := range [...]*string{&r.ID, &r.ClientRequestID, &r.Reply, &r.Route, &r.Upstream, &r.Model, &r.BodySubject} {
+		if *dst, p, err = readString(p); err != nil {
+			return nil, err
+		}
+	}
+	if len(p) == 0 {
+		return nil, fmt.Errorf("%w: truncated envelope", ErrMalformedFrame)
+	}
+	r.Stream, r.IncludeUsage = p[0]&1 != 0, p[0]&2 != 0
+	p = p[1:]
+	deadline, n := binary.Varint(p)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: bad deadline", ErrMalformedFrame)
+	}
+	r.Deadline, p = deadline, p[n:]
+	size, p, err := readUvarint(p)
+	if err != nil || size > 1<<40 {
+		return nil, fmt.Errorf("%w: bad body size", ErrMalformedFrame)
+	}
+	r.BodySize = int(size)
+	count, p, err := readUvarint(p)
+	if err != nil || count > uint64(len(p)) {
+		return nil, fmt.Errorf("%w: bad header count", ErrMalformedFrame)
+	}
+	for range count {
+		var h Header
+		if h.Name, p, err = readString(p); err != nil {
+			return nil, err
+		}
+		if h.Value, p, err = readString(p); err != nil {
+			return nil, err
+		}
+		r.Headers = append(r.Headers, h)
+	}
+	if r.BodySubject == "" {
+		if len(p) != r.BodySize {
+			return nil, fmt.Errorf("%w: body is %d bytes, envelope says %d", ErrMalformedFrame, len(p), r.BodySize)
+		}
+		r.Body = p
+	}
+	return r, nil
+}
+
+// Header returns the value of the named client header, or "".
+func (r *Request) Header(name string) string {
+	for _, h := range r.Headers {
+		if h.Name == name {
+			return h.Value
+		}
+	}
+	return ""
+}

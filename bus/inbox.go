@@ -1,0 +1,262 @@
+package bus
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Window is the number of reply bytes a worker may send ahead of what the
+// ingress has written to the client. It bounds the memory a stream holds
+// however slow its client reads.
+const Window = 256 << 10
+
+// Errors a Reply reports while frames are read.
+var (
+	// ErrSequenceGap means a frame was lost between the worker and the ingress.
+	ErrSequenceGap = errors.New("bus: reply frame lost (sequence gap)")
+	// ErrOverrun means the worker sent more than the ingress granted.
+	ErrOverrun = errors.New("bus: worker exceeded its flow-control window")
+)
+
+// Control message kinds, sent by the ingress to a worker's control subject.
+const (
+	controlCredit byte = 'C'
+	controlCancel byte = 'X'
+)
+
+// Inbox receives the reply frames of every request one ingress process has
+// in flight, on one wildcard subscription, and serves request bodies that are
+// too large to travel inline.
+type Inbox struct {
+	nc      *nats.Conn
+	prefix  string
+	bodyPfx string
+	subs    []*nats.Subscription
+	replies sync.Map // request id → *Reply
+}
+
+// NewInbox subscribes to the reply and body subjects of the ingress process id.
+func NewInbox(nc *nats.Conn, id string) (*Inbox, error) {
+	in := &Inbox{nc: nc, prefix: replyPrefix + id + ".", bodyPfx: bodyPrefix + id + "."}
+	sub, err := nc.Subscribe(in.prefix+"*", in.deliver)
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to replies: %w", err)
+	}
+	// The dispatcher only appends to a bounded per-request buffer, so it never
+	// waits on a client; lift the client library's pending limits so a burst
+	// across thousands of streams is not mistaken for a slow consumer.
+	_ = sub.SetPendingLimits(-1, -1)
+	bodySub, err := nc.Subscribe(in.bodyPfx+"*", in.serveBody)
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribing to body requests: %w", err)
+	}
+	in.subs = []*nats.Subscription{sub, bodySub}
+	return in, nil
+}
+
+// Close unsubscribes. Requests still open see no more frames.
+func (in *Inbox) Close() error {
+	var errs []error
+	for _, s := range in.subs {
+		errs = append(errs, s.Unsubscribe())
+	}
+	return errors.Join(errs...)
+}
+
+// Open registers a request and returns the Reply its frames arrive on.
+func (in *Inbox) Open(id string) *Reply {
+	r := &Reply{
+		inbox:   in,
+		id:      id,
+		subject: in.prefix + id,
+		notify:  make(chan struct{}, 1),
+		expect:  1,
+		granted: Window,
+	}
+	in.replies.Store(id, r)
+	return r
+}
+
+func (in *Inbox) deliver(m *nats.Msg) {
+	v, ok := in.replies.Load(lastToken(m.Subject))
+	if !ok {
+		return // the request already ended; late frames are dropped
+	}
+	v.(*Reply).push(m.Data)
+}
+
+func (in *Inbox) serveBody(m *nats.Msg) {
+	v, ok := in.replies.Load(lastToken(m.Subject))
+	if !ok || m.Reply == "" {
+		return
+	}
+	r := v.(*Reply)
+	body := r.body.Load()
+	offset, n := binary.Uvarint(m.Data)
+	if body == nil || n <= 0 || offset > uint64(len(*body)) {
+		_ = m.Respond(nil)
+		return
+	}
+	chunk := (*body)[offset:]
+	if limit := int(in.nc.MaxPayload()) - 1024; len(chunk) > limit {
+		chunk = chunk[:limit]
+	}
+	_ = m.Respond(chunk)
+}
+
+// Reply is the ingress's end of one request's reply. Frames are pushed by the
+// subscription's dispatcher and read by the request's own goroutine.
+type Reply struct {
+	inbox   *Inbox
+	id      string
+	subject string
+	notify  chan struct{}
+	body    atomic.Pointer[[]byte]
+
+	mu       sync.Mutex
+	queued   [][]byte
+	buffered int
+	overrun  bool
+
+	// Read side, owned by the request's goroutine.
+	cur      []byte
+	expect   uint64
+	control  string
+	written  int64
+	granted  int64
+	finished bool
+}
+
+// Subject is where the worker must publish this request's frames.
+func (r *Reply) Subject() string { return r.subject }
+
+// BodySubject is where a worker fetches the body in chunks; see ServeBody.
+func (r *Reply) BodySubject() string { return r.inbox.bodyPfx + r.id }
+
+// ServeBody keeps body available for chunked fetching until Close. The caller
+// must not modify it afterwards.
+func (r *Reply) ServeBody(body []byte) { r.body.Store(&body) }
+
+func (r *Reply) push(data []byte) {
+	r.mu.Lock()
+	// A worker honouring the window never has much more than Window bytes
+	// outstanding (one oversized event, frame headers); far more is a bug.
+	if r.buffered > 4*Window {
+		r.overrun = true
+	} else {
+		r.queued = append(r.queued, data)
+		r.buffered += len(data)
+	}
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Ready is signalled whenever new frames may be available.
+func (r *Reply) Ready() <-chan struct{} { return r.notify }
+
+// Next returns the next frame if one has arrived. Heartbeats are consumed
+// here: they only prove the worker is alive, and one that announces a
+// sequence number never received reveals a lost frame. ok is false when no
+// frame is ready; got reports whether anything (a heartbeat included) arrived.
+func (r *Reply) Next() (f Frame, ok bool, got bool, err error) {
+	for {
+		if len(r.cur) == 0 {
+			r.mu.Lock()
+			if r.overrun {
+				r.mu.Unlock()
+				return Frame{}, false, got, ErrOverrun
+			}
+			if len(r.queued) == 0 {
+				r.mu.Unlock()
+				return Frame{}, false, got, nil
+			}
+			r.cur = r.queued[0]
+			r.queued[0] = nil
+			r.queued = r.queued[1:]
+			r.buffered -= len(r.cur)
+			r.mu.Unlock()
+		}
+		got = true
+		f, rest, err := NextFrame(r.cur)
+		if err != nil {
+			r.cur = nil
+			return Frame{}, false, got, err
+		}
+		r.cur = rest
+		if f.Kind == FrameHeartbeat {
+			if f.Seq >= r.expect {
+				return Frame{}, false, got, ErrSequenceGap
+			}
+			continue
+		}
+		if f.Seq != r.expect {
+			return Frame{}, false, got, fmt.Errorf("%w: got %d, want %d", ErrSequenceGap, f.Seq, r.expect)
+		}
+		r.expect++
+		switch f.Kind {
+		case FrameAccept:
+			r.control = string(f.Payload)
+		case FrameEnd, FrameError:
+			r.finished = true
+		}
+		return f, true, got, nil
+	}
+}
+
+// Pending reports whether more frames have arrived and can be read at once.
+func (r *Reply) Pending() bool {
+	if len(r.cur) > 0 {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.queued) > 0
+}
+
+// Accepted reports whether a worker has taken the request.
+func (r *Reply) Accepted() bool { return r.control != "" }
+
+// Written records that n more bytes reached the client and renews the
+// worker's credit once half the window has been used.
+func (r *Reply) Written(n int) {
+	r.written += int64(n)
+	if r.control == "" || r.finished {
+		return
+	}
+	if r.written+Window-r.granted >= Window/2 {
+		r.granted = r.written + Window
+		msg := make([]byte, 1, 11)
+		msg[0] = controlCredit
+		msg = binary.AppendUvarint(msg, uint64(r.granted))
+		_ = r.inbox.nc.Publish(r.control, msg)
+	}
+}
+
+// Cancel tells the worker to abort the request. Before a worker has accepted
+// it, the cancellation is broadcast, since any worker may be about to.
+func (r *Reply) Cancel() {
+	if r.finished {
+		return
+	}
+	r.finished = true
+	if r.control != "" {
+		_ = r.inbox.nc.Publish(r.control, []byte{controlCancel})
+		return
+	}
+	_ = r.inbox.nc.Publish(cancelPrefix+r.id, nil)
+}
+
+// Close unregisters the request; later frames are dropped.
+func (r *Reply) Close() {
+	r.inbox.replies.Delete(r.id)
+	r.body.Store(nil)
+}

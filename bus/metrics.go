@@ -1,0 +1,50 @@
+package bus
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Rejection reasons, the values of gateway_rejected_total's reason label.
+const (
+	RejectQueueFull    = "queue_full"
+	RejectQueueTimeout = "queue_timeout"
+	RejectNoWorkers    = "no_workers"
+	RejectClientGone   = "client_gone"
+)
+
+// QueueMetrics are the queueing metrics both halves of the gateway update.
+// A process creates them once, whatever roles it runs.
+type QueueMetrics struct {
+	Depth    *prometheus.GaugeVec
+	Wait     *prometheus.HistogramVec
+	Busy     *prometheus.GaugeVec
+	Capacity *prometheus.GaugeVec
+	Rejected *prometheus.CounterVec
+}
+
+// NewQueueMetrics registers the queueing metrics on reg.
+func NewQueueMetrics(reg prometheus.Registerer) *QueueMetrics {
+	m := &QueueMetrics{
+		Depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_queue_depth",
+			Help: "Requests waiting in the upstream's queue for a worker.",
+		}, []string{"upstream"}),
+		Wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_queue_wait_seconds",
+			Help:    "Time requests waited in the queue before a worker started them.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"upstream"}),
+		Busy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_worker_busy",
+			Help: "Upstream calls this process's workers are running.",
+		}, []string{"upstream"}),
+		Capacity: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_worker_capacity",
+			Help: "Upstream calls this process's workers may run at once.",
+		}, []string{"upstream"}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_rejected_total",
+			Help: "Requests refused or dropped before an upstream call, by reason.",
+		}, []string{"upstream", "reason"}),
+	}
+	reg.MustRegister(m.Depth, m.Wait, m.Busy, m.Capacity, m.Rejected)
+	return m
+}

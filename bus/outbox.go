@@ -1,0 +1,309 @@
+package bus
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// HeartbeatInterval is how long a worker stays silent before it tells the
+// ingress it is still alive.
+const HeartbeatInterval = time.Second
+
+// Errors a Sender reports.
+var (
+	// ErrCancelled means the ingress cancelled the request (its client left).
+	ErrCancelled = errors.New("bus: request cancelled by the ingress")
+	// ErrCreditStalled means the ingress stopped granting credit: it is gone.
+	ErrCreditStalled = errors.New("bus: no flow-control credit from the ingress")
+)
+
+// Outbox is a worker process's side of the reply protocol: it owns the
+// control subscription on which ingresses grant credit and cancel requests,
+// and the heartbeats of every request in flight.
+type Outbox struct {
+	nc         *nats.Conn
+	ctlPrefix  string
+	stall      time.Duration
+	subs       []*nats.Subscription
+	senders    sync.Map // request id → *Sender
+	mu         sync.Mutex
+	earlyStops map[string]time.Time // cancelled before this worker registered them
+	stop       chan struct{}
+	done       chan struct{}
+}
+
+// NewOutbox subscribes to the control subjects of worker process id. stall is
+// how long a sender waits for credit before it decides the ingress is gone.
+func NewOutbox(nc *nats.Conn, id string, stall time.Duration) (*Outbox, error) {
+	o := &Outbox{
+		nc:         nc,
+		ctlPrefix:  controlPrefix + id + ".",
+		stall:      stall,
+		earlyStops: make(map[string]time.Time),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	ctl, err := nc.Subscribe(o.ctlPrefix+"*", o.control)
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to control subject: %w", err)
+	}
+	_ = ctl.SetPendingLimits(-1, -1)
+	cancels, err := nc.Subscribe(cancelPrefix+"*", o.broadcastCancel)
+	if err != nil {
+		_ = ctl.Unsubscribe()
+		return nil, fmt.Errorf("subscribing to cancellations: %w", err)
+	}
+	o.subs = []*nats.Subscription{ctl, cancels}
+	go o.heartbeats()
+	return o, nil
+}
+
+// Close stops heartbeats and unsubscribes.
+func (o *Outbox) Close() error {
+	close(o.stop)
+	<-o.done
+	var errs []error
+	for _, s := range o.subs {
+		errs = append(errs, s.Unsubscribe())
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Outbox) control(m *nats.Msg) {
+	v, ok := o.senders.Load(lastToken(m.Subject))
+	if !ok || len(m.Data) == 0 {
+		return
+	}
+	s := v.(*Sender)
+	switch m.Data[0] {
+	case controlCredit:
+		granted, n := binary.Uvarint(m.Data[1:])
+		if n <= 0 {
+			return
+		}
+		for {
+			cur := s.granted.Load()
+			if int64(granted) <= cur || s.granted.CompareAndSwap(cur, int64(granted)) {
+				break
+			}
+		}
+		select {
+		case s.credit <- struct{}{}:
+		default:
+		}
+	case controlCancel:
+		s.cancel()
+	}
+}
+
+func (o *Outbox) broadcastCancel(m *nats.Msg) {
+	id := lastToken(m.Subject)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if v, ok := o.senders.Load(id); ok {
+		v.(*Sender).cancel()
+		return
+	}
+	now := time.Now()
+	if len(o.earlyStops) > 4096 {
+		for k, t := range o.earlyStops {
+			if now.Sub(t) > time.Minute {
+				delete(o.earlyStops, k)
+			}
+		}
+	}
+	o.earlyStops[id] = now
+}
+
+func (o *Outbox) heartbeats() {
+	defer close(o.done)
+	ticker := time.NewTicker(HeartbeatInterval / 2)
+	defer ticker.Stop()
+	var buf []byte
+	for {
+		select {
+		case <-o.stop:
+			return
+		case now := <-ticker.C:
+			cutoff := now.Add(-HeartbeatInterval).UnixNano()
+			o.senders.Range(func(_, v any) bool {
+				s := v.(*Sender)
+				if s.lastSend.Load() < cutoff {
+					buf = AppendFrame(buf[:0], FrameHeartbeat, s.lastSeq.Load(), nil)
+					_ = o.nc.Publish(s.subject, buf)
+					s.lastSend.Store(now.UnixNano())
+				}
+				return true
+			})
+		}
+	}
+}
+
+// Begin registers a request a worker has taken and sends the accept frame.
+// It fails with ErrCancelled when the ingress already gave up on it. The
+// sender's context derives from ctx and ends when the ingress cancels.
+func (o *Outbox) Begin(ctx context.Context, req *Request) (*Sender, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Sender{
+		outbox:  o,
+		id:      req.ID,
+		subject: req.Reply,
+		credit:  make(chan struct{}, 1),
+		ctx:     ctx,
+		stop:    cancel,
+	}
+	s.granted.Store(Window)
+	s.lastSend.Store(time.Now().UnixNano())
+	o.mu.Lock()
+	_, early := o.earlyStops[req.ID]
+	delete(o.earlyStops, req.ID)
+	if !early {
+		o.senders.Store(req.ID, s)
+	}
+	o.mu.Unlock()
+	if early {
+		cancel()
+		return nil, ErrCancelled
+	}
+	s.appendFrame(FrameAccept, []byte(o.ctlPrefix+req.ID))
+	if err := s.publish(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Sender publishes one request's reply frames. Frames are buffered and sent
+// together on Flush, so a burst of events costs one bus message. Its methods
+// must be called from one goroutine.
+type Sender struct {
+	outbox  *Outbox
+	id      string
+	subject string
+	credit  chan struct{}
+	ctx     context.Context
+	stop    context.CancelFunc
+
+	granted   atomic.Int64
+	cancelled atomic.Bool
+	lastSeq   atomic.Uint64
+	lastSend  atomic.Int64
+
+	seq     uint64
+	sent    int64
+	pending int
+	buf     []byte
+}
+
+// Context ends when the ingress cancels the request (its client left), when
+// the parent context of Begin ends, or when the sender is closed.
+func (s *Sender) Context() context.Context { return s.ctx }
+
+func (s *Sender) cancel() {
+	s.cancelled.Store(true)
+	s.stop()
+}
+
+// Cancelled reports whether the ingress cancelled the request.
+func (s *Sender) Cancelled() bool { return s.cancelled.Load() }
+
+// Buffered returns the number of data bytes waiting for Flush.
+func (s *Sender) Buffered() int { return s.pending }
+
+func (s *Sender) appendFrame(kind FrameKind, payload []byte) {
+	s.seq++
+	s.buf = AppendFrame(s.buf, kind, s.seq, payload)
+}
+
+// Head buffers the head frame.
+func (s *Sender) Head(h Head) {
+	var scratch [512]byte
+	s.appendFrame(FrameHead, AppendHead(scratch[:0], h))
+}
+
+// Data buffers bytes for the client.
+func (s *Sender) Data(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	s.appendFrame(FrameData, p)
+	s.pending += len(p)
+}
+
+// End buffers the final frame with the answer's usage and flushes.
+func (s *Sender) End(ctx context.Context, u Usage) error {
+	var scratch [40]byte
+	s.appendFrame(FrameEnd, AppendUsage(scratch[:0], u))
+	return s.Flush(ctx)
+}
+
+// Error sends a final error frame (before any head frame) and flushes.
+func (s *Sender) Error(ctx context.Context, status int, body []byte) error {
+	s.appendFrame(FrameError, AppendError(make([]byte, 0, len(body)+3), status, body))
+	return s.Flush(ctx)
+}
+
+// Flush publishes the buffered frames as one message once the ingress has
+// granted enough credit. It gives up when ctx ends, when the request is
+// cancelled, or when no credit arrives within the stall time-out.
+func (s *Sender) Flush(ctx context.Context) error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	if err := s.waitCredit(ctx); err != nil {
+		return err
+	}
+	return s.publish()
+}
+
+func (s *Sender) waitCredit(ctx context.Context) error {
+	var timer *time.Timer
+	for {
+		granted := s.granted.Load()
+		if s.sent+int64(s.pending) <= granted || s.sent+Window <= granted {
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(s.outbox.stall)
+			defer timer.Stop()
+		}
+		select {
+		case <-s.credit:
+		case <-ctx.Done():
+			if s.Cancelled() {
+				return ErrCancelled
+			}
+			return ctx.Err()
+		case <-timer.C:
+			return ErrCreditStalled
+		}
+	}
+}
+
+func (s *Sender) publish() error {
+	if err := s.outbox.nc.Publish(s.subject, s.buf); err != nil {
+		return fmt.Errorf("publishing reply frames: %w", err)
+	}
+	s.lastSeq.Store(s.seq)
+	s.lastSend.Store(time.Now().UnixNano())
+	s.sent += int64(s.pending)
+	s.pending = 0
+	s.buf = s.buf[:0]
+	return nil
+}
+
+// Close unregisters the request and releases its context.
+func (s *Sender) Close() {
+	s.outbox.senders.Delete(s.id)
+	s.stop()
+}

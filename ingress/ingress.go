@@ -1,0 +1,211 @@
+// Package ingress is the gateway's HTTP edge. It matches routes, checks API
+// keys and limits, publishes each request onto the bus, then holds the
+// client's connection and writes the reply frames to it as they arrive, as
+// JSON or as server-sent events. It converts nothing and calls no upstream.
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/ingress/access"
+)
+
+// Options are the dependencies of a Server.
+type Options struct {
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+	Gatherer     prometheus.Gatherer
+	QueueMetrics *bus.QueueMetrics
+	// Guard enforces API keys and limits; nil disables access control.
+	Guard   *access.Guard
+	Version string
+}
+
+// route is a configured route with what the hot path needs precomputed.
+type route struct {
+	config.Route
+	format   converter.Format
+	upstream config.Upstream
+
+	queueFull    prometheus.Counter
+	queueTimeout prometheus.Counter
+	noWorkers    prometheus.Counter
+	clientGone   prometheus.Counter
+	depth        prometheus.Gauge
+	firstToken   prometheus.Observer
+	interChunk   prometheus.Observer
+}
+
+// Server is the HTTP ingress.
+type Server struct {
+	cfg         config.Config
+	nc          *nats.Conn
+	logger      *slog.Logger
+	opts        Options
+	metrics     *metrics
+	inbox       *bus.Inbox
+	queues      *bus.Queues
+	registry    *bus.Registry
+	routes      map[string]*route
+	http        *fasthttp.Server
+	promHandler fasthttp.RequestHandler
+	started     time.Time
+
+	// closing ends the streams still open when the shutdown grace is over.
+	closing      chan struct{}
+	closeOnce    sync.Once
+	inFlight     sync.WaitGroup
+	maxInline    int
+	accessLog    bool
+	shuttingDown atomic.Bool
+}
+
+// New prepares the ingress: it subscribes to replies and worker presence and
+// makes sure the upstream queues exist.
+func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*Server, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("opening JetStream: %w", err)
+	}
+	s := &Server{
+		cfg:       cfg,
+		nc:        nc,
+		logger:    opts.Logger.With("component", "ingress"),
+		opts:      opts,
+		metrics:   newMetrics(opts.Registerer),
+		queues:    bus.NewQueues(js),
+		routes:    make(map[string]*route, len(cfg.Routes)),
+		started:   time.Now(),
+		closing:   make(chan struct{}),
+		accessLog: cfg.Server.AccessLog,
+	}
+	for _, u := range cfg.Upstreams {
+		if _, err := bus.EnsureQueue(ctx, js, bus.QueueConfig{
+			Upstream: u.Name, Size: u.QueueSize, Timeout: u.QueueTimeout.Duration, Replicas: cfg.Bus.Replicas,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	qm := opts.QueueMetrics
+	for _, r := range cfg.Routes {
+		u, _ := cfg.Upstream(r.Upstream)
+		s.routes[r.Path] = &route{
+			Route:        r,
+			format:       converter.Format(r.InputFormat),
+			upstream:     *u,
+			queueFull:    qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueFull),
+			queueTimeout: qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
+			noWorkers:    qm.Rejected.WithLabelValues(u.Name, bus.RejectNoWorkers),
+			clientGone:   qm.Rejected.WithLabelValues(u.Name, bus.RejectClientGone),
+			depth:        qm.Depth.WithLabelValues(u.Name),
+			firstToken:   s.metrics.firstToken.WithLabelValues(r.Path),
+			interChunk:   s.metrics.interChunk.WithLabelValues(r.Path),
+		}
+	}
+	id := nuid.Next()
+	if s.inbox, err = bus.NewInbox(nc, id); err != nil {
+		return nil, err
+	}
+	if s.registry, err = bus.WatchPresence(nc); err != nil {
+		_ = s.inbox.Close()
+		return nil, err
+	}
+	// Leave room in a bus message for the envelope's header fields.
+	s.maxInline = int(nc.MaxPayload()) - 16<<10
+	s.http = &fasthttp.Server{
+		Handler:            s.serve,
+		ErrorHandler:       s.serveParseError,
+		Name:               "gateway",
+		MaxRequestBodySize: cfg.Server.MaxBodyBytes,
+		ReadTimeout:        cfg.Server.ReadTimeout.Duration,
+		IdleTimeout:        cfg.Server.IdleTimeout.Duration,
+		// WriteTimeout would bound a whole stream, not each write: keep it
+		// off and bound waiting with the stall time-out instead.
+		WriteTimeout:                  0,
+		NoDefaultServerHeader:         true,
+		NoDefaultDate:                 false,
+		DisableHeaderNamesNormalizing: false,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{s.logger},
+	}
+	s.promHandler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	go s.watchQueues()
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.http.Serve(ln)
+}
+
+// Shutdown stops accepting requests, lets those in flight finish within the
+// context's deadline, then ends the streams still open with an error event.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shuttingDown.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- s.http.ShutdownWithContext(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.closeOnce.Do(func() { close(s.closing) })
+	waited := make(chan struct{})
+	go func() { s.inFlight.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		s.logger.Warn("requests still open after shutdown")
+	}
+	return errors.Join(err, s.registry.Close(), s.inbox.Close())
+}
+
+// watchQueues samples queue depths for the gateway_queue_depth gauge.
+func (s *Server) watchQueues() {
+	ticker := time.NewTicker(2 * time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-ticker.C:
+			seen := make(map[string]bool)
+			for _, r := range s.routes {
+				if seen[r.upstream.Name] {
+					continue
+				}
+				seen[r.upstream.Name] = true
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				if depth, err := s.queues.Depth(ctx, r.upstream.Name); err == nil {
+					r.depth.Set(float64(depth))
+				}
+				cancel()
+			}
+		}
+	}
+}
+
+type fasthttpLogger struct{ logger *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.logger.Debug(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,76 @@
+package ingress
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the HTTP-facing metrics of the ingress. Label values are
+// bounded: paths are configured routes or a few fixed names, never raw client
+// paths.
+type metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	inFlight   *prometheus.GaugeVec
+	firstToken *prometheus.HistogramVec
+	interChunk *prometheus.HistogramVec
+	children   sync.Map // pathStatus → *statusChildren
+}
+
+type pathStatus struct {
+	method string
+	path   string
+	status int
+}
+
+type statusChildren struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests answered, by route path and status.",
+		}, []string{"method", "path", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "Time from receiving a request to the end of its answer (the whole stream for streamed answers).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"method", "path", "status"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "http_requests_in_flight",
+			Help: "Requests being served, streams included.",
+		}, []string{"method", "path"}),
+		firstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "streaming_time_to_first_token_seconds",
+			Help:    "Time from receiving a streamed request to writing its first event to the client.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"}),
+		interChunk: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "streaming_inter_chunk_seconds",
+			Help:    "Time between two writes of a streamed answer to the client.",
+			Buckets: []float64{.0001, .0005, .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.firstToken, m.interChunk)
+	return m
+}
+
+func (m *metrics) observe(method, path string, status int, seconds float64) {
+	key := pathStatus{method: method, path: path, status: status}
+	v, ok := m.children.Load(key)
+	if !ok {
+		code := strconv.Itoa(status)
+		v, _ = m.children.LoadOrStore(key, &statusChildren{
+			requests: m.requests.WithLabelValues(method, path, code),
+			duration: m.duration.WithLabelValues(method, path, code),
+		})
+	}
+	c := v.(*statusChildren)
+	c.requests.Inc()
+	c.duration.Observe(seconds)
+}

@@ -1,0 +1,178 @@
+package ingress
+
+import (
+	"bytes"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nuid"
+	"github.com/valyala/fasthttp"
+
+	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/jsonx"
+)
+
+// Fixed path labels for requests that match no route.
+const (
+	pathHealth  = "/health"
+	pathMetrics = "/metrics"
+	pathAdmin   = "/admin"
+	pathOther   = "other"
+)
+
+func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	if r, ok := s.routes[string(path)]; ok { // no allocation: the compiler special-cases map[string] lookups
+		if !ctx.IsPost() {
+			s.reject(ctx, r.Path, r.format, converter.Errorf(converter.KindMethodNotAllowed, "%s only accepts POST", r.Path), time.Now())
+			ctx.Response.Header.Set("Allow", "POST")
+			return
+		}
+		s.serveRoute(ctx, r)
+		return
+	}
+	start := time.Now()
+	switch string(path) {
+	case pathHealth:
+		if !ctx.IsGet() && !ctx.IsHead() {
+			s.reject(ctx, pathHealth, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/health only accepts GET"), start)
+			return
+		}
+		s.serveHealth(ctx)
+		s.metrics.observe("GET", pathHealth, ctx.Response.StatusCode(), time.Since(start).Seconds())
+	case pathMetrics:
+		if !ctx.IsGet() {
+			s.reject(ctx, pathMetrics, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/metrics only accepts GET"), start)
+			return
+		}
+		s.promHandler(ctx)
+		s.metrics.observe("GET", pathMetrics, ctx.Response.StatusCode(), time.Since(start).Seconds())
+	default:
+		if bytes.HasPrefix(path, []byte("/admin/")) {
+			s.serveAdmin(ctx)
+			s.metrics.observe(string(ctx.Method()), pathAdmin, ctx.Response.StatusCode(), time.Since(start).Seconds())
+			return
+		}
+		s.reject(ctx, pathOther, formatForPath(path), converter.Errorf(converter.KindNotFound, "no route for %s %s", ctx.Method(), path), start)
+	}
+}
+
+// formatForPath guesses the error shape a client of an unknown path expects.
+func formatForPath(path []byte) converter.Format {
+	if bytes.Contains(path, []byte("/messages")) {
+		return converter.Anthropic
+	}
+	return converter.OpenAIChat
+}
+
+// health is the body of GET /health.
+type health struct {
+	Status        string         `json:"status"`
+	Version       string         `json:"version"`
+	UptimeSeconds int64          `json:"uptime_seconds"`
+	Bus           busHealth      `json:"bus"`
+	Workers       map[string]int `json:"workers"`
+}
+
+type busHealth struct {
+	Connected bool   `json:"connected"`
+	Status    string `json:"status"`
+}
+
+func (s *Server) serveHealth(ctx *fasthttp.RequestCtx) {
+	h := health{
+		Status:        "healthy",
+		Version:       s.opts.Version,
+		UptimeSeconds: int64(time.Since(s.started).Seconds()),
+		Bus:           busHealth{Connected: s.nc.IsConnected(), Status: s.nc.Status().String()},
+		Workers:       make(map[string]int),
+	}
+	for _, r := range s.routes {
+		h.Workers[r.upstream.Name] = s.registry.Workers(r.upstream.Name)
+	}
+	status := fasthttp.StatusOK
+	if !h.Bus.Connected || s.shuttingDown.Load() {
+		h.Status = "unhealthy"
+		status = fasthttp.StatusServiceUnavailable
+	}
+	body, _ := jsonx.Marshal(h)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetBody(body)
+}
+
+// serveParseError answers requests fasthttp could not read, a body over the
+// size limit above all, in the error shape of the route they were sent to.
+func (s *Server) serveParseError(ctx *fasthttp.RequestCtx, err error) {
+	start := time.Now()
+	path := ctx.Path()
+	format := formatForPath(path)
+	label := pathOther
+	if r, ok := s.routes[string(path)]; ok {
+		format, label = r.format, r.Path
+	}
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		s.reject(ctx, label, format, converter.Errorf(converter.KindRequestTooLarge,
+			"request body is larger than the limit of %d bytes", s.cfg.Server.MaxBodyBytes), start)
+		return
+	}
+	var timeout interface{ Timeout() bool }
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		ctx.SetConnectionClose()
+	}
+	s.reject(ctx, label, format, converter.Errorf(converter.KindInvalidRequest, "malformed HTTP request: %v", err), start)
+}
+
+// reject answers with a gateway error in the given format and records it.
+func (s *Server) reject(ctx *fasthttp.RequestCtx, pathLabel string, f converter.Format, e *converter.Error, start time.Time) {
+	requestID := s.requestID(ctx)
+	writeError(ctx, f, e, requestID)
+	s.metrics.observe(string(ctx.Method()), pathLabel, ctx.Response.StatusCode(), time.Since(start).Seconds())
+	if s.accessLog {
+		s.logger.Info("request", "request_id", requestID, "method", string(ctx.Method()), "path", pathLabel,
+			"status", ctx.Response.StatusCode(), "error", e.Message, "duration_ms", msSince(start))
+	}
+}
+
+func writeError(ctx *fasthttp.RequestCtx, f converter.Format, e *converter.Error, requestID string) {
+	status := e.Status(f)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	if e.Retryable() {
+		ctx.Response.Header.Set("Retry-After", "1")
+		ctx.Response.Header.Set("X-Should-Retry", "true")
+	} else if status < 500 && status != fasthttp.StatusTooManyRequests {
+		ctx.Response.Header.Set("X-Should-Retry", "false")
+	}
+	ctx.SetBody(converter.AppendErrorBody(ctx.Response.Body()[:0], f, e, requestID))
+}
+
+// requestID returns the request's id: the client's x-request-id when it is
+// reasonable, a fresh one otherwise. It is echoed in the response.
+func (s *Server) requestID(ctx *fasthttp.RequestCtx) string {
+	if v := ctx.Response.Header.Peek("X-Request-Id"); len(v) > 0 {
+		return string(v)
+	}
+	id := ""
+	if v := ctx.Request.Header.Peek("X-Request-Id"); len(v) > 0 && len(v) <= 128 && printable(v) {
+		id = string(v)
+	} else {
+		id = "req_" + nuid.Next()
+	}
+	ctx.Response.Header.Set("X-Request-Id", id)
+	return id
+}
+
+func printable(b []byte) bool {
+	for _, c := range b {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func msSince(t time.Time) float64 {
+	return float64(time.Since(t).Microseconds()) / 1000
+}

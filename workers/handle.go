@@ -1,0 +1,353 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/sse"
+)
+
+const (
+	// maxResponseBytes bounds a non-streamed upstream answer held in memory.
+	maxResponseBytes = 64 << 20
+	// maxErrorBytes bounds an upstream error body.
+	maxErrorBytes = 1 << 20
+	// maxEventBytes bounds one server-sent event.
+	maxEventBytes = 16 << 20
+	// coalesceBytes is how much converted output is gathered from events
+	// already received before it is sent on as one frame.
+	coalesceBytes = 32 << 10
+)
+
+// call is one request being served.
+type call struct {
+	p      *pool
+	req    *bus.Request
+	route  config.Route
+	client converter.Format
+	sender *bus.Sender
+	logger *slog.Logger
+	start  time.Time
+	out    []byte
+}
+
+func (p *pool) handle(work context.Context, msg jetstream.Msg) {
+	req, err := bus.DecodeRequest(msg.Data())
+	if err != nil {
+		_ = msg.Term()
+		p.logger.Error("dropping malformed request envelope", "err", err)
+		return
+	}
+	now := time.Now()
+	if meta, err := msg.Metadata(); err == nil {
+		p.wait.Observe(now.Sub(meta.Timestamp).Seconds())
+	}
+	if req.Deadline != 0 && now.UnixNano() > req.Deadline {
+		// The ingress has already answered this client with a time-out.
+		_ = msg.Ack()
+		p.rejectTimeout.Inc()
+		return
+	}
+	route, ok := p.routes[req.Route]
+	if !ok {
+		_ = msg.Term()
+		p.logger.Error("request for a route this worker does not know; are ingress and worker configs the same?", "route", req.Route)
+		return
+	}
+	sender, err := p.svc.outbox.Begin(work, req)
+	if err != nil {
+		_ = msg.Ack()
+		if errors.Is(err, bus.ErrCancelled) {
+			p.rejectGone.Inc()
+			return
+		}
+		p.logger.Warn("accepting request failed", "request_id", req.ClientRequestID, "err", err)
+		return
+	}
+	// Acknowledge on acceptance: half an answer cannot be replayed, so the
+	// request must never be redelivered to another worker.
+	_ = msg.Ack()
+	defer sender.Close()
+	c := &call{
+		p:      p,
+		req:    req,
+		route:  route,
+		client: converter.Format(route.InputFormat),
+		sender: sender,
+		logger: p.logger.With("request_id", req.ClientRequestID, "route", req.Route),
+		start:  now,
+	}
+	c.serve()
+}
+
+func (c *call) serve() {
+	ctx := c.sender.Context()
+	body, err := bus.Body(ctx, c.p.svc.nc, c.req)
+	if err != nil {
+		c.fail(converter.Errorf(converter.KindInternal, "the request body could not be read from the bus"), err)
+		return
+	}
+	upstreamBody, err := converter.TranslateRequest(c.client, c.p.format, body, converter.RequestOptions{
+		Model:            c.route.MapModel(c.p.upstream, c.req.Model),
+		DefaultMaxTokens: c.route.MaxTokensDefault(c.p.upstream),
+		IncludeUsage:     c.req.Stream && c.p.format == converter.OpenAIChat,
+	})
+	if err != nil {
+		var cerr *converter.Error
+		if !errors.As(err, &cerr) {
+			cerr = converter.Errorf(converter.KindInvalidRequest, "the request cannot be converted: %v", err)
+		}
+		c.p.pm.failure(errConversion)
+		c.fail(cerr, nil)
+		return
+	}
+	if !c.req.Stream {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.p.upstream.Timeout.Duration)
+		defer cancel()
+	}
+	// The idle timer cancels a streamed call whose upstream goes silent.
+	ctx, cancelCall := context.WithCancelCause(ctx)
+	defer cancelCall(nil)
+
+	sent := time.Now()
+	resp, err := c.p.client.do(ctx, c.req, c.client, upstreamBody)
+	if err != nil {
+		c.p.pm.request(0)
+		c.upstreamFailed(err, context.Cause(ctx))
+		return
+	}
+	defer resp.Body.Close()
+	c.p.pm.firstByte.Observe(time.Since(sent).Seconds())
+	c.p.pm.request(resp.StatusCode)
+
+	if resp.StatusCode >= 300 {
+		c.forwardError(ctx, resp)
+		return
+	}
+	if c.req.Stream && isEventStream(resp) {
+		c.stream(ctx, cancelCall, resp)
+		return
+	}
+	c.respond(ctx, resp)
+}
+
+// fail answers with a gateway error before anything else was sent. cause is
+// logged when the failure was not the client's doing.
+func (c *call) fail(e *converter.Error, cause error) {
+	if cause != nil {
+		c.logger.Warn("request failed", "err", cause, "status", e.Status(c.client))
+	}
+	c.out = converter.AppendErrorBody(c.out[:0], c.client, e, c.req.ClientRequestID)
+	if err := c.sender.Error(c.sender.Context(), e.Status(c.client), c.out); err != nil && !isCancellation(err) {
+		c.logger.Warn("sending error reply failed", "err", err)
+	}
+}
+
+// upstreamFailed reports a call that got no response.
+func (c *call) upstreamFailed(err, cause error) {
+	switch {
+	case c.sender.Cancelled():
+		c.p.rejectGone.Inc()
+	case isTimeout(err):
+		c.p.pm.failure(errTimeout)
+		c.fail(converter.Errorf(converter.KindUpstreamTimeout, "upstream %s did not answer in time", c.p.upstream.Name), err)
+	case isCancellation(err) || isCancellation(cause):
+		// Shutdown cancelled the call; the ingress reports what it has.
+		c.fail(converter.Errorf(converter.KindUnavailable, "the gateway is shutting down"), nil)
+	default:
+		c.p.pm.failure(errConnect)
+		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s could not be reached", c.p.upstream.Name), err)
+	}
+}
+
+// forwardError passes an upstream HTTP error on with its status, in the
+// client's error format.
+func (c *call) forwardError(ctx context.Context, resp *http.Response) {
+	c.p.pm.failure(errStatus)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+	if err != nil && len(body) == 0 {
+		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s failed with status %d", c.p.upstream.Name, resp.StatusCode), err)
+		return
+	}
+	out := converter.TranslateErrorBody(c.p.format, c.client, resp.StatusCode, body, c.req.ClientRequestID)
+	c.sender.Head(c.head(resp.StatusCode, resp.Header, "application/json"))
+	c.sender.Data(out)
+	c.end(ctx, converter.Usage{})
+}
+
+// respond converts and sends a whole answer.
+func (c *call) respond(ctx context.Context, resp *http.Response) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		if c.sender.Cancelled() {
+			c.p.rejectGone.Inc()
+			return
+		}
+		kind := converter.KindUpstreamUnavailable
+		if isTimeout(err) {
+			kind = converter.KindUpstreamTimeout
+		}
+		c.p.pm.failure(errInterrupted)
+		c.fail(converter.Errorf(kind, "upstream %s broke off its answer", c.p.upstream.Name), err)
+		return
+	}
+	out, usage, err := converter.TranslateResponse(c.p.format, c.client, body, converter.ResponseOptions{Model: c.reportedModel()})
+	if err != nil {
+		c.p.pm.failure(errProtocol)
+		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s sent an answer the gateway cannot read", c.p.upstream.Name), err)
+		return
+	}
+	c.sender.Head(c.head(resp.StatusCode, resp.Header, "application/json"))
+	c.sender.Data(out)
+	c.end(ctx, usage)
+}
+
+// stream converts and relays a streamed answer event by event, gathering
+// events that arrived together into one frame.
+func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, resp *http.Response) {
+	pm := c.p.pm
+	idle := c.p.upstream.IdleTimeout.Duration
+	idleTimer := time.AfterFunc(idle, func() { cancelCall(errIdle) })
+	defer idleTimer.Stop()
+
+	st := converter.NewStream(c.p.format, c.client, converter.StreamOptions{
+		Model:        c.reportedModel(),
+		IncludeUsage: c.req.IncludeUsage,
+	})
+	c.sender.Head(c.head(resp.StatusCode, resp.Header, "text/event-stream; charset=utf-8"))
+	if err := c.sender.Flush(ctx); err != nil {
+		c.abandon(err)
+		return
+	}
+	reader := sse.NewReader(resp.Body, maxEventBytes)
+	out := c.out[:0]
+	for !st.Done() {
+		ev, err := reader.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				out = st.Finish(out)
+				break
+			}
+			if c.sender.Cancelled() {
+				c.p.rejectGone.Inc()
+				return
+			}
+			kind, errType := converter.KindStreamInterrupted, errInterrupted
+			if errors.Is(context.Cause(ctx), errIdle) {
+				kind, errType = converter.KindUpstreamTimeout, errIdleTimeout
+			}
+			pm.failure(errType)
+			c.logger.Warn("upstream stream broke off", "err", err)
+			out = st.Fail(out, converter.Errorf(kind, "the upstream stream broke off: %s", describe(err, ctx)))
+			break
+		}
+		idleTimer.Reset(idle)
+		pm.streamEvents.Inc()
+		pm.streamBytes.Add(float64(len(ev.Raw)))
+		out, err = st.Event(out, ev)
+		if err != nil {
+			pm.failure(errProtocol)
+			c.logger.Warn("upstream sent an unreadable event", "err", err)
+			var cerr *converter.Error
+			if !errors.As(err, &cerr) {
+				cerr = converter.Errorf(converter.KindStreamInterrupted, "the upstream sent an unreadable event")
+			}
+			out = st.Fail(out, cerr)
+			break
+		}
+		if len(out) >= coalesceBytes || !reader.Buffered() {
+			c.sender.Data(out)
+			out = out[:0]
+			if err := c.sender.Flush(ctx); err != nil {
+				c.abandon(err)
+				return
+			}
+		}
+	}
+	c.sender.Data(out)
+	c.out = out[:0]
+	pm.streamDuration.Observe(time.Since(c.start).Seconds())
+	c.end(ctx, st.Usage())
+}
+
+func (c *call) end(ctx context.Context, u converter.Usage) {
+	err := c.sender.End(ctx, bus.Usage{
+		InputTokens:      u.InputTokens,
+		OutputTokens:     u.OutputTokens,
+		CacheReadTokens:  u.CacheReadTokens,
+		CacheWriteTokens: u.CacheWriteTokens,
+	})
+	if err != nil {
+		c.abandon(err)
+	}
+}
+
+// abandon gives up on a request whose ingress no longer takes its frames.
+func (c *call) abandon(err error) {
+	switch {
+	case errors.Is(err, bus.ErrCancelled):
+		c.p.rejectGone.Inc()
+	case errors.Is(err, bus.ErrCreditStalled):
+		c.logger.Warn("ingress stopped taking frames; aborting the upstream call")
+	default:
+		c.logger.Warn("sending reply frames failed; aborting the upstream call", "err", err)
+	}
+}
+
+// head builds the head frame: the status, the content type and the upstream
+// headers worth passing on, in the client's dialect.
+func (c *call) head(status int, h http.Header, contentType string) bus.Head {
+	var buf [12]converter.Header
+	headers := converter.TranslateResponseHeaders(c.p.format, c.client, h, time.Now(), buf[:0])
+	out := bus.Head{Status: status, Headers: make([]bus.Header, 0, len(headers)+1)}
+	out.Headers = append(out.Headers, bus.Header{Name: "Content-Type", Value: contentType})
+	for _, kv := range headers {
+		out.Headers = append(out.Headers, bus.Header{Name: kv.Name, Value: kv.Value})
+	}
+	return out
+}
+
+// reportedModel is the model name the client sees: the one it asked for,
+// unless the route reports the upstream's.
+func (c *call) reportedModel() string {
+	if c.route.ReportUpstreamModel || c.req.Model == "" {
+		return ""
+	}
+	return c.req.Model
+}
+
+var errIdle = errors.New("upstream idle time-out")
+
+func isEventStream(resp *http.Response) bool {
+	return strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+func describe(err error, ctx context.Context) string {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause.Error()
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "connection closed mid-event"
+	}
+	return fmt.Sprintf("%v", err)
+}

@@ -1,0 +1,105 @@
+package workers
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Upstream error types, the values of upstream_errors_total's error_type label.
+const (
+	errConnect     = "connect"
+	errTimeout     = "timeout"
+	errIdleTimeout = "idle_timeout"
+	errStatus      = "status"
+	errInterrupted = "stream_interrupted"
+	errProtocol    = "protocol"
+	errConversion  = "conversion"
+)
+
+// metrics are the upstream-facing metrics of the worker pools.
+type metrics struct {
+	firstByte      *prometheus.HistogramVec
+	requests       *prometheus.CounterVec
+	errors         *prometheus.CounterVec
+	streamEvents   *prometheus.CounterVec
+	streamBytes    *prometheus.CounterVec
+	streamDuration *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		firstByte: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "upstream_request_duration_seconds",
+			Help:    "Time from sending a request upstream to its response headers (time to first byte).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"upstream", "provider"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "upstream_requests_total",
+			Help: "Upstream calls by HTTP status (0 when no response arrived).",
+		}, []string{"upstream", "provider", "status"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "upstream_errors_total",
+			Help: "Upstream calls that failed, by kind of failure.",
+		}, []string{"upstream", "error_type"}),
+		streamEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streaming_events_total",
+			Help: "Server-sent events received from upstreams.",
+		}, []string{"provider"}),
+		streamBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streaming_bytes_total",
+			Help: "Bytes of server-sent events received from upstreams.",
+		}, []string{"provider"}),
+		streamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "streaming_duration_seconds",
+			Help:    "Duration of streamed upstream answers, from request to last event.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"provider"}),
+	}
+	reg.MustRegister(m.firstByte, m.requests, m.errors, m.streamEvents, m.streamBytes, m.streamDuration)
+	return m
+}
+
+// poolMetrics caches one pool's metric children so the hot path does no
+// label lookups.
+type poolMetrics struct {
+	m              *metrics
+	upstream       string
+	provider       string
+	firstByte      prometheus.Observer
+	streamEvents   prometheus.Counter
+	streamBytes    prometheus.Counter
+	streamDuration prometheus.Observer
+
+	mu       sync.Mutex
+	byStatus map[int]prometheus.Counter
+}
+
+func (m *metrics) forPool(upstream, provider string) *poolMetrics {
+	return &poolMetrics{
+		m:              m,
+		upstream:       upstream,
+		provider:       provider,
+		firstByte:      m.firstByte.WithLabelValues(upstream, provider),
+		streamEvents:   m.streamEvents.WithLabelValues(provider),
+		streamBytes:    m.streamBytes.WithLabelValues(provider),
+		streamDuration: m.streamDuration.WithLabelValues(provider),
+		byStatus:       make(map[int]prometheus.Counter),
+	}
+}
+
+func (p *poolMetrics) request(status int) {
+	p.mu.Lock()
+	c, ok := p.byStatus[status]
+	if !ok {
+		c = p.m.requests.WithLabelValues(p.upstream, p.provider, strconv.Itoa(status))
+		p.byStatus[status] = c
+	}
+	p.mu.Unlock()
+	c.Inc()
+}
+
+func (p *poolMetrics) failure(kind string) {
+	p.m.errors.WithLabelValues(p.upstream, kind).Inc()
+}

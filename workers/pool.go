@@ -1,0 +1,153 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/converter"
+)
+
+// fetchWait bounds one pull request; the loop simply pulls again.
+const fetchWait = 5 * time.Second
+
+// pool serves one upstream.
+type pool struct {
+	svc      *Service
+	upstream config.Upstream
+	format   converter.Format
+	client   *upstreamClient
+	routes   map[string]config.Route
+	logger   *slog.Logger
+	pm       *poolMetrics
+	cons     jetstream.Consumer
+
+	slots    chan struct{} // one token per free slot
+	inflight sync.WaitGroup
+
+	busy          prometheus.Gauge
+	wait          prometheus.Observer
+	rejectTimeout prometheus.Counter
+	rejectGone    prometheus.Counter
+}
+
+func newPool(s *Service, u config.Upstream) *pool {
+	p := &pool{
+		svc:           s,
+		upstream:      u,
+		format:        converter.Format(u.Format),
+		client:        newUpstreamClient(u),
+		routes:        make(map[string]config.Route),
+		logger:        s.logger.With("upstream", u.Name),
+		pm:            s.m.forPool(u.Name, provider(converter.Format(u.Format))),
+		slots:         make(chan struct{}, u.Concurrency),
+		busy:          s.qm.Busy.WithLabelValues(u.Name),
+		wait:          s.qm.Wait.WithLabelValues(u.Name),
+		rejectTimeout: s.qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
+		rejectGone:    s.qm.Rejected.WithLabelValues(u.Name, bus.RejectClientGone),
+	}
+	for range u.Concurrency {
+		p.slots <- struct{}{}
+	}
+	for _, r := range s.cfg.Routes {
+		if r.Upstream == u.Name {
+			p.routes[r.Path] = r
+		}
+	}
+	s.qm.Capacity.WithLabelValues(u.Name).Set(float64(u.Concurrency))
+	return p
+}
+
+// provider is the provider label of metrics for an upstream format.
+func provider(f converter.Format) string {
+	if f == converter.Anthropic {
+		return "anthropic"
+	}
+	return "openai"
+}
+
+func (p *pool) setup(ctx context.Context) error {
+	cons, err := bus.EnsureQueue(ctx, p.svc.js, bus.QueueConfig{
+		Upstream: p.upstream.Name,
+		Size:     p.upstream.QueueSize,
+		Timeout:  p.upstream.QueueTimeout.Duration,
+		Replicas: p.svc.cfg.Bus.Replicas,
+	})
+	if err != nil {
+		return err
+	}
+	p.cons = cons
+	return nil
+}
+
+func (p *pool) busyCount() int { return p.upstream.Concurrency - len(p.slots) }
+
+// fetchLoop pulls as many requests as there are free slots, and starts each
+// one as it arrives. It never holds a request it cannot start at once, so an
+// idle worker elsewhere gets it instead.
+func (p *pool) fetchLoop(ctx, work context.Context) {
+	for {
+		// Wait for one free slot, then count the others.
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.slots:
+		}
+		free := 1
+	count:
+		for {
+			select {
+			case <-p.slots:
+				free++
+			default:
+				break count
+			}
+		}
+		batch, err := p.cons.Fetch(free, jetstream.FetchMaxWait(fetchWait))
+		if err != nil {
+			p.returnSlots(free)
+			if ctx.Err() != nil {
+				return
+			}
+			p.logger.Warn("pulling from queue failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			continue
+		}
+		used := 0
+		for msg := range batch.Messages() {
+			used++
+			p.inflight.Add(1)
+			p.busy.Inc()
+			go func() {
+				defer func() {
+					p.busy.Dec()
+					p.slots <- struct{}{}
+					p.inflight.Done()
+				}()
+				p.handle(work, msg)
+			}()
+		}
+		p.returnSlots(free - used)
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			p.logger.Debug("pull ended", "err", err)
+		}
+	}
+}
+
+func (p *pool) returnSlots(n int) {
+	for range n {
+		p.slots <- struct{}{}
+	}
+}

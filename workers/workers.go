@@ -1,0 +1,136 @@
+// Package workers runs the pools of goroutines that take requests off the
+// bus, convert them to their upstream's format, call the upstream and publish
+// the answer back, chunk by chunk, as reply frames.
+//
+// Each upstream has its own pool with its own concurrency, so a slow provider
+// never starves the others. A pool pulls from its upstream's queue only as
+// many requests as it has free slots: work goes to whichever worker process
+// has capacity, never to a busy one.
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/config"
+)
+
+// Options are the dependencies of a Service.
+type Options struct {
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+	QueueMetrics *bus.QueueMetrics
+}
+
+// Service runs one pool per configured upstream in this process.
+type Service struct {
+	cfg    config.Config
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	id     string
+	logger *slog.Logger
+	qm     *bus.QueueMetrics
+	m      *metrics
+	outbox *bus.Outbox
+	pools  []*pool
+}
+
+// New prepares the worker pools. Nothing runs until Run.
+func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("opening JetStream: %w", err)
+	}
+	id := nuid.Next()
+	outbox, err := bus.NewOutbox(nc, id, cfg.Server.StallTimeout.Duration)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:    cfg,
+		nc:     nc,
+		js:     js,
+		id:     id,
+		logger: opts.Logger.With("component", "workers"),
+		qm:     opts.QueueMetrics,
+		m:      newMetrics(opts.Registerer),
+		outbox: outbox,
+	}
+	for _, u := range cfg.Upstreams {
+		s.pools = append(s.pools, newPool(s, u))
+	}
+	return s, nil
+}
+
+// Run serves requests until ctx ends. Then it stops taking work, lets the
+// requests in flight finish within grace, cancels what is left and returns.
+func (s *Service) Run(ctx context.Context, grace time.Duration) error {
+	for _, p := range s.pools {
+		if err := p.setup(ctx); err != nil {
+			return err
+		}
+	}
+	// Requests run under their own context so that they outlive ctx by the
+	// grace period.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	announce, stopAnnouncing := context.WithCancel(context.Background())
+	if err := bus.Announce(announce, s.nc, s.presence); err != nil {
+		stopAnnouncing()
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, p := range s.pools {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.fetchLoop(ctx, work)
+		}()
+	}
+	s.logger.Info("workers started", "worker_id", s.id, "upstreams", len(s.pools))
+	<-ctx.Done()
+	stopAnnouncing()
+	wg.Wait() // no more fetching
+
+	drained := make(chan struct{})
+	go func() {
+		for _, p := range s.pools {
+			p.inflight.Wait()
+		}
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(grace):
+		s.logger.Warn("grace period over, cancelling requests in flight")
+		cancelWork()
+		<-drained
+	}
+	for _, p := range s.pools {
+		p.client.close()
+	}
+	return s.outbox.Close()
+}
+
+func (s *Service) presence() bus.Presence {
+	p := bus.Presence{Worker: s.id, Upstreams: make(map[string]bus.PoolState, len(s.pools))}
+	for _, pl := range s.pools {
+		p.Upstreams[pl.upstream.Name] = bus.PoolState{Capacity: pl.upstream.Concurrency, Busy: pl.busyCount()}
+	}
+	return p
+}
+
+// isCancellation reports whether err only says that the work was called off.
+func isCancellation(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, bus.ErrCancelled)
+}
