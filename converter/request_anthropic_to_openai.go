@@ -255,7 +255,7 @@ func anthropicContentBlocks(raw jsonx.RawMessage, param string) ([]anBlock, erro
 	case '[':
 		var blocks []anBlock
 		if err := jsonx.Unmarshal(raw, &blocks); err != nil {
-			return nil, InvalidParam(param, "invalid content blocks: %v", err)
+			return nil, contentBlocksError(raw, param, err)
 		}
 		return blocks, nil
 	}
@@ -446,5 +446,34 @@ func inputToArguments(in jsonx.RawMessage) string {
 	if isNullRaw(in) {
 		return "{}"
 	}
-	return string(in)
+	// Marshalling a RawMessage compacts it: the arguments text stays free of
+	// the client's indentation.
+	b, err := jsonx.Marshal(in)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+// knownBlockTypes are the content block types whose fields anBlock decodes.
+var knownBlockTypes = map[string]bool{
+	"text": true, "image": true, "document": true, "tool_use": true, "tool_result": true,
+	"thinking": true, "redacted_thinking": true, "server_tool_use": true,
+	"web_search_tool_result": true, "web_fetch_tool_result": true, "code_execution_tool_result": true,
+}
+
+// contentBlocksError explains a block array that did not decode: most often
+// a block type the converter does not know, whose fields have other shapes.
+func contentBlocksError(raw jsonx.RawMessage, param string, err error) *Error {
+	var types []struct {
+		Type string `json:"type"`
+	}
+	if jsonx.Unmarshal(raw, &types) == nil {
+		for j, b := range types {
+			if !knownBlockTypes[b.Type] {
+				return InvalidParam(fmt.Sprintf("%s[%d].type", param, j), "content block type %q is not supported for OpenAI models", b.Type)
+			}
+		}
+	}
+	return InvalidParam(param, "invalid content blocks: %v", err)
 }
