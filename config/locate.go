@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/BurntSushi/toml"
 )
 
 // The TOML library reports where a key is only when parsing fails, and it
@@ -14,13 +16,10 @@ import (
 // so the scanner only needs to follow valid TOML; on anything unexpected it
 // gives up quietly and the messages simply carry no line.
 
-// joinKey appends one key segment to a dotted path, quoting it the way TOML
-// would when it is not a bare key.
+// joinKey appends one key segment to a dotted path, quoting it exactly as
+// the TOML library does when it is not a bare key.
 func joinKey(prefix, seg string) string {
-	s := seg
-	if !isBareKey(seg) {
-		s = strconv.Quote(seg)
-	}
+	s := toml.Key{seg}.String()
 	if prefix == "" {
 		return s
 	}
