@@ -169,6 +169,21 @@ func messageStartUsage(u anthropicResponseUsage) anthropicStreamUsage {
 	}
 }
 
+// appendRaw forwards an event's bytes. The last event of a stream may lack
+// its terminating blank line (real providers end streams that way); the
+// terminator is added so that the client's parser dispatches the event.
+func appendRaw(dst []byte, raw []byte) []byte {
+	dst = append(dst, raw...)
+	switch {
+	case bytes.HasSuffix(raw, []byte("\n\n")), bytes.HasSuffix(raw, []byte("\r\r")),
+		bytes.HasSuffix(raw, []byte("\r\n\r\n")):
+		return dst
+	case bytes.HasSuffix(raw, []byte("\n")):
+		return append(dst, '\n')
+	}
+	return append(dst, "\n\n"...)
+}
+
 // passState is the pass-through's bookkeeping: just enough to extract the
 // usage and to close a stream the upstream left open.
 type passState struct {
@@ -189,11 +204,11 @@ func (s *Stream) passEvent(dst []byte, ev sse.Event) ([]byte, error) {
 
 func (s *Stream) passOpenAI(dst []byte, ev sse.Event, data []byte) ([]byte, error) {
 	if len(data) == 0 {
-		return append(dst, ev.Raw...), nil // comments and keep-alives
+		return appendRaw(dst, ev.Raw), nil // comments and keep-alives
 	}
 	if string(data) == "[DONE]" {
 		s.done = true
-		return append(dst, ev.Raw...), nil
+		return appendRaw(dst, ev.Raw), nil
 	}
 	// One scan of the top-level members finds what matters without decoding
 	// the deltas: the usage, an empty choices array, a finish_reason, an error.
@@ -215,7 +230,7 @@ func (s *Stream) passOpenAI(dst []byte, ev sse.Event, data []byte) ([]byte, erro
 	}
 	if hasError {
 		s.done = true
-		return append(dst, ev.Raw...), nil
+		return appendRaw(dst, ev.Raw), nil
 	}
 	if hasUsage {
 		var u openAIResponseUsage
@@ -243,7 +258,7 @@ func (s *Stream) passOpenAI(dst []byte, ev sse.Event, data []byte) ([]byte, erro
 		return dst, nil
 	}
 	if s.opts.Model == "" {
-		return append(dst, ev.Raw...), nil
+		return appendRaw(dst, ev.Raw), nil
 	}
 	return appendPatchedEvent(dst, ev, data, s.opts.Model, nil), nil
 }
@@ -270,14 +285,14 @@ func hasFinishReason(arr []byte) bool {
 
 func (s *Stream) passAnthropic(dst []byte, ev sse.Event, data []byte) ([]byte, error) {
 	if len(data) == 0 {
-		return append(dst, ev.Raw...), nil
+		return appendRaw(dst, ev.Raw), nil
 	}
 	typ := ev.Name
 	var model bool
 	switch string(typ) {
 	case "content_block_delta", "ping":
 		// The bulk of a stream: forwarded without decoding.
-		return append(dst, ev.Raw...), nil
+		return appendRaw(dst, ev.Raw), nil
 	}
 	if err := s.decodeAnthropic(data); err != nil {
 		return dst, err
@@ -299,7 +314,7 @@ func (s *Stream) passAnthropic(dst []byte, ev sse.Event, data []byte) ([]byte, e
 		s.done = true
 	}
 	if !model {
-		return append(dst, ev.Raw...), nil
+		return appendRaw(dst, ev.Raw), nil
 	}
 	return appendPatchedEvent(dst, ev, data, s.opts.Model, []string{"message"}), nil
 }
