@@ -1,5 +1,25 @@
 // Package config defines the gateway's configuration: the TOML schema, its
 // defaults, GATEWAY_* environment overrides and validation.
+//
+// Load picks the file (--config, else config/<GATEWAY_ENV>.toml, else
+// config/default.toml, else the copy of default.toml built into the
+// binary), lays it over Default and DefaultUpstream, applies environment
+// overrides, hashes the API keys named by key_env, and runs Validate.
+//
+// Every scalar key of [server], [logging], [bus] and [access] is overridden
+// by GATEWAY_<SECTION>_<KEY> (GATEWAY_SERVER_PORT=9000), and every scalar
+// key of an upstream by GATEWAY_UPSTREAMS_<NAME>_<KEY>, NAME being the
+// upstream's name upper-cased with other characters than letters and digits
+// turned into "_". Upstream API keys exist only in the environment
+// (GATEWAY_UPSTREAMS_<NAME>_API_KEY), and plain access keys only as their
+// SHA-256.
+//
+// Problems are reported all at once, each as a *FieldError naming the file,
+// the line, the key (upstreams[1].concurrency) and, for values taken from
+// the environment, the variable. config/example.toml documents every key.
+//
+// The package does no logging and imports no other gateway package: every
+// other package imports it.
 package config
 
 import (

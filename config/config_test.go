@@ -748,3 +748,58 @@ func FuzzLoad(f *testing.F) {
 		_ = c.Redacted()
 	})
 }
+
+// schemaKeys lists every key the schema reads from a file, without array
+// indices (upstreams.concurrency); maps are listed as one key.
+func schemaKeys(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		name := tagName(t.Field(i))
+		if name == "" {
+			continue
+		}
+		key := joinKey(prefix, name)
+		out = append(out, key)
+		ft := t.Field(i).Type
+		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != durationType {
+			out = append(out, schemaKeys(ft, key)...)
+		}
+	}
+	return out
+}
+
+// TestExampleDocumentsEverything keeps example.toml complete: it must set
+// every key of the schema, and the values it shows as defaults must be the
+// defaults.
+func TestExampleDocumentsEverything(t *testing.T) {
+	src, err := os.ReadFile("example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for path := range keyLines(string(src)) {
+		found[indexRE.ReplaceAllString(path, "")] = true
+	}
+	for _, key := range schemaKeys(reflect.TypeFor[Config](), "") {
+		if !found[key] {
+			t.Errorf("example.toml does not show %s", key)
+		}
+	}
+	c := mustLoad(t, "example.toml", nil)
+	d := Default()
+	if c.Server != d.Server || c.Logging != d.Logging || c.Bus != d.Bus {
+		t.Errorf("example.toml [server], [logging] or [bus] differ from the defaults:\n%+v\n%+v", c, d)
+	}
+	if c.Access.Enabled != d.Access.Enabled || c.Access.StoreFailure != d.Access.StoreFailure || c.Access.AdminKeySHA256 != "" {
+		t.Errorf("example.toml [access] differs from the defaults: %+v", c.Access)
+	}
+	u, _ := c.Upstream("openai")
+	du := DefaultUpstream()
+	du.Name, du.URL, du.Format, du.DefaultModel, du.ModelMap = u.Name, u.URL, u.Format, u.DefaultModel, u.ModelMap
+	if !reflect.DeepEqual(*u, du) {
+		t.Errorf("example.toml's openai upstream shows values other than the defaults:\n%+v\n%+v", *u, du)
+	}
+}
