@@ -273,7 +273,6 @@ func newKey(kc config.Key) *Key {
 		TokensPerMinute:   kc.TokensPerMinute,
 		QuotaRequests:     kc.QuotaRequests,
 		QuotaTokens:       kc.QuotaTokens,
-		QuotaPeriod:       kc.QuotaPeriod,
 		Routes:            kc.Routes,
 		Models:            kc.Models,
 	}
@@ -285,6 +284,9 @@ func newKey(kc config.Key) *Key {
 		k.tpm = newCounter("tpm."+id, kc.TokensPerMinute, periodMinute)
 	}
 	p, _ := parsePeriod(kc.QuotaPeriod)
+	if kc.QuotaRequests > 0 || kc.QuotaTokens > 0 {
+		k.limits.QuotaPeriod = p.String()
+	}
 	if kc.QuotaRequests > 0 {
 		k.qreq = newCounter("qreq."+id, kc.QuotaRequests, p)
 	}
@@ -306,8 +308,10 @@ func set(list []string) map[string]struct{} {
 }
 
 // Validate checks an access configuration: unique non-empty key names,
-// well-formed distinct SHA-256 hashes, non-negative limits, a quota period
-// when a quota is set and a known store failure policy.
+// well-formed distinct SHA-256 hashes, non-negative limits, a known quota
+// period (empty means month) and a known store failure policy. The config
+// loader checks the same; New checks again because it is also used without
+// the loader.
 func Validate(cfg config.Access) error {
 	switch cfg.StoreFailure {
 	case "", PolicyClosed, PolicyOpen:
@@ -340,10 +344,8 @@ func Validate(cfg config.Access) error {
 		if k.RequestsPerMinute < 0 || k.TokensPerMinute < 0 || k.QuotaRequests < 0 || k.QuotaTokens < 0 {
 			return fmt.Errorf("access: key %q: limits must not be negative", k.Name)
 		}
-		if k.QuotaRequests > 0 || k.QuotaTokens > 0 || k.QuotaPeriod != "" {
-			if _, err := parsePeriod(k.QuotaPeriod); err != nil {
-				return fmt.Errorf("access: key %q: %w", k.Name, err)
-			}
+		if _, err := parsePeriod(k.QuotaPeriod); err != nil {
+			return fmt.Errorf("access: key %q: %w", k.Name, err)
 		}
 	}
 	return nil

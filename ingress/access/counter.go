@@ -180,9 +180,10 @@ func (g *Guard) take(ctx context.Context, c *counter, n int64, now time.Time) (i
 		c.mu.Unlock()
 		return s, admitted, nil
 	}
-	if nano < c.recheck {
-		// The entry was full a moment ago: answer without a round trip, so
-		// a client hammering a spent key does not hammer the store too.
+	if nano < c.recheck && n-max(0, c.leased-c.used) > c.limit-c.shared-max(0, c.used-c.leased) {
+		// The entry had no room for this much a moment ago: answer without
+		// a round trip, so a client hammering a spent key does not hammer
+		// the store too.
 		c.mu.Unlock()
 		return 0, limited, nil
 	}
@@ -259,6 +260,32 @@ func (g *Guard) release(ctx context.Context, c *counter, keep int64, now time.Ti
 // request can take them first); otherwise it returns the lease beyond keep.
 // In both cases it writes the deficit. The caller holds c.sem.
 func (g *Guard) sync(ctx context.Context, c *counter, need, keep int64, now time.Time) (start int64, granted bool, err error) {
+	// The unused lease goes towards the need. Pin it (count it as used)
+	// for the round trip, so requests served from the lease meanwhile
+	// cannot take it too; unpin it if the claim fails.
+	var pinned, pinStart int64
+	if need > 0 {
+		c.mu.Lock()
+		c.rollLocked(now)
+		pinned, pinStart = max(0, min(c.leased-c.used, need)), c.start
+		c.used += pinned
+		c.mu.Unlock()
+		if pinned == need {
+			return pinStart, true, nil
+		}
+		defer func() {
+			if granted {
+				return
+			}
+			c.mu.Lock()
+			if c.start == pinStart {
+				c.used -= pinned
+			}
+			c.mu.Unlock()
+		}()
+	}
+	want := need - pinned
+
 	kctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	for range maxCASAttempts {
@@ -282,21 +309,20 @@ func (g *Guard) sync(ctx context.Context, c *counter, need, keep int64, now time
 		free := c.leased - c.used
 		forced := max(0, -free)
 		var grant int64
-		if need > 0 {
-			if avail := c.limit - base - forced; avail >= need {
-				grant = min(max(need, c.block(avail)), avail)
+		if want > 0 {
+			if avail := c.limit - base - forced; avail >= want {
+				grant = min(max(want, c.block(avail)), avail)
 			}
 		} else if free > keep && s == local {
 			forced -= free - keep // a return: only into our own window
 		}
-		full := need > 0 && grant == 0
-		if full {
+		if want > 0 && grant == 0 {
 			c.recheck = now.Add(g.backoff).UnixNano()
 		}
 		delta := forced + grant
 		if delta == 0 {
-			if s == local {
-				c.shared = total
+			if win == local {
+				c.shared = base
 			}
 			c.mu.Unlock()
 			return 0, false, nil
@@ -319,7 +345,7 @@ func (g *Guard) sync(ctx context.Context, c *counter, need, keep int64, now time
 				c.shared = next
 			}
 			if grant > 0 {
-				c.used += need
+				c.used += want
 				c.recheck = 0
 				granted = true
 			}

@@ -22,7 +22,8 @@ func parsePeriod(s string) (period, error) {
 		return periodDay, nil
 	case "week":
 		return periodWeek, nil
-	case "month":
+	case "month", "":
+		// Month is the configuration default.
 		return periodMonth, nil
 	}
 	return 0, fmt.Errorf("quota_period %q: want day, week or month", s)
