@@ -97,13 +97,18 @@ func (s *histSnapshot) merge(o *histSnapshot) {
 
 // quantile returns the value at quantile q (0 < q <= 1): the middle of the
 // bucket holding the ceil(q*total)-th smallest value, never above the largest
-// value recorded. It returns 0 for an empty histogram.
+// value recorded, which is returned exactly for q = 1. It returns 0 for an
+// empty histogram.
 func (s *histSnapshot) quantile(q float64) uint64 {
 	if s.total == 0 {
 		return 0
 	}
 	rank := uint64(math.Ceil(q * float64(s.total)))
 	rank = min(max(rank, 1), s.total)
+	if rank == s.total {
+		// The largest value is known exactly.
+		return s.max
+	}
 	var seen uint64
 	for i, c := range s.counts {
 		seen += c
