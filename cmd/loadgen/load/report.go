@@ -208,36 +208,44 @@ func buildReport(cfg Config, target string, res *results, window time.Duration) 
 	return rep
 }
 
-// WriteTable writes the report as a table for people.
+// WriteTable writes the report as tables for people: a summary, then the
+// distributions.
 func (r Report) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	r.writeRows(tw)
-	_ = tw.Flush()
-}
-
-func (r Report) writeRows(tw io.Writer) {
 	mode := fmt.Sprintf("concurrency %d", r.Concurrency)
 	if r.Mode == "rate" {
 		mode = fmt.Sprintf("rate %g/s, max in flight %d", r.Rate, r.Concurrency)
 	}
-	stream := "json"
+	body := "json"
 	if r.Stream {
-		stream = "stream"
+		body = "stream"
 	}
-	fmt.Fprintf(tw, "target\t%s\t(%s %s, %s, %s client)\n", r.Target, r.Shape, stream, mode, r.Client)
-	fmt.Fprintf(tw, "measured\t%.2fs\t(%d run(s))\n", r.DurationSec, r.Runs)
-	fmt.Fprintf(tw, "requests\t%d\tok %d, incomplete %d, errors %d\n", r.Requests, r.OK, r.Incomplete, r.Errors)
-	fmt.Fprintf(tw, "throughput\t%.1f req/s\t%s received\n", r.RPS, formatBytes(r.BytesReceived))
+	fmt.Fprintf(tw, "target\t%s (%s %s, %s, %s client)\n", r.Target, r.Shape, body, mode, r.Client)
+	fmt.Fprintf(tw, "measured\t%.2f s over %d run(s)\n", r.DurationSec, r.Runs)
+	fmt.Fprintf(tw, "requests\t%d: ok %d, incomplete %d, errors %d\n", r.Requests, r.OK, r.Incomplete, r.Errors)
+	fmt.Fprintf(tw, "throughput\t%.1f ok/s, %s received\n", r.RPS, formatBytes(r.BytesReceived))
 	if r.Mode == "rate" {
-		fmt.Fprintf(tw, "schedule\tdropped %d\tlate %d\n", r.Dropped, r.Late)
+		fmt.Fprintf(tw, "schedule\tdropped %d, late %d\n", r.Dropped, r.Late)
 	}
 	if len(r.ErrorsByStatus) > 0 {
-		fmt.Fprintf(tw, "errors by status\t%s\t\n", formatCounts(r.ErrorsByStatus))
+		fmt.Fprintf(tw, "errors by status\t%s\n", formatCounts(r.ErrorsByStatus))
 	}
 	if len(r.ErrorsByKind) > 0 {
-		fmt.Fprintf(tw, "errors by kind\t%s\t\n", formatCounts(r.ErrorsByKind))
+		fmt.Fprintf(tw, "errors by kind\t%s\n", formatCounts(r.ErrorsByKind))
 	}
-	fmt.Fprintf(tw, "\tp50\tp90\tp99\tp99.9\tmax\tmean\n")
+	if r.RSS != nil {
+		fmt.Fprintf(tw, "rss of pid %d\tbefore %s, max %s, after %s\n", r.RSS.PID,
+			formatBytes(r.RSS.BeforeKB<<10), formatBytes(r.RSS.MaxKB<<10), formatBytes(r.RSS.AfterKB<<10))
+		if r.RSS.Error != "" {
+			fmt.Fprintf(tw, "rss error\t%s\n", r.RSS.Error)
+		}
+	}
+	_ = tw.Flush()
+
+	// Right-aligned numbers, in a table of their own so that the summary's
+	// long values do not widen its columns.
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\tp50\tp90\tp99\tp99.9\tmax\tmean\t\n")
 	writeDurations(tw, "latency ms", r.Latency)
 	if r.TTFB != nil {
 		writeDurations(tw, "first event ms", *r.TTFB)
@@ -246,16 +254,13 @@ func (r Report) writeRows(tw io.Writer) {
 		writeDurations(tw, "event gap ms", *r.Gap)
 	}
 	if r.Events != nil {
-		fmt.Fprintf(tw, "events/response\t%d\t\t%d\t\t%d\t%.1f\n", r.Events.P50, r.Events.P99, r.Events.Max, r.Events.Mean)
+		fmt.Fprintf(tw, "events/response\t%d\t-\t%d\t-\t%d\t%.1f\t\n", r.Events.P50, r.Events.P99, r.Events.Max, r.Events.Mean)
 	}
-	if r.RSS != nil {
-		fmt.Fprintf(tw, "rss pid %d\tbefore %s\tmax %s\tafter %s\n", r.RSS.PID,
-			formatBytes(r.RSS.BeforeKB<<10), formatBytes(r.RSS.MaxKB<<10), formatBytes(r.RSS.AfterKB<<10))
-	}
+	_ = tw.Flush()
 }
 
 func writeDurations(w io.Writer, name string, d Durations) {
-	fmt.Fprintf(w, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n", name, d.P50, d.P90, d.P99, d.P999, d.Max, d.Mean)
+	fmt.Fprintf(w, "%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", name, d.P50, d.P90, d.P99, d.P999, d.Max, d.Mean)
 }
 
 func formatCounts(m map[string]int64) string {
@@ -400,23 +405,28 @@ rounds:
 
 // WriteTable writes both sides, their ratio and the rounds as tables.
 func (ab ABReport) WriteTable(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "== target (all rounds)\n")
-	ab.Target.writeRows(tw)
-	fmt.Fprintf(tw, "\n== direct (all rounds)\n")
-	ab.Direct.writeRows(tw)
+	fmt.Fprintf(w, "== target, all rounds\n")
+	ab.Target.WriteTable(w)
+	fmt.Fprintf(w, "\n== direct, all rounds\n")
+	ab.Direct.WriteTable(w)
+
 	c := ab.Comparison
-	fmt.Fprintf(tw, "\n== target vs direct\n")
-	fmt.Fprintf(tw, "rps ratio\t%.3f\n", c.RPSRatio)
-	fmt.Fprintf(tw, "latency ratio\tp50 %.3f\tp99 %.3f\n", c.LatencyP50Ratio, c.LatencyP99Ratio)
-	fmt.Fprintf(tw, "added latency ms\tp50 %+.3f\tp99 %+.3f\n", c.AddedP50Ms, c.AddedP99Ms)
+	fmt.Fprintf(w, "\n== target vs direct\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\tp50\tp99\t\n")
+	fmt.Fprintf(tw, "latency ratio\t%.3f\t%.3f\t\n", c.LatencyP50Ratio, c.LatencyP99Ratio)
+	fmt.Fprintf(tw, "added latency ms\t%+.3f\t%+.3f\t\n", c.AddedP50Ms, c.AddedP99Ms)
 	if ab.Target.TTFB != nil {
-		fmt.Fprintf(tw, "added first event ms\tp50 %+.3f\tp99 %+.3f\n", c.AddedTTFBP50Ms, c.AddedTTFBP99Ms)
+		fmt.Fprintf(tw, "added first event ms\t%+.3f\t%+.3f\t\n", c.AddedTTFBP50Ms, c.AddedTTFBP99Ms)
 	}
-	fmt.Fprintf(tw, "\n== rounds\n")
-	fmt.Fprintf(tw, "round\tside\trps\tp50 ms\tp99 ms\terrors\tincomplete\n")
+	_ = tw.Flush()
+	fmt.Fprintf(w, "rps ratio %.3f\n", c.RPSRatio)
+
+	fmt.Fprintf(w, "\n== rounds\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "round\tside\tok/s\tp50 ms\tp99 ms\terrors\tincomplete\t\n")
 	for _, r := range ab.Rounds {
-		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.3f\t%.3f\t%d\t%d\n", r.Index, r.Side, r.Report.RPS,
+		fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.3f\t%.3f\t%d\t%d\t\n", r.Index, r.Side, r.Report.RPS,
 			r.Report.Latency.P50, r.Report.Latency.P99, r.Report.Errors, r.Report.Incomplete)
 	}
 	_ = tw.Flush()
