@@ -122,7 +122,7 @@ func parseUpstreamError(body []byte) (parsedError, bool) {
 //   - Bodies that are not JSON or not a known error shape (HTML from a proxy,
 //     an empty body) get a clean body built from the status.
 func TranslateErrorBody(from, to Format, status int, body []byte, requestID string) []byte {
-	if from == to && jsonx.Valid(body) {
+	if from == to && validJSON(body) {
 		return body
 	}
 	shape := statusShape(status)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/aigateway/gateway/converter/jsonx"
 )
 
 // Upstream error bodies as the providers send them (the Anthropic 400 is the
@@ -191,4 +193,29 @@ func TestGatewayErrorsGolden(t *testing.T) {
 			checkGolden(t, filepath.Join("testdata", "errors", "gateway", k.name+".txt"), doc.Bytes())
 		})
 	}
+}
+
+func FuzzTranslateErrorBody(f *testing.F) {
+	for _, b := range anthropicErrorBodies {
+		f.Add(429, []byte(b), true, false)
+	}
+	for _, b := range openAIErrorBodies {
+		f.Add(400, []byte(b), false, true)
+	}
+	for _, o := range oddErrorBodies {
+		f.Add(o.status, []byte(o.body), false, false)
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte, fromAnthropic, toAnthropic bool) {
+		from, to := OpenAIChat, OpenAIChat
+		if fromAnthropic {
+			from = Anthropic
+		}
+		if toAnthropic {
+			to = Anthropic
+		}
+		out := TranslateErrorBody(from, to, status, body, "req_1")
+		if !jsonx.Valid(out) || !encjson.Valid(out) {
+			t.Fatalf("output is not valid JSON: %q", out)
+		}
+	})
 }

@@ -673,7 +673,7 @@ func openAIAssistantToBlocks(m oaMessage, param string) ([]anBlock, error) {
 // become {} rather than failing the whole conversation.
 func toolArgumentsToInput(args string) jsonx.RawMessage {
 	trimmed := strings.TrimSpace(args)
-	if trimmed == "" || trimmed[0] != '{' || !jsonx.Valid([]byte(trimmed)) {
+	if trimmed == "" || trimmed[0] != '{' || !validJSON([]byte(trimmed)) {
 		return jsonx.RawMessage(`{}`)
 	}
 	return jsonx.RawMessage(trimmed)

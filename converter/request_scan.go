@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/aigateway/gateway/converter/jsonx"
 )
@@ -245,6 +246,12 @@ func walkObject(b []byte, i, depth int, fn func(m member) error) (int, error) {
 // walkTopObject walks a whole document that must be a single JSON object and
 // returns the offset of its opening brace.
 func walkTopObject(b []byte, fn func(m member) error) (int, error) {
+	// JSON text must be UTF-8 (RFC 8259). Refusing anything else up front
+	// also keeps the codecs in agreement: goccy/go-json keeps invalid bytes
+	// where encoding/json substitutes U+FFFD.
+	if !utf8.Valid(b) {
+		return 0, errSyntax("the body is not valid UTF-8", 0)
+	}
 	start := skipSpace(b, 0)
 	if start >= len(b) || b[start] != '{' {
 		return start, errNotObject
@@ -257,6 +264,15 @@ func walkTopObject(b []byte, fn func(m member) error) (int, error) {
 		return start, errSyntax("unexpected data after the top-level value", end)
 	}
 	return start, nil
+}
+
+// validJSON reports whether b is exactly one JSON value, with optional white
+// space around it. goccy/go-json's Valid accepts some malformed inputs (such
+// as a value followed by a stray '}'), so output decisions use this scanner.
+func validJSON(b []byte) bool {
+	i := skipSpace(b, 0)
+	end, err := skipValue(b, i, 0)
+	return err == nil && skipSpace(b, end) == len(b)
 }
 
 var errNotObject = errors.New("the request body must be a JSON object")
