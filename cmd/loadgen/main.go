@@ -26,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -69,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		shape, client, bodyFile, jsonOut string
+		shape, client, bodyFile, jsonOut, cpuProfile string
 		headers                          headerFlags
 	)
 	fs.StringVar(&cfg.URL, "url", cfg.URL, "base URL of the target (the gateway)")
@@ -93,6 +94,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.RSSPid, "rss-pid", 0, "sample VmRSS of this process before, during and after the run")
 	fs.DurationVar(&cfg.RSSInterval, "rss-interval", cfg.RSSInterval, "sampling period of -rss-pid")
 	fs.StringVar(&jsonOut, "json", "", "also write the figures as JSON to this file (- for stdout, replacing the table)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -106,6 +108,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("read body: %w", err)
 		}
 		cfg.Body = b
+	}
+
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	// Ctrl-C ends the run early; the figures gathered so far are still shown.
@@ -123,7 +137,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		rep, err := load.Run(ctx, cfg)
 		result, runErr = rep, err
 	}
-	if errors.Is(runErr, load.ErrInvalidConfig) {
+	// An interrupted run still has figures worth showing; any other error
+	// means there are none.
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
 	if jsonOut != "-" {

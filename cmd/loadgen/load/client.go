@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -68,9 +69,13 @@ type fastClient struct {
 	shape   Shape
 	stream  bool
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	aborted bool
 }
+
+// errAborted refuses new connections once the run was cut short.
+var errAborted = errors.New("load: run aborted")
 
 func newFastClient(cfg Config, endpoint string, body []byte) (*fastClient, error) {
 	u, err := url.Parse(endpoint)
@@ -117,13 +122,18 @@ func (c *fastClient) dial(addr string) (net.Conn, error) {
 	}
 	tc := &trackedConn{Conn: conn, owner: c}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.aborted {
+		_ = conn.Close()
+		return nil, errAborted
+	}
 	c.conns[tc] = struct{}{}
-	c.mu.Unlock()
 	return tc, nil
 }
 
 func (c *fastClient) abort() {
 	c.mu.Lock()
+	c.aborted = true
 	conns := make([]net.Conn, 0, len(c.conns))
 	for conn := range c.conns {
 		conns = append(conns, conn)

@@ -41,7 +41,7 @@ type ClientKind string
 // The HTTP clients available. Both keep one connection per worker alive.
 const (
 	// ClientFastHTTP uses fasthttp's HostClient: the cheaper one per request,
-	// and the default (see docs/loadgen.md for the measurement).
+	// and the default (cmd/loadgen/README.md has the measurement).
 	ClientFastHTTP ClientKind = "fasthttp"
 	// ClientNetHTTP uses net/http with a transport sized to the concurrency.
 	ClientNetHTTP ClientKind = "nethttp"

@@ -234,11 +234,21 @@ func TestRunConstantRate(t *testing.T) {
 			cfg.Duration = time.Second
 			cfg.Warmup = 100 * time.Millisecond
 			rep := runLoad(t, cfg)
-			want := cfg.Rate * cfg.Duration.Seconds()
-			// The schedule holds exactly rate×duration requests; a few in
-			// flight at the end are not counted.
-			if got := float64(rep.Requests + rep.Dropped); math.Abs(got-want) > 0.1*want {
-				t.Errorf("requests %d + dropped %d = %v, want about %v", rep.Requests, rep.Dropped, got, want)
+			scheduled := cfg.Rate * cfg.Duration.Seconds()
+			issued := float64(rep.Sent + rep.Dropped)
+			// Never more than the schedule holds. Fewer only when the
+			// scheduler was starved of CPU near the end and the run stopped
+			// before it caught up, which a loaded machine can cause: the
+			// margin allows for a quarter of a second of that.
+			if issued > scheduled || issued < 0.75*scheduled {
+				t.Errorf("sent %d + dropped %d = %v, want about %v (late %d)", rep.Sent, rep.Dropped, issued, scheduled, rep.Late)
+			}
+			if rep.Requests > rep.Sent || float64(rep.Requests) < 0.5*scheduled {
+				t.Errorf("finished %d of %d sent", rep.Requests, rep.Sent)
+			}
+			// The upstream saw the warmup's requests too.
+			if seen := up.seen.Load(); seen < rep.Requests {
+				t.Errorf("upstream saw %d requests, fewer than the %d finished", seen, rep.Requests)
 			}
 			if rep.Mode != "rate" || rep.Rate != cfg.Rate {
 				t.Errorf("mode %q rate %v", rep.Mode, rep.Rate)
@@ -261,8 +271,8 @@ func TestRunConstantRateDropsWhenSlotsAreBusy(t *testing.T) {
 	if rep.Dropped < scheduled/2 {
 		t.Errorf("dropped %d of %d scheduled, want most of them", rep.Dropped, scheduled)
 	}
-	if rep.Requests > scheduled-rep.Dropped {
-		t.Errorf("requests %d above the %d issued", rep.Requests, scheduled-rep.Dropped)
+	if rep.Sent+rep.Dropped > scheduled || rep.Requests > rep.Sent {
+		t.Errorf("sent %d + dropped %d, finished %d: more than the %d scheduled", rep.Sent, rep.Dropped, rep.Requests, scheduled)
 	}
 }
 

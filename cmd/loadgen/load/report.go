@@ -33,7 +33,11 @@ type Report struct {
 	// DurationSec is the measured time, warmups excluded.
 	DurationSec float64 `json:"duration_s"`
 
-	// Requests is every request that finished, whatever its outcome.
+	// Sent is the requests sent during the window (in rate mode, those
+	// scheduled in it); some may still be in flight when it closes.
+	Sent int64 `json:"sent"`
+	// Requests is every request that finished in the window, whatever its
+	// outcome.
 	Requests int64 `json:"requests"`
 	// OK is the successful, complete answers.
 	OK int64 `json:"ok"`
@@ -96,7 +100,7 @@ type Counts struct {
 type results struct {
 	latency, ttfb, gap, events *histSnapshot
 
-	requests, ok, incomplete, bytes, dropped, late int64
+	sent, requests, ok, incomplete, bytes, dropped, late int64
 
 	byStatus map[int]int64
 	byKind   map[string]int64
@@ -111,6 +115,7 @@ func (c *collector) snapshot() *results {
 		ttfb:       c.ttfb.snapshot(),
 		gap:        c.gap.snapshot(),
 		events:     c.events.snapshot(),
+		sent:       c.sent.Load(),
 		requests:   c.requests.Load(),
 		ok:         c.ok.Load(),
 		incomplete: c.incomplete.Load(),
@@ -128,6 +133,7 @@ func (s *results) merge(o *results) {
 	s.ttfb.merge(o.ttfb)
 	s.gap.merge(o.gap)
 	s.events.merge(o.events)
+	s.sent += o.sent
 	s.requests += o.requests
 	s.ok += o.ok
 	s.incomplete += o.incomplete
@@ -166,6 +172,7 @@ func buildReport(cfg Config, target string, res *results, window time.Duration) 
 		Client:        cfg.Client,
 		Runs:          res.runs,
 		DurationSec:   window.Seconds(),
+		Sent:          res.sent,
 		Requests:      res.requests,
 		OK:            res.ok,
 		Incomplete:    res.incomplete,
@@ -222,7 +229,7 @@ func (r Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "target\t%s (%s %s, %s, %s client)\n", r.Target, r.Shape, body, mode, r.Client)
 	fmt.Fprintf(tw, "measured\t%.2f s over %d run(s)\n", r.DurationSec, r.Runs)
-	fmt.Fprintf(tw, "requests\t%d: ok %d, incomplete %d, errors %d\n", r.Requests, r.OK, r.Incomplete, r.Errors)
+	fmt.Fprintf(tw, "requests\t%d sent, %d finished: ok %d, incomplete %d, errors %d\n", r.Sent, r.Requests, r.OK, r.Incomplete, r.Errors)
 	fmt.Fprintf(tw, "throughput\t%.1f ok/s, %s received\n", r.RPS, formatBytes(r.BytesReceived))
 	if r.Mode == "rate" {
 		fmt.Fprintf(tw, "schedule\tdropped %d, late %d\n", r.Dropped, r.Late)

@@ -164,7 +164,7 @@ func TestReportJSONRoundTrip(t *testing.T) {
 func sampleReport(target string, stream bool) Report {
 	r := Report{
 		Target: target, Shape: ShapeOpenAI, Stream: stream, Mode: "rate", Concurrency: 200, Rate: 2000,
-		Client: ClientFastHTTP, Runs: 2, DurationSec: 20, Requests: 39990, OK: 39900, RPS: 1995,
+		Client: ClientFastHTTP, Runs: 2, DurationSec: 20, Sent: 40000, Requests: 39990, OK: 39900, RPS: 1995,
 		Incomplete: 10, Errors: 80, ErrorsByStatus: map[string]int64{"429": 60, "500": 5},
 		ErrorsByKind: map[string]int64{KindTimeout: 15}, Dropped: 7, Late: 3, BytesReceived: 123456789,
 		Latency: Durations{Count: 39900, Mean: 2.1, P50: 1.9, P90: 3.2, P99: 7.5, P999: 15.25, Max: 40.5},

@@ -34,6 +34,7 @@ type collector struct {
 	gap     histogram // between consecutive events of a stream, in ns
 	events  histogram // events per streamed response
 
+	sent       atomic.Int64
 	requests   atomic.Int64
 	ok         atomic.Int64
 	incomplete atomic.Int64
@@ -259,14 +260,14 @@ func (w *worker) loop(ctx context.Context) {
 			return
 		default:
 		}
-		w.once(ctx)
+		w.once(ctx, time.Time{})
 	}
 }
 
 // serve sends one request per scheduled job (constant rate).
 func (w *worker) serve(ctx context.Context, jobs <-chan time.Time) {
-	for range jobs {
-		w.once(ctx)
+	for due := range jobs {
+		w.once(ctx, due)
 	}
 }
 
@@ -281,10 +282,20 @@ const (
 )
 
 // once sends one request, reads the whole answer and records it when it
-// finished inside the measured window.
-func (w *worker) once(ctx context.Context) {
+// finished inside the measured window. due is the scheduled time in rate
+// mode, zero otherwise.
+func (w *worker) once(ctx context.Context, due time.Time) {
 	r := w.r
+	if r.stopped.Load() {
+		return
+	}
 	begin := time.Now()
+	if due.IsZero() {
+		due = begin
+	}
+	if !due.Before(r.measureFrom) {
+		r.col.sent.Add(1)
+	}
 	deadline := begin.Add(r.cfg.Timeout)
 	if deadline.After(r.stopAt) {
 		deadline = r.stopAt
