@@ -71,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var (
 		shape, client, bodyFile, jsonOut, cpuProfile string
-		headers                          headerFlags
+		headers                                      headerFlags
 	)
 	fs.StringVar(&cfg.URL, "url", cfg.URL, "base URL of the target (the gateway)")
 	fs.StringVar(&cfg.Direct, "direct", "", "base URL of the upstream to compare against; runs A/B rounds")
