@@ -32,42 +32,74 @@ const (
 	RulesDir = "deploy/prometheus/rules"
 )
 
-// gatewayMetrics is the contract: every metric the gateway exports, by its
-// base name (histograms also expose _bucket, _sum and _count series).
-var gatewayMetrics = [...]string{
+// MetricType is the Prometheus type of a metric.
+type MetricType string
+
+// The metric types the gateway exports.
+const (
+	Counter   MetricType = "counter"
+	Gauge     MetricType = "gauge"
+	Histogram MetricType = "histogram"
+)
+
+// Metric describes one metric of the gateway's contract.
+type Metric struct {
+	// Name is the base name; histograms also expose _bucket, _sum and _count.
+	Name   string
+	Type   MetricType
+	Labels []string
+	// Help says what one unit of the metric means.
+	Help string
+}
+
+// gatewayMetrics is the contract: every metric the gateway exports. The
+// README's and docs/metrics.md's tables describe the same list.
+var gatewayMetrics = [...]Metric{
 	// HTTP ingress.
-	"http_requests_total",
-	"http_request_duration_seconds",
-	"http_requests_in_flight",
+	{"http_requests_total", Counter, []string{"method", "path", "status"}, "HTTP requests answered by the ingress."},
+	{"http_request_duration_seconds", Histogram, []string{"method", "path", "status"}, "Whole request duration, until the last byte of a stream."},
+	{"http_requests_in_flight", Gauge, []string{"method", "path"}, "Requests being served right now."},
 	// Upstream calls made by the workers.
-	"upstream_request_duration_seconds",
-	"upstream_requests_total",
-	"upstream_errors_total",
+	{"upstream_request_duration_seconds", Histogram, []string{"upstream", "provider"}, "Time from sending an upstream call to its response headers (time to first byte)."},
+	{"upstream_requests_total", Counter, []string{"upstream", "provider", "status"}, "Upstream calls by HTTP status."},
+	{"upstream_errors_total", Counter, []string{"upstream", "error_type"}, "Upstream calls that failed, by kind of failure."},
 	// Streaming.
-	"streaming_events_total",
-	"streaming_bytes_total",
-	"streaming_duration_seconds",
-	"streaming_time_to_first_token_seconds",
-	"streaming_inter_chunk_seconds",
+	{"streaming_events_total", Counter, []string{"provider"}, "Events streamed from upstreams."},
+	{"streaming_bytes_total", Counter, []string{"provider"}, "Bytes streamed from upstreams."},
+	{"streaming_duration_seconds", Histogram, []string{"provider"}, "Duration of whole upstream streams."},
+	{"streaming_time_to_first_token_seconds", Histogram, []string{"route"}, "From request arrival to the first streamed event written to the client."},
+	{"streaming_inter_chunk_seconds", Histogram, []string{"route"}, "Gap between two streamed events written to the client."},
 	// Queue and worker pools.
-	"gateway_queue_depth",
-	"gateway_queue_wait_seconds",
-	"gateway_worker_busy",
-	"gateway_worker_capacity",
-	"gateway_rejected_total",
+	{"gateway_queue_depth", Gauge, []string{"upstream"}, "Requests waiting for a worker slot."},
+	{"gateway_queue_wait_seconds", Histogram, []string{"upstream"}, "Time from publish to a worker starting the request."},
+	{"gateway_worker_busy", Gauge, []string{"upstream"}, "Worker slots running an upstream call."},
+	{"gateway_worker_capacity", Gauge, []string{"upstream"}, "Worker slots (concurrency) of the process."},
+	{"gateway_rejected_total", Counter, []string{"upstream", "reason"}, "Requests refused before a worker started them (reason: queue_full, queue_timeout, no_workers, client_gone)."},
 	// NATS connections of the gateway's own processes.
-	"gateway_nats_connected",
-	"gateway_nats_reconnects_total",
-	"gateway_nats_slow_consumers_total",
+	{"gateway_nats_connected", Gauge, []string{"role"}, "1 while the process is connected to NATS, else 0 (role: ingress, worker)."},
+	{"gateway_nats_reconnects_total", Counter, []string{"role"}, "Reconnections to NATS."},
+	{"gateway_nats_slow_consumers_total", Counter, []string{"role"}, "Messages dropped by the NATS client because a subscriber fell behind."},
 	// Access control.
-	"auth_requests_total",
-	"rate_limit_exceeded_total",
-	"quota_exceeded_total",
-	"gateway_tokens_total",
-	"gateway_quota_remaining_ratio",
-	"gateway_access_store_errors_total",
+	{"auth_requests_total", Counter, []string{"result"}, "API key checks (result: allowed, denied)."},
+	{"rate_limit_exceeded_total", Counter, []string{"key_name"}, "Requests refused by a per-key rate limit."},
+	{"quota_exceeded_total", Counter, []string{"key_name"}, "Requests refused by a per-key quota."},
+	{"gateway_tokens_total", Counter, []string{"key_name", "model", "kind"}, "Tokens used (kind: input, output, cached)."},
+	{"gateway_quota_remaining_ratio", Gauge, []string{"key_name"}, "Remaining share (0..1) of the period's token quota."},
+	{"gateway_access_store_errors_total", Counter, []string{"policy"}, "Failures of the shared limit and quota store (policy: closed, open)."},
 	// Build.
-	"gateway_build_info",
+	{"gateway_build_info", Gauge, []string{"version", "goversion"}, "Always 1; the labels name the running build."},
+}
+
+// GatewayMetrics returns the gateway's metric contract, sorted by name. The
+// slice is a copy.
+func GatewayMetrics() []Metric {
+	out := make([]Metric, len(gatewayMetrics))
+	for i, m := range gatewayMetrics {
+		m.Labels = slices.Clone(m.Labels)
+		out[i] = m
+	}
+	slices.SortFunc(out, func(a, b Metric) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // exporterMetrics are the metrics of natsio/prometheus-nats-exporter that the
@@ -93,7 +125,10 @@ var exporterMetrics = [...]string{
 // GatewayMetricNames returns the base name of every metric the gateway
 // exports, sorted. The slice is a copy.
 func GatewayMetricNames() []string {
-	names := slices.Clone(gatewayMetrics[:])
+	names := make([]string, len(gatewayMetrics))
+	for i, m := range gatewayMetrics {
+		names[i] = m.Name
+	}
 	sort.Strings(names)
 	return names
 }
@@ -135,7 +170,7 @@ var promql = parser.NewParser(parser.Options{})
 // wants a duration ([$__rate_interval]) or a number ($__range_s), so they are
 // replaced by a value of that kind before parsing. User variables ($instance)
 // appear inside label matcher strings and need no replacement.
-var grafanaVar = regexp.MustCompile(`\$\{?__(rate_interval|interval|range|interval_ms|range_s|range_ms)\}?`)
+var grafanaVar = regexp.MustCompile(`\$\{?__(rate_interval|interval_ms|interval|range_ms|range_s|range)\}?`)
 
 // ExpandGrafanaVars replaces Grafana's built-in variables in a panel query by
 // values the PromQL parser accepts.
