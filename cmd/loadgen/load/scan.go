@@ -1,5 +1,7 @@
 package load
 
+import "bytes"
+
 // eventScanner counts server-sent events as their bytes arrive and spots the
 // stream's closing event, without keeping the events: only the first
 // headLen bytes of each line are held, which is all the closing markers
@@ -40,25 +42,33 @@ func (s *eventScanner) reset(marker string) {
 // feed scans p and returns how many events it completed.
 func (s *eventScanner) feed(p []byte) int {
 	before := s.events
-	for _, c := range p {
-		switch c {
-		case '\n':
-			if s.pendingCR {
-				s.pendingCR = false
+	for len(p) > 0 {
+		if s.pendingCR {
+			s.pendingCR = false
+			if p[0] == '\n' {
+				p = p[1:]
 				continue
 			}
-			s.endLine()
-		case '\r':
-			s.endLine()
-			s.pendingCR = true
-		default:
-			s.pendingCR = false
-			if s.headN < headLen {
-				s.head[s.headN] = c
-				s.headN++
-			}
-			s.lineN++
 		}
+		// Lines end in "\n" almost always; IndexByte is vectorised, so look
+		// for it first and for a rarer "\r" only before it.
+		end := bytes.IndexByte(p, '\n')
+		if end < 0 {
+			end = len(p)
+		}
+		if cr := bytes.IndexByte(p[:end], '\r'); cr >= 0 {
+			end = cr
+		}
+		if s.headN < headLen {
+			s.headN += copy(s.head[s.headN:], p[:end])
+		}
+		s.lineN += end
+		if end == len(p) {
+			break
+		}
+		s.pendingCR = p[end] == '\r'
+		p = p[end+1:]
+		s.endLine()
 	}
 	return s.events - before
 }

@@ -51,6 +51,14 @@ func (f *fakeUpstream) start(t *testing.T) string {
 	return srv.URL
 }
 
+// startBench is start for benchmarks.
+func (f *fakeUpstream) startBench(b *testing.B) string {
+	b.Helper()
+	srv := httptest.NewServer(f)
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
 func (f *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := f.seen.Add(1)
 	body, err := io.ReadAll(r.Body)
