@@ -29,11 +29,11 @@ var directionFormats = map[string][2]Format{
 
 // goldenCase is one input file of a golden directory with its options.
 type goldenCase struct {
-	name, dir  string
-	from, to   Format
-	in         []byte
-	opts       goldenOptions
-	wantPath   string
+	name, dir string
+	from, to  Format
+	in        []byte
+	opts      goldenOptions
+	wantPath  string
 }
 
 // goldenCases lists the cases under root: root/<direction>/<rule>.in<ext>.
