@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -128,6 +129,7 @@ type Guard struct {
 	byName map[string]*Key
 
 	kv      jetstream.KeyValue
+	conn    *nats.Conn
 	log     *slog.Logger
 	now     func() time.Time
 	met     *metrics
@@ -143,6 +145,7 @@ type Guard struct {
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+	closed    atomic.Bool
 }
 
 // Key is an authenticated API key. It exposes only its name; the ingress
@@ -190,16 +193,16 @@ func New(cfg config.Access, js jetstream.JetStream, opts Options) (*Guard, error
 		g.policy = PolicyClosed
 	}
 	g.open = g.policy == PolicyOpen
+	if cfg.AdminKeySHA256 != "" {
+		g.admin, _ = decodeHash(cfg.AdminKeySHA256) // validated above
+		g.hasAdm = true
+	}
 	if !cfg.Enabled {
 		close(g.done)
 		return g, nil
 	}
 	if js == nil {
 		return nil, errors.New("access: enabled but no JetStream context given")
-	}
-	if cfg.AdminKeySHA256 != "" {
-		g.admin, _ = decodeHash(cfg.AdminKeySHA256) // validated above
-		g.hasAdm = true
 	}
 	met, err := newMetrics(opts.Registerer, g.policy)
 	if err != nil {
@@ -229,6 +232,7 @@ func New(cfg config.Access, js jetstream.JetStream, opts Options) (*Guard, error
 		return nil, fmt.Errorf("access: create key-value bucket %q: %w", opts.Bucket, err)
 	}
 	g.kv = kv
+	g.conn = js.Conn()
 	g.loadQuotas(ctx)
 
 	go g.run(opts.SyncInterval)
@@ -365,6 +369,7 @@ func (g *Guard) Close() error {
 	}
 	var err error
 	g.closeOnce.Do(func() {
+		g.closed.Store(true)
 		close(g.stop)
 		<-g.done
 		now := g.now()

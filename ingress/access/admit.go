@@ -85,10 +85,14 @@ const (
 // per minute (with estimatedTokens counted up front, so one huge request
 // cannot overshoot), then the request and token quotas of the period. On
 // success one request and estimatedTokens are reserved until Settle. A
-// refusal is a *Denial; a cancelled ctx returns its error.
+// refusal is a *Denial; a cancelled ctx returns its error, a closed Guard
+// ErrClosed.
 func (g *Guard) Admit(ctx context.Context, k *Key, estimatedTokens int64) (Admission, error) {
 	if !g.enabled || k == nil {
 		return Admission{}, nil
+	}
+	if g.closed.Load() {
+		return Admission{}, ErrClosed
 	}
 	now := g.now()
 	est := max(0, estimatedTokens)

@@ -3,7 +3,9 @@ package access
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -67,6 +69,35 @@ func BenchmarkHotPath(b *testing.B) {
 					}
 				})
 			})
+		})
+	}
+}
+
+// BenchmarkAdmitWithClaims measures Admit when leases run out often: a
+// requests-per-minute limit small enough that every request (block 1) or
+// every fifth request (block 5) claims from the store, with the clock moving
+// to the next minute whenever the limit is spent.
+func BenchmarkAdmitWithClaims(b *testing.B) {
+	for _, limit := range []int64{300, 1000} {
+		b.Run(fmt.Sprintf("rpm=%d/block=%d", limit, max(1, limit/200)), func(b *testing.B) {
+			kc := keyConf("k")
+			kc.RequestsPerMinute = limit
+			srv := startServer(b, b.TempDir(), 0)
+			var calls atomic.Int64
+			now := func() time.Time {
+				return t0.Add(time.Duration(calls.Add(1)/limit) * time.Minute)
+			}
+			g := newGuard(b, accessConf("closed", kc), connect(b, srv), Options{Now: now})
+			k := auth(b, g, "k")
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				a, err := g.Admit(ctx, k, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				g.Settle(a, "m", Usage{})
+			}
 		})
 	}
 }

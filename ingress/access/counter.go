@@ -40,6 +40,18 @@ import (
 //
 // Only one store round trip per counter runs at a time in a replica (sem), so
 // concurrent requests queue behind one claim instead of racing each other.
+// A replica keeps the entry as it last wrote it and writes against that
+// revision straight away, so a claim is one round trip unless another
+// replica wrote in between (then: a conflict, a read and a retry).
+//
+// A write whose reply is lost (a time-out as the server dies) may still have
+// been applied. That can only make the entry count more than was leased,
+// never less, so the limit still holds; the excess is at most that one
+// write. Writes are not even sent while the connection is down, since the
+// client would buffer them and deliver them after the fact.
+
+// errNotConnected is the store error while the NATS connection is down.
+var errNotConnected = errors.New("not connected to NATS")
 
 // noReturn tells sync to keep the whole unused lease.
 const noReturn = math.MaxInt64
@@ -53,6 +65,9 @@ type counter struct {
 	limit  int64
 	period period
 	sem    chan struct{} // one store round trip at a time
+
+	// entry is the entry as last read or written here; guarded by sem.
+	entry entry
 
 	mu        sync.Mutex
 	start     int64 // Unix second the local window starts
@@ -156,6 +171,12 @@ func (c *counter) unadmit(start, n int64) {
 		c.used -= n
 	}
 	c.mu.Unlock()
+}
+
+// entry is a decoded key-value entry and its revision (0: none yet).
+type entry struct {
+	start, total int64
+	rev          uint64
 }
 
 type outcome int
@@ -288,10 +309,18 @@ func (g *Guard) sync(ctx context.Context, c *counter, need, keep int64, now time
 
 	kctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	for range maxCASAttempts {
-		s, total, rev, err := g.read(kctx, ctx, c.key, now)
-		if err != nil {
-			return 0, false, err
+	for attempt := range maxCASAttempts {
+		// The entry as this replica last wrote or read it saves the read
+		// when no other replica wrote since (always, with one replica); a
+		// stale copy costs a conflict and a fresh read.
+		s, total, rev := c.entry.start, c.entry.total, c.entry.rev
+		if attempt > 0 || rev == 0 {
+			var err error
+			if s, total, rev, err = g.read(kctx, ctx, c.key, now); err != nil {
+				c.entry = entry{}
+				return 0, false, err
+			}
+			c.entry = entry{start: s, total: total, rev: rev}
 		}
 
 		c.mu.Lock()
@@ -330,13 +359,15 @@ func (g *Guard) sync(ctx context.Context, c *counter, need, keep int64, now time
 		c.mu.Unlock()
 
 		next := max(0, base+delta)
-		conflict, err := g.write(kctx, ctx, c.key, win, next, rev, now)
+		newRev, conflict, err := g.write(kctx, ctx, c.key, win, next, rev, now)
 		if err != nil {
+			c.entry = entry{}
 			return 0, false, err
 		}
 		if conflict {
 			continue
 		}
+		c.entry = entry{start: win, total: next, rev: newRev}
 
 		c.mu.Lock()
 		if c.start == local {
@@ -375,6 +406,9 @@ func (g *Guard) refresh(ctx context.Context, c *counter, now time.Time) error {
 
 // read fetches an entry. A missing entry reads as zero with revision 0.
 func (g *Guard) read(kctx, ctx context.Context, key string, now time.Time) (start, total int64, rev uint64, err error) {
+	if !g.conn.IsConnected() {
+		return 0, 0, 0, g.storeErr(ctx, now, "read", errNotConnected)
+	}
 	e, err := g.kv.Get(kctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		g.markUp()
@@ -395,21 +429,28 @@ func (g *Guard) read(kctx, ctx context.Context, key string, now time.Time) (star
 }
 
 // write stores an entry if its revision is still rev.
-func (g *Guard) write(kctx, ctx context.Context, key string, start, total int64, rev uint64, now time.Time) (conflict bool, err error) {
+// It returns the entry's new revision.
+func (g *Guard) write(kctx, ctx context.Context, key string, start, total int64, rev uint64, now time.Time) (newRev uint64, conflict bool, err error) {
+	if !g.conn.IsConnected() {
+		// While the client reconnects it buffers what is published and
+		// sends it later: a write that timed out now would be applied
+		// after the fact and count twice. Do not send it at all.
+		return 0, false, g.storeErr(ctx, now, "write", errNotConnected)
+	}
 	var buf [48]byte
 	val := appendCounterValue(buf[:0], start, total)
 	if rev == 0 {
-		_, err = g.kv.Create(kctx, key, val)
+		newRev, err = g.kv.Create(kctx, key, val)
 	} else {
-		_, err = g.kv.Update(kctx, key, val, rev)
+		newRev, err = g.kv.Update(kctx, key, val, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return true, nil
+		return 0, true, nil
 	}
 	if err != nil {
-		return false, g.storeErr(ctx, now, "write", err)
+		return 0, false, g.storeErr(ctx, now, "write", err)
 	}
-	return false, nil
+	return newRev, false, nil
 }
 
 // storeErr classifies a failed store call: the caller's own cancellation is
