@@ -144,7 +144,9 @@ func FuzzStoreName(f *testing.F) {
 }
 
 func TestPeriodBounds(t *testing.T) {
-	d := func(y int, m time.Month, day, h, min int) time.Time { return time.Date(y, m, day, h, min, 0, 0, time.UTC) }
+	d := func(y int, m time.Month, day, h, min int) time.Time {
+		return time.Date(y, m, day, h, min, 0, 0, time.UTC)
+	}
 	tests := []struct {
 		name       string
 		p          period
