@@ -40,7 +40,15 @@ func Parse(buf []byte, atEOF bool, scratch []byte) (ev Event, n int, ok bool, ne
 		line, next, found := cutLine(buf[pos:])
 		if !found {
 			if atEOF && pos < len(buf) {
-				ev, scratch = applyLine(ev, buf[pos:], &dataLines, scratch)
+				// At EOF a lone trailing "\r" is the line's terminator, not
+				// part of its value.
+				line = buf[pos:]
+				if line[len(line)-1] == '\r' {
+					line = line[:len(line)-1]
+				}
+				if len(line) > 0 {
+					ev, scratch = applyLine(ev, line, &dataLines, scratch)
+				}
 				ev.Raw = buf
 				return ev, len(buf), true, scratch
 			}
@@ -133,7 +141,7 @@ type Reader struct {
 // NewReader returns a Reader over src that refuses events larger than maxEvent
 // bytes.
 func NewReader(src io.Reader, maxEvent int) *Reader {
-	return &Reader{src: src, buf: make([]byte, 4096), max: maxEvent}
+	return &Reader{src: src, buf: make([]byte, max(min(4096, maxEvent), 0)), max: maxEvent}
 }
 
 // Buffered reports whether a whole event is already buffered, so that the next
