@@ -260,7 +260,9 @@ func (w *worker) loop(ctx context.Context) {
 			return
 		default:
 		}
-		w.once(ctx, time.Time{})
+		if !w.once(ctx, time.Time{}) {
+			return
+		}
 	}
 }
 
@@ -283,13 +285,14 @@ const (
 
 // once sends one request, reads the whole answer and records it when it
 // finished inside the measured window. due is the scheduled time in rate
-// mode, zero otherwise.
-func (w *worker) once(ctx context.Context, due time.Time) {
+// mode, zero otherwise. It returns false, without sending, once the run is
+// over.
+func (w *worker) once(ctx context.Context, due time.Time) bool {
 	r := w.r
-	if r.stopped.Load() {
-		return
-	}
 	begin := time.Now()
+	if r.stopped.Load() || !begin.Before(r.stopAt) {
+		return false
+	}
 	if due.IsZero() {
 		due = begin
 	}
@@ -299,9 +302,6 @@ func (w *worker) once(ctx context.Context, due time.Time) {
 	deadline := begin.Add(r.cfg.Timeout)
 	if deadline.After(r.stopAt) {
 		deadline = r.stopAt
-	}
-	if !deadline.After(begin) {
-		return
 	}
 	resp, err := w.sess.do(ctx, deadline)
 	var (
@@ -340,7 +340,7 @@ func (w *worker) once(ctx context.Context, due time.Time) {
 	w.sess.release()
 	end := time.Now()
 	if !r.measuring(end) {
-		return
+		return true
 	}
 	c := r.col
 	c.requests.Add(1)
@@ -359,6 +359,7 @@ func (w *worker) once(ctx context.Context, due time.Time) {
 	case outcomeTransport:
 		c.countKind(kind)
 	}
+	return true
 }
 
 // drain reads a body to its end and returns its length and last byte that
