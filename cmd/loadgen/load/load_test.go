@@ -105,6 +105,11 @@ func TestRunShapes(t *testing.T) {
 				if rep.OK == 0 || rep.OK != rep.Requests {
 					t.Fatalf("ok %d of %d requests, want all and more than 0 (report %+v)", rep.OK, rep.Requests, rep)
 				}
+				// Every request sent in the window finished in it, except at
+				// most one per worker still in flight at the end.
+				if rep.Sent == 0 || rep.Sent > rep.Requests+int64(cfg.Concurrency) {
+					t.Errorf("sent %d, finished %d with %d workers", rep.Sent, rep.Requests, cfg.Concurrency)
+				}
 				if rep.BytesReceived < rep.OK*20 {
 					t.Errorf("bytes received %d for %d answers: too few", rep.BytesReceived, rep.OK)
 				}
