@@ -92,6 +92,10 @@ type runner struct {
 	measureFrom time.Time // end of warmup
 	stopAt      time.Time // end of the run
 
+	// inFlight counts requests handed to the workers and not yet finished
+	// (rate mode).
+	inFlight atomic.Int64
+
 	stopOnce sync.Once
 	stopCh   chan struct{}
 	stopped  atomic.Bool
@@ -165,7 +169,11 @@ func runOnce(ctx context.Context, cfg Config, target string, rssPid int) (*colle
 
 	var wg sync.WaitGroup
 	if cfg.Rate > 0 {
-		jobs := make(chan time.Time)
+		// Buffered to the cap: the scheduler hands over only while fewer
+		// than Concurrency requests are queued or running, so a send never
+		// blocks, and a worker briefly between two requests does not make
+		// a request look dropped.
+		jobs := make(chan time.Time, cfg.Concurrency)
 		for range cfg.Concurrency {
 			wg.Go(func() { r.newWorker().serve(ctx, jobs) })
 		}
@@ -201,9 +209,9 @@ func runOnce(ctx context.Context, cfg Config, target string, rssPid int) (*colle
 }
 
 // schedule issues requests at the configured rate until the run stops. A
-// request is handed to an idle worker or, when all of them are busy, counted
-// as dropped: the schedule never waits for the server, which is what makes
-// the model open.
+// request is handed to the workers or, when Concurrency requests are already
+// in flight, counted as dropped: the schedule never waits for the server,
+// which is what makes the model open.
 func (r *runner) schedule(ctx context.Context, jobs chan<- time.Time, start time.Time) {
 	defer close(jobs)
 	perRequest := float64(time.Second) / r.cfg.Rate
@@ -226,17 +234,16 @@ func (r *runner) schedule(ctx context.Context, jobs chan<- time.Time, start time
 				return
 			}
 		}
-		counted := !due.Before(r.measureFrom)
-		select {
-		case jobs <- due:
-			if counted && time.Since(due) > r.cfg.LateAfter {
-				r.col.late.Add(1)
-			}
-		default:
-			if counted {
+		// Only this goroutine adds to inFlight, so checking then adding is
+		// not a race; workers only take away.
+		if r.inFlight.Load() >= int64(r.cfg.Concurrency) {
+			if !due.Before(r.measureFrom) {
 				r.col.dropped.Add(1)
 			}
+			continue
 		}
+		r.inFlight.Add(1)
+		jobs <- due
 	}
 }
 
@@ -270,6 +277,7 @@ func (w *worker) loop(ctx context.Context) {
 func (w *worker) serve(ctx context.Context, jobs <-chan time.Time) {
 	for due := range jobs {
 		w.once(ctx, due)
+		w.r.inFlight.Add(-1)
 	}
 }
 
@@ -298,6 +306,9 @@ func (w *worker) once(ctx context.Context, due time.Time) bool {
 	}
 	if !due.Before(r.measureFrom) {
 		r.col.sent.Add(1)
+		if begin.Sub(due) > r.cfg.LateAfter && r.cfg.Rate > 0 {
+			r.col.late.Add(1)
+		}
 	}
 	deadline := begin.Add(r.cfg.Timeout)
 	if deadline.After(r.stopAt) {

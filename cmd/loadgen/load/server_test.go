@@ -39,8 +39,10 @@ type fakeUpstream struct {
 	// gets 400.
 	wantHeader string
 
-	seen    atomic.Int64
-	invalid atomic.Int64
+	seen      atomic.Int64
+	invalid   atomic.Int64
+	active    atomic.Int64
+	maxActive atomic.Int64
 }
 
 // start serves f on loopback until the test ends.
@@ -61,6 +63,14 @@ func (f *fakeUpstream) startBench(b *testing.B) string {
 
 func (f *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := f.seen.Add(1)
+	active := f.active.Add(1)
+	defer f.active.Add(-1)
+	for {
+		m := f.maxActive.Load()
+		if active <= m || f.maxActive.CompareAndSwap(m, active) {
+			break
+		}
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
