@@ -1,33 +1,46 @@
 # syntax=docker/dockerfile:1
 
-# Container image for the gateway: one static binary that runs every mode
-# (all in one, `gateway ingress`, `gateway worker`), plus the mock upstream
-# used by the demos and benchmarks.
+# Container images of the gateway. The default target is the gateway itself:
+# one static binary that runs every mode (all in one, `gateway ingress`,
+# `gateway worker`). The `mockupstream` target is the mock provider used by
+# the demos and benchmarks; it ships as its own image so that the gateway
+# image carries nothing it does not run.
 #
 #   docker build -t ghcr.io/aigateway/gateway:latest --build-arg VERSION=$(git describe --tags --always) .
+#   docker build -t ghcr.io/aigateway/mockupstream:latest --target mockupstream .
 
-# --- build stage -------------------------------------------------------------
+ARG VERSION=dev
+
+# --- sources -----------------------------------------------------------------
 # The build runs on the builder's own platform and cross-compiles, so a
 # multi-arch build (docker buildx --platform linux/amd64,linux/arm64) does not
 # emulate the compiler.
-FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+FROM --platform=$BUILDPLATFORM golang:1.26 AS source
 WORKDIR /src
-
 # Modules first, in their own layer: editing the source does not refetch them.
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
-
 COPY . .
-ARG VERSION=dev
+
+# --- binaries ----------------------------------------------------------------
+# CGO_ENABLED=0 gives static binaries: the runtime image has no libc.
+FROM source AS build-gateway
+ARG VERSION
 ARG TARGETOS
 ARG TARGETARCH
-# CGO_ENABLED=0 gives static binaries: the runtime image has no libc.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    GOOS=${TARGETOS} GOARCH=${TARGETARCH} CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/gateway ./cmd/gateway && \
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/gateway ./cmd/gateway
+
+FROM source AS build-mockupstream
+ARG VERSION
+ARG TARGETOS
+ARG TARGETARCH
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     GOOS=${TARGETOS} GOARCH=${TARGETARCH} CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/mockupstream ./cmd/mockupstream
 
 # The runtime image has neither a shell nor useradd: write the account files
 # and the writable data directory here and copy them over.
+FROM --platform=$BUILDPLATFORM golang:1.26 AS rootfs
 RUN mkdir -p /out/rootfs/etc /out/rootfs/home/appuser/data/nats && \
     printf '%s\n' \
       'root:x:0:0:root:/root:/sbin/nologin' \
@@ -36,26 +49,40 @@ RUN mkdir -p /out/rootfs/etc /out/rootfs/home/appuser/data/nats && \
       'appuser:x:10001:10001:appuser:/home/appuser:/sbin/nologin' > /out/rootfs/etc/passwd && \
     printf '%s\n' 'root:x:0:' 'nobody:x:65534:' 'nonroot:x:65532:' 'appuser:x:10001:' > /out/rootfs/etc/group
 
-# --- runtime stage -----------------------------------------------------------
+# --- runtime base ------------------------------------------------------------
 # distroless/static: CA certificates and tzdata, no shell, no package manager.
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot AS runtime
+COPY --from=rootfs /out/rootfs/etc/passwd /etc/passwd
+COPY --from=rootfs /out/rootfs/etc/group /etc/group
+# Only the data directory belongs to the user; binaries and config stay root-owned.
+COPY --from=rootfs --chown=10001:10001 /out/rootfs/home/appuser /home/appuser
+# Numeric user so that Kubernetes runAsNonRoot can verify it without /etc/passwd.
+USER 10001:10001
+WORKDIR /home/appuser
 
+# --- mock upstream image -------------------------------------------------------
+FROM runtime AS mockupstream
+LABEL org.opencontainers.image.title="mockupstream" \
+      org.opencontainers.image.description="Mock OpenAI and Anthropic upstream for gateway demos and benchmarks" \
+      org.opencontainers.image.source="https://github.com/aigateway/gateway" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build-mockupstream /out/mockupstream /usr/local/bin/
+EXPOSE 9090
+# No health check: the image has no HTTP client and the mock no probe command.
+HEALTHCHECK NONE
+ENTRYPOINT ["/usr/local/bin/mockupstream", "-addr", "0.0.0.0:9090"]
+
+# --- gateway image (default target) --------------------------------------------
+FROM runtime AS gateway
 LABEL org.opencontainers.image.title="gateway" \
       org.opencontainers.image.description="AI gateway: OpenAI and Anthropic APIs over NATS worker pools" \
       org.opencontainers.image.source="https://github.com/aigateway/gateway" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-COPY --from=build /out/rootfs/etc/passwd /etc/passwd
-COPY --from=build /out/rootfs/etc/group /etc/group
-# Only the data directory belongs to the user; binaries and config stay root-owned.
-COPY --from=build --chown=10001:10001 /out/rootfs/home/appuser /home/appuser
-COPY --from=build /out/gateway /out/mockupstream /usr/local/bin/
+COPY --from=build-gateway /out/gateway /usr/local/bin/
 # Shipped configuration; deployments mount their own read-only over this directory.
 COPY config/*.toml /home/appuser/config/
 
-# Numeric user so that Kubernetes runAsNonRoot can verify it without /etc/passwd.
-USER 10001:10001
-WORKDIR /home/appuser
 ENV GATEWAY_CONFIG_DIR=/home/appuser/config \
     GATEWAY_BUS_STORE_DIR=/home/appuser/data/nats
 

@@ -79,25 +79,30 @@ func (s *service) imageRepo() string {
 	return img
 }
 
-// build returns the repository-relative build context and Dockerfile.
-func (s *service) build(t *testing.T) (context, dockerfile string, ok bool) {
+// buildSpec is a service's build section, paths repository-relative.
+type buildSpec struct {
+	context, dockerfile, target string
+}
+
+// build returns the service's build section, if it has one.
+func (s *service) build(t *testing.T) (buildSpec, bool) {
 	t.Helper()
 	switch b := s.raw["build"].(type) {
 	case nil:
-		return "", "", false
+		return buildSpec{}, false
 	case string:
 		ctx := s.file.resolve(b)
-		return ctx, filepath.Join(ctx, "Dockerfile"), true
+		return buildSpec{context: ctx, dockerfile: filepath.Join(ctx, "Dockerfile")}, true
 	case map[string]any:
 		ctx := s.file.resolve(str(b["context"]))
 		df := str(b["dockerfile"])
 		if df == "" {
 			df = "Dockerfile"
 		}
-		return ctx, filepath.Join(ctx, df), true
+		return buildSpec{context: ctx, dockerfile: filepath.Join(ctx, df), target: str(b["target"])}, true
 	}
 	t.Fatalf("%s: build has type %T", s.name, s.raw["build"])
-	return "", "", false
+	return buildSpec{}, false
 }
 
 // env returns the service's environment after interpolation with an empty
@@ -297,7 +302,13 @@ var composeProjects = []struct {
 }
 
 func TestComposeFiles(t *testing.T) {
+	df := loadDockerfile(t)
 	image := imageFacts(t)
+	mockStage, ok := df.stage(mockTarget)
+	if !ok {
+		t.Fatalf("the Dockerfile has no %s stage", mockTarget)
+	}
+	mock := imageFactsFor(t, df, mockStage)
 	validEnv := envNames(t)
 	for _, proj := range composeProjects {
 		t.Run(proj.file, func(t *testing.T) {
@@ -315,7 +326,7 @@ func TestComposeFiles(t *testing.T) {
 			for _, name := range sortedServiceNames(c) {
 				s := c.services[name]
 				t.Run(name, func(t *testing.T) {
-					checkComposeService(t, s, image, validEnv, known, volumes)
+					checkComposeService(t, s, df, image, mock, validEnv, known, volumes)
 				})
 			}
 		})
@@ -331,31 +342,50 @@ func sortedServiceNames(c *composeFile) []string {
 	return names
 }
 
-func checkComposeService(t *testing.T, s *service, image imageInfo, validEnv map[string]bool, known map[string]bool, volumes map[string]any) {
+func checkComposeService(t *testing.T, s *service, df dockerfile, image, mock imageInfo, validEnv map[string]bool, known map[string]bool, volumes map[string]any) {
 	t.Helper()
 	if s.image() == "" {
 		t.Fatal("no image")
 	}
-	if s.imageRepo() != imageRepo {
+	ours := s.imageRepo() == imageRepo || s.imageRepo() == mockRepo
+	if !ours {
 		// Third-party images are pinned: "latest" changes under a deployment.
 		if tag := strings.TrimPrefix(s.image(), s.imageRepo()); tag == "" || tag == ":latest" {
 			t.Errorf("image %s is not pinned to a version", s.image())
 		}
 	}
-	if ctx, df, ok := s.build(t); ok {
-		if _, err := os.Stat(repoPath(ctx, "go.mod")); err != nil {
-			t.Errorf("build context %s is not the module root: %v", ctx, err)
+	if b, ok := s.build(t); ok {
+		if _, err := os.Stat(repoPath(b.context, "go.mod")); err != nil {
+			t.Errorf("build context %s is not the module root: %v", b.context, err)
 		}
-		if filepath.Clean(df) != "Dockerfile" {
-			t.Errorf("builds %s, want the repository's Dockerfile", df)
+		if filepath.Clean(b.dockerfile) != "Dockerfile" {
+			t.Errorf("builds %s, want the repository's Dockerfile", b.dockerfile)
 		}
-		if s.imageRepo() != imageRepo {
-			t.Errorf("builds the Dockerfile but tags it %s, want %s", s.image(), imageRepo)
+		want := imageRepo
+		switch b.target {
+		case "", df.final().Name:
+		case mockTarget:
+			want = mockRepo
+		default:
+			if _, ok := df.stage(b.target); !ok {
+				t.Errorf("build target %s is no stage of the Dockerfile", b.target)
+			}
+			want = ""
+		}
+		if s.imageRepo() != want {
+			t.Errorf("builds target %q but tags it %s, want %s", b.target, s.image(), want)
 		}
 	}
 	for _, d := range s.dependsOn() {
 		if !known[d] {
 			t.Errorf("depends on %s, which is no service of the project", d)
+		}
+		cond := str(dig(s.raw, "depends_on", d, "condition"))
+		if dep := s.file.services[d]; cond == "service_healthy" && dep != nil {
+			_, own := dep.raw["healthcheck"]
+			if !own && dep.imageRepo() != imageRepo {
+				t.Errorf("waits for %s to be healthy, but %s has no health check", d, d)
+			}
 		}
 	}
 	for _, m := range s.mounts(t) {
@@ -371,6 +401,10 @@ func checkComposeService(t *testing.T, s *service, image imageInfo, validEnv map
 		}
 	}
 	env := s.env(t)
+	if s.imageRepo() == mockRepo {
+		checkMockService(t, s, mock)
+		return
+	}
 	if s.imageRepo() != imageRepo {
 		return
 	}
@@ -380,8 +414,7 @@ func checkComposeService(t *testing.T, s *service, image imageInfo, validEnv map
 		}
 	}
 	if !s.runsGateway(t) {
-		checkMockService(t, s, image, env)
-		return
+		t.Fatalf("runs %v from the gateway image", s.entrypoint(t))
 	}
 	if cmd := s.command(t); len(cmd) > 0 && cmd[0] != "ingress" && cmd[0] != "worker" {
 		t.Errorf("command %v: want none (all in one), ingress or worker", cmd)
@@ -467,17 +500,22 @@ func checkComposeService(t *testing.T, s *service, image imageInfo, validEnv map
 	}
 }
 
-// checkMockService checks a service that runs the mock upstream from our image.
-func checkMockService(t *testing.T, s *service, image imageInfo, env map[string]string) {
+// checkMockService checks a service that runs the mock upstream image.
+func checkMockService(t *testing.T, s *service, mock imageInfo) {
 	t.Helper()
-	ep := s.entrypoint(t)
-	if len(ep) == 0 || !slices.Contains(image.binaries, ep[0]) {
-		t.Fatalf("entrypoint %v runs no binary the image ships (%v)", ep, image.binaries)
+	// Compose's entrypoint replaces the image's; command is appended to it.
+	argv := s.entrypoint(t)
+	if len(argv) == 0 {
+		argv = slices.Clone(mock.entrypoint)
+	}
+	argv = append(argv, s.command(t)...)
+	if len(argv) == 0 || argv[0] != "/usr/local/bin/mockupstream" {
+		t.Fatalf("runs %v, want /usr/local/bin/mockupstream", argv)
 	}
 	addr := ""
-	for i, a := range ep {
-		if (a == "-addr" || a == "--addr") && i+1 < len(ep) {
-			addr = ep[i+1]
+	for i, a := range argv {
+		if (a == "-addr" || a == "--addr") && i+1 < len(argv) {
+			addr = argv[i+1]
 		}
 		if v, ok := strings.CutPrefix(a, "-addr="); ok {
 			addr = v
@@ -491,14 +529,8 @@ func checkMockService(t *testing.T, s *service, image imageInfo, env map[string]
 		t.Errorf("-addr %s is not reachable from other containers", addr)
 	}
 	n, _ := strconv.Atoi(port)
-	if !slices.Contains(s.containerPorts(t), n) {
-		t.Errorf("listens on %d but does not expose it", n)
-	}
-	// The image's HEALTHCHECK runs `gateway healthcheck` against
-	// GATEWAY_SERVER_PORT; without the override it would probe 8080 and the
-	// mock would never turn healthy.
-	if _, custom := s.raw["healthcheck"]; !custom && env["GATEWAY_SERVER_PORT"] != port {
-		t.Errorf("inherits the image health check but GATEWAY_SERVER_PORT=%q, mock port %s", env["GATEWAY_SERVER_PORT"], port)
+	if !slices.Contains(s.containerPorts(t), n) && !slices.Contains(mock.expose, n) {
+		t.Errorf("listens on %d but neither the service nor the image exposes it", n)
 	}
 }
 

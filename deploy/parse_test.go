@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -125,8 +126,34 @@ func parseFrom(args string) (stage, error) {
 	return st, nil
 }
 
-// final returns the last stage: the image that is shipped.
+// final returns the last stage: the default build target.
 func (df dockerfile) final() stage { return df.Stages[len(df.Stages)-1] }
+
+// stage returns the stage called name.
+func (df dockerfile) stage(name string) (stage, bool) {
+	for _, st := range df.Stages {
+		if st.Name == name {
+			return st, true
+		}
+	}
+	return stage{}, false
+}
+
+// resolved returns st with the instructions of the stages it is built FROM
+// prepended, and the external image at the root of the chain as its Base:
+// what the resulting image is made of.
+func (df dockerfile) resolved(st stage) stage {
+	out := st
+	for depth := 0; depth < len(df.Stages); depth++ {
+		parent, ok := df.stage(out.Base)
+		if !ok {
+			break
+		}
+		out.Instrs = append(slices.Clone(parent.Instrs), out.Instrs...)
+		out.Base = parent.Base
+	}
+	return out
+}
 
 // all returns the stage's instructions named cmd.
 func (st stage) all(cmd string) []instruction {
