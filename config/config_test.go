@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -801,5 +802,40 @@ func TestExampleDocumentsEverything(t *testing.T) {
 	du.Name, du.URL, du.Format, du.DefaultModel, du.ModelMap = u.Name, u.URL, u.Format, u.DefaultModel, u.ModelMap
 	if !reflect.DeepEqual(*u, du) {
 		t.Errorf("example.toml's openai upstream shows values other than the defaults:\n%+v\n%+v", *u, du)
+	}
+}
+
+// TestEnvNamesAreRead sets each variable EnvNames lists, one at a time, to
+// a value no key holds, and checks that Load either takes it or rejects it
+// naming that variable: the list is exactly what Load reads.
+func TestEnvNamesAreRead(t *testing.T) {
+	base := mustLoad(t, "production.toml", map[string]string{"TEAM_A_KEY": "k"})
+	names := base.EnvNames()
+	for _, want := range []string{"GATEWAY_SERVER_PORT", "GATEWAY_BUS_TLS_CA", "GATEWAY_ACCESS_ADMIN_KEY_SHA256",
+		"GATEWAY_UPSTREAMS_OPENAI_API_KEY", "GATEWAY_UPSTREAMS_ANTHROPIC_QUEUE_TIMEOUT", "TEAM_A_KEY"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("EnvNames lacks %s", want)
+		}
+	}
+	if slices.Contains(names, "GATEWAY_UPSTREAMS_OPENAI_NAME") {
+		t.Error("EnvNames lists the upstream name, which is not overridable")
+	}
+	for _, name := range names {
+		if name == EnvName || name == EnvConfigDir {
+			continue // they pick the file, and Path overrides them
+		}
+		t.Run(name, func(t *testing.T) {
+			vars := map[string]string{"TEAM_A_KEY": "k", name: "zz-unusual-value"}
+			c, err := Load(LoadOptions{Path: "production.toml", Env: env(vars)})
+			if err != nil {
+				if !strings.Contains(err.Error(), name) {
+					t.Errorf("error does not name %s: %v", name, err)
+				}
+				return
+			}
+			if reflect.DeepEqual(stripOrigin(c), stripOrigin(base)) {
+				t.Errorf("setting %s changed nothing", name)
+			}
+		})
 	}
 }

@@ -22,6 +22,8 @@ import (
 var (
 	durationType = reflect.TypeFor[Duration]()
 	upstreamType = reflect.TypeFor[Upstream]()
+	keyType      = reflect.TypeFor[Key]()
+	accessType   = reflect.TypeFor[Access]()
 )
 
 // decoder carries what one file's messages need.
@@ -129,11 +131,7 @@ func (d *decoder) decodeStruct(path string, table map[string]any, rv reflect.Val
 		key := joinKey(path, name)
 		idx, ok := fields[name]
 		if !ok {
-			msg := "not a setting here"
-			if guess := closest(name, fields); guess != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", guess)
-			}
-			d.fail(key, ErrUnknownKey, "%s", msg)
+			d.fail(key, ErrUnknownKey, "%s", unknownKeyHint(rv.Type(), name, table, fields))
 			continue
 		}
 		d.decode(key, table[name], rv.Field(idx))
@@ -201,6 +199,25 @@ func (d *decoder) sortedKeys(path string, table map[string]any) []string {
 		return names[i] < names[j]
 	})
 	return names
+}
+
+// unknownKeyHint explains an unknown key: secrets that must not be in a
+// file say where they go instead, and likely typos get a suggestion.
+func unknownKeyHint(t reflect.Type, name string, table map[string]any, fields map[string]int) string {
+	switch {
+	case t == upstreamType && name == "api_key":
+		upstream, _ := table["name"].(string)
+		return fmt.Sprintf("API keys are never read from a file; set %sAPI_KEY", Upstream{Name: upstream}.EnvPrefix())
+	case t == keyType && name == "key":
+		return "plain keys are never read from a file; write key_sha256 or key_env"
+	case t == accessType && name == "admin_key":
+		return fmt.Sprintf("plain keys are never read from a file; write admin_key_sha256 or set %s", EnvAdminKey)
+	}
+	msg := "not a setting here"
+	if guess := closest(name, fields); guess != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", guess)
+	}
+	return msg
 }
 
 // tomlFields maps the toml tag of each settable field of t to its index.

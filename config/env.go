@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,20 +44,60 @@ func envToken(name string) string {
 	return string(b)
 }
 
+// envTarget is one key that an environment variable overrides.
+type envTarget struct {
+	name  string        // the variable, e.g. GATEWAY_SERVER_PORT
+	key   string        // the dotted key, e.g. server.port
+	field reflect.Value // the field to set
+}
+
+// envTargets lists every scalar key of c that a GATEWAY_* variable
+// overrides, derived from the toml tags so a new key is covered at once.
+func envTargets(c *Config) []envTarget {
+	var out []envTarget
+	root := reflect.ValueOf(c).Elem()
+	fields := tomlFields(root.Type())
+	for _, section := range envSections {
+		out = appendScalars(out, root.Field(fields[section]), section, EnvPrefix+envToken(section)+"_")
+	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		out = appendScalars(out, reflect.ValueOf(u).Elem(), indexKey("upstreams", i), u.EnvPrefix())
+	}
+	return out
+}
+
+// appendScalars adds a target for each scalar field of the struct v. The
+// upstream name is skipped: it is what the variable names are made from.
+func appendScalars(out []envTarget, v reflect.Value, path, prefix string) []envTarget {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := tagName(t.Field(i))
+		if tag == "" || !isScalar(t.Field(i).Type) || t == upstreamType && tag == "name" {
+			continue
+		}
+		out = append(out, envTarget{name: prefix + envToken(tag), key: joinKey(path, tag), field: v.Field(i)})
+	}
+	return out
+}
+
 // applyEnv applies GATEWAY_* overrides to c, recording in meta which keys
 // came from the environment so later messages can name the variable.
 func applyEnv(c *Config, lookup LookupFunc, meta *sourceMeta) []error {
 	var errs []error
-	root := reflect.ValueOf(c).Elem()
-	fields := tomlFields(root.Type())
-	for _, section := range envSections {
-		prefix := EnvPrefix + envToken(section) + "_"
-		errs = append(errs, overrideScalars(root.Field(fields[section]), section, prefix, lookup, meta)...)
+	for _, t := range envTargets(c) {
+		raw, ok := lookup(t.name)
+		if !ok {
+			continue
+		}
+		if err := setScalar(t.field, raw); err != nil {
+			errs = append(errs, &FieldError{File: meta.file, Key: t.key, Env: t.name, Err: fmt.Errorf("%w: %w", ErrBadEnv, err)})
+			continue
+		}
+		meta.env[t.key] = t.name
 	}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
-		path := indexKey("upstreams", i)
-		errs = append(errs, overrideScalars(reflect.ValueOf(u).Elem(), path, u.EnvPrefix(), lookup, meta)...)
 		// The API key has no TOML key at all: it is read only from here.
 		if v, ok := lookup(u.EnvPrefix() + "API_KEY"); ok {
 			u.APIKey = v
@@ -74,30 +115,26 @@ func applyEnv(c *Config, lookup LookupFunc, meta *sourceMeta) []error {
 	return errs
 }
 
-// overrideScalars sets each scalar field of the struct v from
-// prefix+UPPER(tag) when that variable exists. The upstream name is
-// skipped: it is what the variable names are derived from.
-func overrideScalars(v reflect.Value, path, prefix string, lookup LookupFunc, meta *sourceMeta) []error {
-	var errs []error
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		tag := tagName(t.Field(i))
-		if tag == "" || !isScalar(t.Field(i).Type) || t == upstreamType && tag == "name" {
-			continue
-		}
-		name := prefix + envToken(tag)
-		raw, ok := lookup(name)
-		if !ok {
-			continue
-		}
-		key := joinKey(path, tag)
-		if err := setScalar(v.Field(i), raw); err != nil {
-			errs = append(errs, &FieldError{File: meta.file, Key: key, Env: name, Err: fmt.Errorf("%w: %w", ErrBadEnv, err)})
-			continue
-		}
-		meta.env[key] = name
+// EnvNames lists, sorted, every environment variable Load consults for a
+// configuration shaped like c: the ones choosing the file, a
+// GATEWAY_<SECTION>_<KEY> per scalar key, a GATEWAY_UPSTREAMS_<NAME>_<KEY>
+// per upstream key plus its API_KEY, GATEWAY_ACCESS_ADMIN_KEY, and the
+// key_env variables of the access keys.
+func (c Config) EnvNames() []string {
+	names := []string{EnvName, EnvConfigDir, EnvAdminKey}
+	for _, t := range envTargets(&c) {
+		names = append(names, t.name)
 	}
-	return errs
+	for _, u := range c.Upstreams {
+		names = append(names, u.EnvPrefix()+"API_KEY")
+	}
+	for _, k := range c.Access.Keys {
+		if k.KeyEnv != "" {
+			names = append(names, k.KeyEnv)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 func isScalar(t reflect.Type) bool {

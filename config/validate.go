@@ -158,8 +158,11 @@ func (v *validator) bus() {
 	if b.User != "" && b.Credentials != "" {
 		v.fail("bus.credentials", "use one of token, user/password or credentials")
 	}
-	if (b.TLSCert == "") != (b.TLSKey == "") {
-		v.fail("bus.tls_cert", "tls_cert and tls_key go together")
+	switch {
+	case b.TLSCert != "" && b.TLSKey == "":
+		v.fail("bus.tls_cert", "tls_cert needs tls_key")
+	case b.TLSKey != "" && b.TLSCert == "":
+		v.fail("bus.tls_key", "tls_key needs tls_cert")
 	}
 }
 
