@@ -839,3 +839,18 @@ func TestEnvNamesAreRead(t *testing.T) {
 		})
 	}
 }
+
+// TestSecretsNotInMessages checks that a mistyped secret is not echoed.
+func TestSecretsNotInMessages(t *testing.T) {
+	_, err := Parse("s.toml", []byte("[bus]\npassword = 123456\ntoken = 987654\nuser = [\"u\"]\n"), nil)
+	fes := fieldErrors(t, err)
+	if len(fes) != 3 {
+		t.Fatalf("got %d problems, want 3: %v", len(fes), err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "123456") || strings.Contains(msg, "987654") {
+		t.Errorf("message shows a secret: %s", msg)
+	}
+	if !strings.Contains(fes[0].Error(), "s.toml:2: bus.password: wrong type: expected a string, got integer") {
+		t.Errorf("first problem = %v", fes[0])
+	}
+}

@@ -74,7 +74,7 @@ func (d *decoder) decode(path string, raw any, rv reflect.Value) {
 	if t == durationType {
 		s, ok := raw.(string)
 		if !ok {
-			d.fail(path, ErrWrongType, `expected a duration string such as "30s", got %s`, tomlType(raw))
+			d.fail(path, ErrWrongType, `expected a duration string such as "30s", got %s`, d.describe(path, raw))
 			return
 		}
 		if err := rv.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
@@ -86,14 +86,14 @@ func (d *decoder) decode(path string, raw any, rv reflect.Value) {
 	case reflect.String:
 		s, ok := raw.(string)
 		if !ok {
-			d.fail(path, ErrWrongType, "expected a string, got %s", tomlType(raw))
+			d.fail(path, ErrWrongType, "expected a string, got %s", d.describe(path, raw))
 			return
 		}
 		rv.SetString(s)
 	case reflect.Int, reflect.Int64:
 		n, ok := raw.(int64)
 		if !ok {
-			d.fail(path, ErrWrongType, "expected an integer, got %s", tomlType(raw))
+			d.fail(path, ErrWrongType, "expected an integer, got %s", d.describe(path, raw))
 			return
 		}
 		if rv.OverflowInt(n) {
@@ -104,14 +104,14 @@ func (d *decoder) decode(path string, raw any, rv reflect.Value) {
 	case reflect.Bool:
 		b, ok := raw.(bool)
 		if !ok {
-			d.fail(path, ErrWrongType, "expected true or false, got %s", tomlType(raw))
+			d.fail(path, ErrWrongType, "expected true or false, got %s", d.describe(path, raw))
 			return
 		}
 		rv.SetBool(b)
 	case reflect.Struct:
 		table, ok := raw.(map[string]any)
 		if !ok {
-			d.fail(path, ErrWrongType, "expected a table, got %s", tomlType(raw))
+			d.fail(path, ErrWrongType, "expected a table, got %s", d.describe(path, raw))
 			return
 		}
 		d.decodeStruct(path, table, rv)
@@ -141,7 +141,7 @@ func (d *decoder) decodeStruct(path string, table map[string]any, rv reflect.Val
 func (d *decoder) decodeMap(path string, raw any, rv reflect.Value) {
 	table, ok := raw.(map[string]any)
 	if !ok {
-		d.fail(path, ErrWrongType, "expected a table, got %s", tomlType(raw))
+		d.fail(path, ErrWrongType, "expected a table, got %s", d.describe(path, raw))
 		return
 	}
 	if rv.IsNil() {
@@ -168,7 +168,7 @@ func (d *decoder) decodeSlice(path string, raw any, rv reflect.Value) {
 			items[i] = v[i]
 		}
 	default:
-		d.fail(path, ErrWrongType, "expected an array, got %s", tomlType(raw))
+		d.fail(path, ErrWrongType, "expected an array, got %s", d.describe(path, raw))
 		return
 	}
 	out := reflect.MakeSlice(rv.Type(), len(items), len(items))
@@ -242,6 +242,21 @@ func tagName(f reflect.StructField) string {
 		return ""
 	}
 	return name
+}
+
+// describe names the TOML type of a value for a message about path, with
+// the value itself unless the key holds a secret.
+func (d *decoder) describe(path string, raw any) string {
+	if strings.HasSuffix(path, ".password") || strings.HasSuffix(path, ".token") {
+		return tomlKind(raw)
+	}
+	return tomlType(raw)
+}
+
+// tomlKind names the TOML type of a parsed value without showing it.
+func tomlKind(v any) string {
+	kind, _, _ := strings.Cut(tomlType(v), " ")
+	return kind
 }
 
 // tomlType names the TOML type of a parsed value for messages.

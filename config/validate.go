@@ -339,6 +339,9 @@ func (v *validator) access() {
 				hashes[h] = i
 			}
 		}
+		if k.KeyEnv != "" && !validEnvName(k.KeyEnv) {
+			v.fail(p+".key_env", "%q is not an environment variable name", k.KeyEnv)
+		}
 		v.oneOf(p+".quota_period", k.QuotaPeriod, "day", "week", "month")
 		v.nonNegative(p+".requests_per_minute", k.RequestsPerMinute)
 		v.nonNegative(p+".tokens_per_minute", k.TokensPerMinute)
@@ -371,6 +374,18 @@ func validName(s, extra string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(extra, c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validEnvName reports whether s is a portable environment variable name:
+// a letter or '_', then letters, digits and '_'.
+func validEnvName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || i > 0 && c >= '0' && c <= '9') {
 			return false
 		}
 	}
