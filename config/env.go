@@ -179,8 +179,8 @@ func setScalar(v reflect.Value, s string) error {
 	return nil
 }
 
-// resolveKeyEnv replaces each access key's key_env with the SHA-256 of the
-// variable's value, so the plain key is never stored. It runs only when
+// resolveKeyEnv fills each access key that names a key_env with the SHA-256
+// of that variable's value, so the plain key is never stored. It runs only when
 // access control is enabled: a disabled gateway needs no key material.
 func resolveKeyEnv(c *Config, lookup LookupFunc, meta *sourceMeta) []error {
 	if !c.Access.Enabled {
