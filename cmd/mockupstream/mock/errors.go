@@ -12,8 +12,8 @@ import (
 type provider int
 
 const (
-	openAI provider = iota
-	anthropic
+	provOpenAI provider = iota
+	provAnthropic
 )
 
 // apiError is an error answer. typ is the provider's error type; param and
@@ -39,7 +39,7 @@ func invalidParam(msg, param, code string) *apiError {
 // statusError returns the error a provider answers with the given status,
 // with the type and message the real API uses for it.
 func statusError(p provider, status int) *apiError {
-	if p == anthropic {
+	if p == provAnthropic {
 		e := &apiError{status: status}
 		switch status {
 		case 400:
@@ -92,7 +92,7 @@ func statusError(p provider, status int) *apiError {
 
 // appendErrorBody appends e in the provider's error shape.
 func appendErrorBody(b []byte, p provider, e *apiError, seq uint64) []byte {
-	if p == anthropic {
+	if p == provAnthropic {
 		b = append(b, `{"type":"error","error":{"type":`...)
 		b = jsonx.AppendString(b, e.typ)
 		b = append(b, `,"message":`...)
@@ -147,7 +147,7 @@ var (
 func setProviderHeaders(h http.Header, p provider, seq uint64, tokens int, now time.Time, status int) {
 	reqID := "req_mock_" + strconv.FormatUint(seq, 10)
 	remaining := []string{strconv.Itoa(max(rateTokensLimit-tokens, 0))}
-	if p == anthropic {
+	if p == provAnthropic {
 		h["Request-Id"] = []string{reqID}
 		reset := []string{now.Add(time.Minute).UTC().Truncate(time.Second).Format(time.RFC3339)}
 		h["Anthropic-Ratelimit-Requests-Limit"] = hvReqLimit

@@ -360,25 +360,26 @@ func anthropicPrompt(req *anRequest, body []byte) prompt {
 	if req.MaxTokens != nil {
 		p.maxTokens = *req.MaxTokens
 	}
+	// The answer follows the last user turn, even when an assistant
+	// prefill comes after it.
 	msgs := req.Messages
-	if n := len(msgs); n > 0 && msgs[n-1].Role == "user" {
-		last := &msgs[n-1].Content
-		if last.hasToolResults() {
-			for _, b := range last.blocks {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role != "user" {
+			continue
+		}
+		c := &msgs[i].Content
+		if c.hasToolResults() {
+			for _, b := range c.blocks {
 				if b.Type == "tool_result" {
 					t, _ := b.Content.joinedText("")
 					p.toolResults = append(p.toolResults, t)
 				}
 			}
 		} else {
-			p.lastIsUser = true
+			p.userText, p.images = c.joinedText(" ")
+			p.lastIsUser = i == len(msgs)-1
 		}
-	}
-	for i := len(msgs) - 1; i >= 0 && p.toolResults == nil; i-- {
-		if msgs[i].Role == "user" {
-			p.userText, p.images = msgs[i].Content.joinedText(" ")
-			break
-		}
+		break
 	}
 	for _, t := range req.Tools {
 		if t.Type == "" || t.Type == "custom" {

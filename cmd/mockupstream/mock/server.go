@@ -58,6 +58,7 @@ type Stats struct {
 // an address or mount Handler in a server of your own.
 type Server struct {
 	cfg     atomic.Pointer[Config]
+	cfgErr  error // the verdict of Validate on the Config given to New
 	handler http.Handler
 	// now is the clock; tests replace it for reproducible output.
 	now func() time.Time
@@ -84,7 +85,7 @@ type Server struct {
 
 // New returns a server with the given behaviour, not yet listening.
 func New(cfg Config) *Server {
-	s := &Server{now: time.Now}
+	s := &Server{now: time.Now, cfgErr: cfg.Validate()}
 	s.SetConfig(cfg)
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	return s
@@ -105,10 +106,10 @@ func (s *Server) Config() Config { return *s.cfg.Load() }
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves in the
-// background until Close.
+// background until Close. It fails if the Config given to New is invalid.
 func (s *Server) Start(addr string) error {
-	if err := s.cfg.Load().Validate(); err != nil {
-		return err
+	if s.cfgErr != nil {
+		return s.cfgErr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,10 +159,12 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	var err error
 	if srv != nil {
-		cancel()
+		// Connections first, so that no handler released by cancel can
+		// still send an answer.
 		if cerr := srv.Close(); cerr != nil {
 			err = fmt.Errorf("mock: close: %w", cerr)
 		}
+		cancel()
 		<-served
 	}
 	s.inflight.Wait()
@@ -239,9 +242,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 		return
 	case "/v1/chat/completions":
-		p = openAI
+		p = provOpenAI
 	case "/v1/messages":
-		p = anthropic
+		p = provAnthropic
 	default:
 		p = guessProvider(r)
 	}
@@ -251,6 +254,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errClientGone):
 		s.clientGone.Add(1)
+		// Whatever has not been sent must not be sent now: returning
+		// normally would make net/http complete the response (an empty
+		// 200 when nothing was written yet) on a connection that may
+		// still be open, such as when Close cancelled the request.
+		panic(http.ErrAbortHandler)
 	case errors.Is(err, errCut):
 		// Closing the connection without the chunked-encoding terminator
 		// is what a provider dying mid-answer looks like to the client.
@@ -262,9 +270,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // guessProvider picks the error dialect for a request to an unknown path.
 func guessProvider(r *http.Request) provider {
 	if strings.HasPrefix(r.URL.Path, "/v1/messages") || r.Header.Get("anthropic-version") != "" || r.Header.Get("x-api-key") != "" {
-		return anthropic
+		return provAnthropic
 	}
-	return openAI
+	return provOpenAI
 }
 
 // serveAPI answers one API request. The error is errClientGone, errCut or
@@ -282,7 +290,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	known := r.URL.Path == "/v1/chat/completions" || r.URL.Path == "/v1/messages"
 	if !known || r.Method != http.MethodPost {
 		e := statusError(p, http.StatusNotFound)
-		if p == anthropic {
+		if p == provAnthropic {
 			e.msg = "Not found"
 		} else {
 			e.msg, e.code = "Invalid URL ("+r.Method+" "+r.URL.Path+")", ""
@@ -315,7 +323,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	}
 
 	var pr prompt
-	if p == anthropic {
+	if p == provAnthropic {
 		if cfg.Strict && r.Header.Get("anthropic-version") == "" {
 			return s.writeError(w, p, seq, len(body), invalid("anthropic-version: header is required"))
 		}
@@ -343,7 +351,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	}
 
 	prefix := "call_"
-	if p == anthropic {
+	if p == provAnthropic {
 		prefix = "toolu_"
 	}
 	a := buildAnswer(&pr, cfg.Chunks, seq, prefix)
@@ -352,7 +360,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	setProviderHeaders(h, p, seq, a.inputTokens+a.outputTokens, now, http.StatusOK)
 	if !pr.stream {
 		var b []byte
-		if p == anthropic {
+		if p == provAnthropic {
 			b = appendAnthropicJSON(make([]byte, 0, 1024), &a)
 		} else {
 			b = appendOpenAIJSON(make([]byte, 0, 1024), &a, now.Unix())
@@ -367,7 +375,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	if err := ew.flush(); err != nil {
 		return err
 	}
-	if p == anthropic {
+	if p == provAnthropic {
 		return streamAnthropic(ew, &a)
 	}
 	return streamOpenAI(ew, &a, now.Unix(), pr.includeUsage)
@@ -375,7 +383,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 
 // authorized checks the provider's credential header against key.
 func authorized(r *http.Request, p provider, key string) bool {
-	if p == anthropic {
+	if p == provAnthropic {
 		return r.Header.Get("x-api-key") == key
 	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
