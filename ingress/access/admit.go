@@ -187,9 +187,12 @@ func (g *Guard) Settle(a Admission, model string, u Usage) {
 			if s.c == nil {
 				continue
 			}
+			// A refund stays in the local lease for the next requests, as
+			// estimates usually exceed use; only a surplus beyond what
+			// the next two requests of this size need goes back at once.
 			free := s.c.adjust(r.starts[s.slot], diff, now)
-			if diff < 0 && free > 4*s.c.block(s.c.limit) {
-				g.returnSurplus(s.c, now)
+			if keep := max(4*s.c.block(s.c.limit), 2*r.tokens); diff < 0 && free > keep {
+				g.returnSurplus(s.c, keep, now)
 			}
 		}
 		if c := k.quotaGaugeCounter(); c != nil {
@@ -202,10 +205,10 @@ func (g *Guard) Settle(a Admission, model string, u Usage) {
 	mc.cached.Add(float64(cached))
 }
 
-// returnSurplus gives a large refund back to the other replicas at once,
-// keeping one block. It never waits: when another round trip of this counter
-// is under way, the background loop returns the surplus later.
-func (g *Guard) returnSurplus(c *counter, now time.Time) {
+// returnSurplus gives the lease beyond keep back to the other replicas. It
+// never waits: when another round trip of this counter is under way, the
+// surplus stays until the counter idles.
+func (g *Guard) returnSurplus(c *counter, keep int64, now time.Time) {
 	if g.isDown(now) {
 		return
 	}
@@ -217,5 +220,5 @@ func (g *Guard) returnSurplus(c *counter, now time.Time) {
 	defer func() { <-c.sem }()
 	// An error marks the store down; the deficit or surplus stays local
 	// until the background loop succeeds.
-	_, _, _ = g.sync(context.Background(), c, 0, c.block(c.limit), now)
+	_, _, _ = g.sync(context.Background(), c, 0, keep, now)
 }

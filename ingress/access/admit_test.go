@@ -356,7 +356,7 @@ func TestStoreDownOpenReconciles(t *testing.T) {
 		mustAdmit(t, g, k, 0)
 	}
 
-	srv = startServer(t, dir, port)
+	startServer(t, dir, port)
 	waitConnected(t, js)
 	clk.Advance(2 * DefaultStoreBackoff)
 	if err := g.Close(); err != nil {

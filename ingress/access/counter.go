@@ -58,7 +58,7 @@ const noReturn = math.MaxInt64
 
 // maxCASAttempts bounds the compare-and-set retries of one sync; the store
 // time-out bounds its duration.
-const maxCASAttempts = 32
+const maxCASAttempts = 256
 
 type counter struct {
 	key    string // key-value entry name
@@ -326,6 +326,11 @@ func (g *Guard) sync(ctx context.Context, c *counter, need, keep int64, now time
 		c.mu.Lock()
 		c.rollLocked(now)
 		local := c.start
+		if need > 0 && local != pinStart {
+			// A new window began while this request waited: what it
+			// pinned belonged to the old one.
+			pinned, pinStart, want = 0, local, need
+		}
 		base, win := total, s
 		switch {
 		case s < local:

@@ -130,7 +130,7 @@ type fixture struct {
 
 // downTimeout is the store time-out of tests that take the store down, so
 // each detection of the outage is quick.
-const downTimeout = 200 * time.Millisecond
+const downTimeout = 2 * time.Second
 
 func newFixture(t *testing.T, cfg config.Access, edit ...func(*Options)) *fixture {
 	t.Helper()
