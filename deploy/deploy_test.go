@@ -719,7 +719,7 @@ func checkAlertRule(t *testing.T, r Rule) {
 	if r.Alert == "" || r.Record != "" {
 		t.Fatalf("not an alerting rule: alert %q record %q", r.Alert, r.Record)
 	}
-	expr, err := promql.ParseExpr(r.Expr)
+	expr, err := ParsePromQL(r.Expr)
 	if err != nil {
 		t.Fatalf("expr: %v", err)
 	}
@@ -849,7 +849,7 @@ func TestOutputLabels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, err := promql.ParseExpr(tt.expr)
+			e, err := ParsePromQL(tt.expr)
 			if err != nil {
 				t.Fatal(err)
 			}

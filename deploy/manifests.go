@@ -162,9 +162,11 @@ func BaseName(name string) string {
 // {job="gateway"} or {__name__=~"gateway_.*"}: its metrics cannot be checked.
 var ErrNoMetricName = errors.New("selector has no metric name")
 
-// promql is the parser for every expression; the default options accept the
-// stable PromQL functions only, which is what the shipped Prometheus runs.
-var promql = parser.NewParser(parser.Options{})
+// ParsePromQL parses a PromQL expression with the parser's default options:
+// the stable functions only, which is what the shipped Prometheus runs.
+func ParsePromQL(expr string) (parser.Expr, error) {
+	return parser.NewParser(parser.Options{}).ParseExpr(expr)
+}
 
 // grafanaVar matches Grafana's built-in variables. They stand where PromQL
 // wants a duration ([$__rate_interval]) or a number ($__range_s), so they are
@@ -187,7 +189,7 @@ func ExpandGrafanaVars(expr string) string {
 // QueryMetrics parses a PromQL expression and returns the base names of the
 // metrics it selects, sorted and without duplicates.
 func QueryMetrics(expr string) ([]string, error) {
-	ast, err := promql.ParseExpr(expr)
+	ast, err := ParsePromQL(expr)
 	if err != nil {
 		return nil, fmt.Errorf("parse %q: %w", expr, err)
 	}
