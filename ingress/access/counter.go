@@ -314,7 +314,8 @@ func (g *Guard) sync(ctx context.Context, c *counter, need, keep int64, now time
 		// when no other replica wrote since (always, with one replica); a
 		// stale copy costs a conflict and a fresh read.
 		s, total, rev := c.entry.start, c.entry.total, c.entry.rev
-		if attempt > 0 || rev == 0 {
+		cached := attempt == 0 && rev != 0
+		if !cached {
 			var err error
 			if s, total, rev, err = g.read(kctx, ctx, c.key, now); err != nil {
 				c.entry = entry{}
@@ -351,6 +352,11 @@ func (g *Guard) sync(ctx context.Context, c *counter, need, keep int64, now time
 			forced -= free - keep // a return: only into our own window
 		}
 		if want > 0 && grant == 0 {
+			if cached {
+				// Other replicas may have returned capacity since.
+				c.mu.Unlock()
+				continue
+			}
 			c.recheck = now.Add(g.backoff).UnixNano()
 		}
 		delta := forced + grant
