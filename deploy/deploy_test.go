@@ -207,6 +207,11 @@ func gatewayPorts(t *testing.T, cfg config.Config, env map[string]string) ports 
 // TOML key), and the variables that pick the file.
 func envNames(t *testing.T) map[string]bool {
 	t.Helper()
+	return envNamesFor(upstreamNames(t))
+}
+
+// envNamesFor lists the GATEWAY_* variables for the given upstream names.
+func envNamesFor(upstreams []string) map[string]bool {
 	names := map[string]bool{
 		"GATEWAY_ENV":              true,
 		"GATEWAY_CONFIG_DIR":       true,
@@ -224,7 +229,7 @@ func envNames(t *testing.T) map[string]bool {
 		}
 	}
 	upstreamKeys := append(scalarKeys(reflect.TypeFor[config.Upstream]()), "api_key")
-	for _, u := range upstreamNames(t) {
+	for _, u := range upstreams {
 		for _, key := range upstreamKeys {
 			if key == "name" {
 				// The name is what the variable names are derived from.
@@ -322,6 +327,37 @@ func loadWithEnv(file string, env map[string]string) error {
 		},
 	})
 	return err
+}
+
+// TestEnvNamesMatchLoader checks the reflection above against the variables
+// the config loader itself reads, file by file: the deployment files are only
+// checked correctly if both agree.
+func TestEnvNamesMatchLoader(t *testing.T) {
+	for _, file := range shippedFiles(t) {
+		t.Run(file, func(t *testing.T) {
+			cfg := shippedConfig(t, file)
+			var upstreams []string
+			for _, u := range cfg.Upstreams {
+				upstreams = append(upstreams, u.Name)
+			}
+			ours := envNamesFor(upstreams)
+			loader := map[string]bool{}
+			for _, n := range cfg.EnvNames() {
+				if slices.Contains(keyEnvs(cfg), n) && !strings.HasPrefix(n, "GATEWAY_") {
+					continue // key_env names are the file's own choice
+				}
+				loader[n] = true
+				if !ours[n] {
+					t.Errorf("the loader reads %s, which the deployment checks would reject", n)
+				}
+			}
+			for n := range ours {
+				if !loader[n] {
+					t.Errorf("the deployment checks accept %s, which the loader ignores", n)
+				}
+			}
+		})
+	}
 }
 
 // ---- every file parses -----------------------------------------------------
