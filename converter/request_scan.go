@@ -126,7 +126,7 @@ func skipString(b []byte, i int) (int, error) {
 	for {
 		for i < len(b) {
 			c := b[i]
-			if c == '"' || c == '\\' || c < 0x20 {
+			if c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
 				break
 			}
 			i++
@@ -134,10 +134,20 @@ func skipString(b []byte, i int) (int, error) {
 		if i >= len(b) {
 			return i, errSyntax("unterminated string", start)
 		}
-		switch b[i] {
-		case '"':
+		switch c := b[i]; {
+		case c >= utf8.RuneSelf:
+			// JSON text must be UTF-8 (RFC 8259). Checking here rather
+			// than in a separate pass keeps base64 payloads to one scan,
+			// and it keeps the codecs in agreement: goccy/go-json keeps
+			// invalid bytes where encoding/json substitutes U+FFFD.
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return i, errSyntax("invalid UTF-8 in string", i)
+			}
+			i += size
+		case c == '"':
 			return i + 1, nil
-		case '\\':
+		case c == '\\':
 			if i+1 >= len(b) {
 				return i, errSyntax("unterminated string", start)
 			}
@@ -246,12 +256,6 @@ func walkObject(b []byte, i, depth int, fn func(m member) error) (int, error) {
 // walkTopObject walks a whole document that must be a single JSON object and
 // returns the offset of its opening brace.
 func walkTopObject(b []byte, fn func(m member) error) (int, error) {
-	// JSON text must be UTF-8 (RFC 8259). Refusing anything else up front
-	// also keeps the codecs in agreement: goccy/go-json keeps invalid bytes
-	// where encoding/json substitutes U+FFFD.
-	if !utf8.Valid(b) {
-		return 0, errSyntax("the body is not valid UTF-8", 0)
-	}
 	start := skipSpace(b, 0)
 	if start >= len(b) || b[start] != '{' {
 		return start, errNotObject
