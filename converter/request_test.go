@@ -59,7 +59,7 @@ func readCase(t testing.TB, dir, name string) ([]byte, RequestOptions) {
 		if err := jsonx.Unmarshal(raw, &co); err != nil {
 			t.Fatalf("%s.opts.json: %v", base, err)
 		}
-		opts = RequestOptions{Model: co.Model, DefaultMaxTokens: co.DefaultMaxTokens, IncludeUsage: co.IncludeUsage}
+		opts = RequestOptions(co)
 	}
 	return in, opts
 }
