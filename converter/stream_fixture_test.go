@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
 )
 
 // These tests replay the recorded upstream streams through the machines and
@@ -344,4 +343,3 @@ func TestRecordedOpenAIStreamToAnthropic(t *testing.T) {
 		t.Errorf("Usage() = %+v, want %+v", s.Usage(), want)
 	}
 }
-
