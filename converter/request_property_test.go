@@ -320,10 +320,12 @@ func TestRequestRoundTripKeepsSupportedFields(t *testing.T) {
 			if err != nil {
 				t.Fatalf("to Anthropic: %v\n%s", err, in)
 			}
+			checkAnthropicInvariants(t, mid)
 			out, err := TranslateRequest(Anthropic, OpenAIChat, mid, RequestOptions{IncludeUsage: true})
 			if err != nil {
 				t.Fatalf("back to OpenAI: %v\n%s", err, mid)
 			}
+			checkOpenAIInvariants(t, out)
 			want := normalise(t, in, true)
 			got := normalise(t, out, false)
 			if !reflect.DeepEqual(got, want) {
