@@ -209,3 +209,15 @@ type fasthttpLogger struct{ logger *slog.Logger }
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.logger.Debug(fmt.Sprintf(format, args...))
 }
+
+// WaitForWorkers waits until every routed upstream has a worker, or timeout.
+func (s *Server) WaitForWorkers(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for _, r := range s.routes {
+		if err := s.registry.WaitForWorkers(ctx, r.upstream.Name); err != nil {
+			return fmt.Errorf("no worker for upstream %s: %w", r.upstream.Name, err)
+		}
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -180,13 +181,19 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx) {
 			ctx.SetStatusCode(head.Status)
 			streaming := false
 			for _, h := range head.Headers {
-				if h.Name == "Content-Type" {
+				switch {
+				case h.Name == "Content-Type":
 					ctx.SetContentType(h.Value)
-					streaming = len(h.Value) >= 17 && h.Value[:17] == "text/event-stream"
-					continue
+					streaming = strings.HasPrefix(h.Value, "text/event-stream")
+				case strings.EqualFold(h.Name, "X-Request-Id"):
+					// x-request-id is the gateway's own id; the upstream's
+					// keeps its value under another name.
+					ctx.Response.Header.Set("X-Upstream-Request-Id", h.Value)
+				default:
+					ctx.Response.Header.Set(h.Name, h.Value)
 				}
-				ctx.Response.Header.Set(h.Name, h.Value)
 			}
+			x.firstWrite = time.Since(x.start)
 			if streaming {
 				ctx.Response.Header.Set("Cache-Control", "no-cache")
 				// Tell nginx-style proxies not to buffer: every event must
@@ -353,10 +360,11 @@ func asGatewayError(err error) *converter.Error {
 // fasthttp calls WriteTo from the connection's goroutine after the handler
 // returned, flushing every write: each write reaches the client at once.
 type streamBody struct {
-	x       *exchange
-	scratch []byte // gathers the frames of one write
-	pending []byte // what Read has not returned yet
-	done    bool
+	x        *exchange
+	scratch  []byte // gathers the frames of one write
+	pending  []byte // what Read has not returned yet
+	done     bool
+	wroteAny bool
 }
 
 var _ fasthttp.BodyWriterTo = (*streamBody)(nil)
@@ -425,7 +433,8 @@ func (b *streamBody) clientLeft() {
 func (b *streamBody) wrote(n int) {
 	x := b.x
 	now := time.Now()
-	if x.firstWrite == 0 {
+	if !b.wroteAny {
+		b.wroteAny = true
 		x.firstWrite = now.Sub(x.start)
 		x.r.firstToken.Observe(x.firstWrite.Seconds())
 	} else {

@@ -42,6 +42,8 @@ type call struct {
 	logger *slog.Logger
 	start  time.Time
 	out    []byte
+	// upstreamModel is the model name sent upstream, after mapping.
+	upstreamModel string
 }
 
 func (p *pool) handle(work context.Context, msg jetstream.Msg) {
@@ -100,8 +102,9 @@ func (c *call) serve() {
 		c.fail(converter.Errorf(converter.KindInternal, "the request body could not be read from the bus"), err)
 		return
 	}
+	c.upstreamModel = c.route.MapModel(c.p.upstream, c.req.Model)
 	upstreamBody, err := converter.TranslateRequest(c.client, c.p.format, body, converter.RequestOptions{
-		Model:            c.route.MapModel(c.p.upstream, c.req.Model),
+		Model:            c.upstreamModel,
 		DefaultMaxTokens: c.route.MaxTokensDefault(c.p.upstream),
 		IncludeUsage:     c.req.Stream && c.p.format == converter.OpenAIChat,
 	})
@@ -321,10 +324,11 @@ func (c *call) head(status int, h http.Header, contentType string) bus.Head {
 	return out
 }
 
-// reportedModel is the model name the client sees: the one it asked for,
-// unless the route reports the upstream's.
+// reportedModel is the model name to report to the client, or "" to pass
+// the upstream's on. A request whose model was mapped to another name hears
+// back the name it asked for, unless the route reports the upstream's.
 func (c *call) reportedModel() string {
-	if c.route.ReportUpstreamModel || c.req.Model == "" {
+	if c.route.ReportUpstreamModel || c.req.Model == "" || c.upstreamModel == c.req.Model {
 		return ""
 	}
 	return c.req.Model

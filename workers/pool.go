@@ -111,8 +111,11 @@ func (p *pool) fetchLoop(ctx, work context.Context) {
 				break count
 			}
 		}
-		batch, err := p.cons.Fetch(free, jetstream.FetchMaxWait(fetchWait))
+		// The pull ends when ctx does, so shutdown never waits for it.
+		fetchCtx, cancelFetch := context.WithTimeout(ctx, fetchWait)
+		batch, err := p.cons.Fetch(free, jetstream.FetchContext(fetchCtx))
 		if err != nil {
+			cancelFetch()
 			p.returnSlots(free)
 			if ctx.Err() != nil {
 				return
@@ -139,6 +142,7 @@ func (p *pool) fetchLoop(ctx, work context.Context) {
 				p.handle(work, msg)
 			}()
 		}
+		cancelFetch()
 		p.returnSlots(free - used)
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
 			p.logger.Debug("pull ended", "err", err)

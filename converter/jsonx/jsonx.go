@@ -4,6 +4,7 @@
 package jsonx
 
 import (
+	"encoding/json"
 	"io"
 
 	gojson "github.com/goccy/go-json"
@@ -18,8 +19,9 @@ func Marshal(v any) ([]byte, error) { return gojson.Marshal(v) }
 // Unmarshal parses the JSON-encoded data and stores the result in v.
 func Unmarshal(data []byte, v any) error { return gojson.Unmarshal(data, v) }
 
-// Valid reports whether data is a valid JSON encoding.
-func Valid(data []byte) bool { return gojson.Valid(data) }
+// Valid reports whether data is a valid JSON encoding. It uses the standard
+// library's validator: goccy's accepts trailing bytes after a value.
+func Valid(data []byte) bool { return json.Valid(data) }
 
 // NewEncoder returns an encoder that writes to w.
 func NewEncoder(w io.Writer) *gojson.Encoder { return gojson.NewEncoder(w) }

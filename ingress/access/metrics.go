@@ -9,9 +9,9 @@ import (
 
 // Metric names (part of the gateway's metrics contract).
 const (
-	MetricAuthRequests      = "gateway_auth_requests_total"
-	MetricRateLimitExceeded = "gateway_rate_limit_exceeded_total"
-	MetricQuotaExceeded     = "gateway_quota_exceeded_total"
+	MetricAuthRequests      = "auth_requests_total"
+	MetricRateLimitExceeded = "rate_limit_exceeded_total"
+	MetricQuotaExceeded     = "quota_exceeded_total"
 	MetricTokens            = "gateway_tokens_total"
 	MetricQuotaRemaining    = "gateway_quota_remaining_ratio"
 	MetricStoreErrors       = "gateway_access_store_errors_total"

@@ -1,0 +1,66 @@
+package ingress
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/jsonx"
+)
+
+// OpsServer serves /health and /metrics for a process that runs no ingress,
+// a worker-only process, so it can be probed and scraped like the others.
+type OpsServer struct {
+	http *fasthttp.Server
+}
+
+// NewOpsServer returns the health and metrics server of a worker process.
+func NewOpsServer(nc *nats.Conn, gatherer prometheus.Gatherer, version string, logger *slog.Logger) *OpsServer {
+	started := time.Now()
+	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	handler := func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case pathMetrics:
+			metricsHandler(ctx)
+		case pathHealth:
+			h := health{
+				Status:        "healthy",
+				Version:       version,
+				UptimeSeconds: int64(time.Since(started).Seconds()),
+				Bus:           busHealth{Connected: nc.IsConnected(), Status: nc.Status().String()},
+			}
+			status := fasthttp.StatusOK
+			if !h.Bus.Connected {
+				h.Status, status = "unhealthy", fasthttp.StatusServiceUnavailable
+			}
+			body, _ := jsonx.Marshal(h)
+			ctx.SetStatusCode(status)
+			ctx.SetContentType("application/json")
+			ctx.SetBody(body)
+		default:
+			writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindNotFound,
+				"this is a worker process; it serves only /health and /metrics"), "")
+		}
+	}
+	return &OpsServer{http: &fasthttp.Server{
+		Handler:               handler,
+		Name:                  "gateway-worker",
+		NoDefaultServerHeader: true,
+		ReadTimeout:           10 * time.Second,
+		Logger:                fasthttpLogger{logger},
+	}}
+}
+
+// Serve serves on ln until Shutdown.
+func (o *OpsServer) Serve(ln net.Listener) error { return o.http.Serve(ln) }
+
+// Shutdown stops the server.
+func (o *OpsServer) Shutdown(ctx context.Context) error { return o.http.ShutdownWithContext(ctx) }
