@@ -30,13 +30,13 @@ func TranslateResponse(from, to Format, body []byte, opts ResponseOptions) ([]by
 		return forwardResponse(from, body, opts)
 	case from == Anthropic && to == OpenAIChat:
 		var r anthropicResponse
-		if err := jsonx.Unmarshal(body, &r); err != nil {
+		if err := decodeUpstream(body, &r); err != nil {
 			return nil, Usage{}, badUpstreamBody(err)
 		}
 		return appendOpenAICompletion(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
 	case from == OpenAIChat && to == Anthropic:
 		var r openAICompletion
-		if err := jsonx.Unmarshal(body, &r); err != nil {
+		if err := decodeUpstream(body, &r); err != nil {
 			return nil, Usage{}, badUpstreamBody(err)
 		}
 		return appendAnthropicMessage(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
@@ -56,7 +56,7 @@ func forwardResponse(f Format, body []byte, opts ResponseOptions) ([]byte, Usage
 		var r struct {
 			Usage anthropicResponseUsage `json:"usage"`
 		}
-		if err := jsonx.Unmarshal(body, &r); err != nil {
+		if err := decodeUpstream(body, &r); err != nil {
 			return nil, Usage{}, badUpstreamBody(err)
 		}
 		u = r.Usage.gateway()
@@ -64,7 +64,7 @@ func forwardResponse(f Format, body []byte, opts ResponseOptions) ([]byte, Usage
 		var r struct {
 			Usage *openAIResponseUsage `json:"usage"`
 		}
-		if err := jsonx.Unmarshal(body, &r); err != nil {
+		if err := decodeUpstream(body, &r); err != nil {
 			return nil, Usage{}, badUpstreamBody(err)
 		}
 		u = r.Usage.gateway()
@@ -431,12 +431,12 @@ func completionText(raw []byte) string {
 	switch raw[0] {
 	case '"':
 		var s string
-		if jsonx.Unmarshal(raw, &s) == nil {
+		if decodeUpstream(raw, &s) == nil {
 			return s
 		}
 	case '[':
 		var parts []openAIResponseTextPart
-		if jsonx.Unmarshal(raw, &parts) == nil {
+		if decodeUpstream(raw, &parts) == nil {
 			var sb strings.Builder
 			for _, p := range parts {
 				if p.Type == "text" {

@@ -2,6 +2,7 @@ package converter
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/aigateway/gateway/converter/jsonx"
 )
@@ -53,4 +54,17 @@ func replaceStringValue(dst, data []byte, key, value string, path ...string) []b
 	dst = append(dst, data[:m.valStart]...)
 	dst = jsonx.AppendString(dst, value)
 	return append(dst, data[m.valEnd:]...)
+}
+
+// decodeUpstream decodes an upstream document with jsonx. The decoder can
+// panic (index out of range) on some malformed documents, such as a
+// truncated escape inside a key; upstream bytes are not trusted, so such a
+// panic is turned into an error instead of taking the worker down.
+func decodeUpstream(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed JSON: %v", r)
+		}
+	}()
+	return jsonx.Unmarshal(data, v)
 }

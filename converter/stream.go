@@ -134,7 +134,7 @@ func malformed(err error) *Error {
 // decodeAnthropic decodes an Anthropic event into s.aev.
 func (s *Stream) decodeAnthropic(data []byte) error {
 	s.aev.reset()
-	if err := jsonx.Unmarshal(data, &s.aev); err != nil {
+	if err := decodeUpstream(data, &s.aev); err != nil {
 		return malformed(err)
 	}
 	return nil
@@ -234,7 +234,7 @@ func (s *Stream) passOpenAI(dst []byte, ev sse.Event, data []byte) ([]byte, erro
 	}
 	if hasUsage {
 		var u openAIResponseUsage
-		if err := jsonx.Unmarshal(data[usage.valStart:usage.valEnd], &u); err != nil {
+		if err := decodeUpstream(data[usage.valStart:usage.valEnd], &u); err != nil {
 			return dst, malformed(err)
 		}
 		s.usage = u.gateway()
@@ -249,7 +249,7 @@ func (s *Stream) passOpenAI(dst []byte, ev sse.Event, data []byte) ([]byte, erro
 	}
 	if s.pt.chunkPrefix == nil {
 		var c openAIChunk
-		if err := jsonx.Unmarshal(data, &c); err != nil {
+		if err := decodeUpstream(data, &c); err != nil {
 			return dst, malformed(err)
 		}
 		s.pt.chunkPrefix = appendChunkPrefix(nil, c.ID, c.Created, cmpModel(s.opts.Model, c.Model))

@@ -71,7 +71,7 @@ func (s *Stream) openAIToAnthropic(dst []byte, ev sse.Event) ([]byte, error) {
 	// the decoder would merge into old elements.
 	clear(s.och.Choices[:cap(s.och.Choices)])
 	s.och = openAIChunk{Choices: s.och.Choices[:0]}
-	if err := jsonx.Unmarshal(data, &s.och); err != nil {
+	if err := decodeUpstream(data, &s.och); err != nil {
 		return dst, malformed(err)
 	}
 	c := &s.och
