@@ -244,6 +244,18 @@ func (s *Sender) End(ctx context.Context, u Usage) error {
 	return s.Flush(ctx)
 }
 
+// Abort reports the usage of a request that ends early, after the ingress
+// cancelled it or stopped granting credit, so its client is charged for what
+// was produced. It ignores flow control: the ingress is no longer writing,
+// only waiting for this frame. Buffered data is dropped.
+func (s *Sender) Abort(u Usage) {
+	s.buf = s.buf[:0]
+	s.pending = 0
+	var scratch [40]byte
+	s.appendFrame(FrameEnd, AppendUsage(scratch[:0], u))
+	_ = s.publish()
+}
+
 // Error sends a final error frame (before any head frame) and flushes.
 func (s *Sender) Error(ctx context.Context, status int, body []byte) error {
 	s.appendFrame(FrameError, AppendError(make([]byte, 0, len(body)+3), status, body))

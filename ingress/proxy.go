@@ -15,6 +15,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/ingress/access"
 )
 
 const (
@@ -63,7 +64,12 @@ type exchange struct {
 	lastPing   time.Time
 	failure    string
 	gone       bool
+	ended      bool // the end frame arrived
 	finished   bool
+
+	key       *access.Key
+	admission access.Admission
+	admitted  bool
 }
 
 func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
@@ -72,6 +78,13 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 	s.metrics.inFlight.WithLabelValues(x.method, r.Path).Inc()
 	s.inFlight.Add(1)
 
+	guarded := s.opts.Guard != nil && s.opts.Guard.Enabled()
+	if guarded {
+		if gerr := x.authenticate(ctx); gerr != nil {
+			x.refuse(ctx, gerr)
+			return
+		}
+	}
 	body := ctx.PostBody()
 	info, err := converter.InspectRequest(r.format, body)
 	if err != nil {
@@ -79,6 +92,12 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 		return
 	}
 	x.model, x.stream = info.Model, info.Stream
+	if guarded {
+		if gerr := x.admit(ctx, info.Model, len(body), info.MaxTokens); gerr != nil {
+			x.refuse(ctx, gerr)
+			return
+		}
+	}
 	if s.shuttingDown.Load() {
 		x.refuse(ctx, converter.Errorf(converter.KindUnavailable, "the gateway is shutting down"))
 		return
@@ -208,6 +227,7 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx) {
 			x.reply.Written(len(f.Payload))
 		case bus.FrameEnd:
 			x.usage, _ = bus.DecodeUsage(f.Payload)
+			x.ended = true
 			ctx.SetBody(body)
 			x.finish()
 			return
@@ -311,6 +331,9 @@ func (x *exchange) finish() {
 		return
 	}
 	x.finished = true
+	if x.admitted {
+		x.settle()
+	}
 	if x.reply != nil {
 		x.reply.Close()
 	}
@@ -473,6 +496,7 @@ func (b *streamBody) nextChunk() ([]byte, error) {
 			out = append(out, f.Payload...)
 		case bus.FrameEnd:
 			x.usage, _ = bus.DecodeUsage(f.Payload)
+			x.ended = true
 			b.done = true
 			return out, io.EOF
 		default:

@@ -140,9 +140,13 @@ func writeError(ctx *fasthttp.RequestCtx, f converter.Format, e *converter.Error
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	if e.Retryable() {
-		ctx.Response.Header.Set("Retry-After", "1")
+		if len(ctx.Response.Header.Peek("Retry-After")) == 0 {
+			ctx.Response.Header.Set("Retry-After", "1")
+		}
 		ctx.Response.Header.Set("X-Should-Retry", "true")
-	} else if status < 500 && status != fasthttp.StatusTooManyRequests {
+	} else if status == fasthttp.StatusTooManyRequests {
+		ctx.Response.Header.Set("X-Should-Retry", "true")
+	} else if status < 500 {
 		ctx.Response.Header.Set("X-Should-Retry", "false")
 	}
 	ctx.SetBody(converter.AppendErrorBody(ctx.Response.Body()[:0], f, e, requestID))

@@ -164,7 +164,7 @@ func (c *call) fail(e *converter.Error, cause error) {
 func (c *call) upstreamFailed(err, cause error) {
 	switch {
 	case c.sender.Cancelled():
-		c.p.rejectGone.Inc()
+		c.abandon(bus.ErrCancelled, converter.Usage{})
 	case isTimeout(err):
 		c.p.pm.failure(errTimeout)
 		c.fail(converter.Errorf(converter.KindUpstreamTimeout, "upstream %s did not answer in time", c.p.upstream.Name), err)
@@ -197,7 +197,7 @@ func (c *call) respond(ctx context.Context, resp *http.Response) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		if c.sender.Cancelled() {
-			c.p.rejectGone.Inc()
+			c.abandon(bus.ErrCancelled, converter.Usage{})
 			return
 		}
 		kind := converter.KindUpstreamUnavailable
@@ -233,7 +233,7 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 	})
 	c.sender.Head(c.head(resp.StatusCode, resp.Header, "text/event-stream; charset=utf-8"))
 	if err := c.sender.Flush(ctx); err != nil {
-		c.abandon(err)
+		c.abandon(err, st.Usage())
 		return
 	}
 	reader := sse.NewReader(resp.Body, maxEventBytes)
@@ -246,7 +246,7 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 				break
 			}
 			if c.sender.Cancelled() {
-				c.p.rejectGone.Inc()
+				c.abandon(bus.ErrCancelled, st.Usage())
 				return
 			}
 			kind, errType := converter.KindStreamInterrupted, errInterrupted
@@ -276,7 +276,7 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 			c.sender.Data(out)
 			out = out[:0]
 			if err := c.sender.Flush(ctx); err != nil {
-				c.abandon(err)
+				c.abandon(err, st.Usage())
 				return
 			}
 		}
@@ -288,19 +288,14 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 }
 
 func (c *call) end(ctx context.Context, u converter.Usage) {
-	err := c.sender.End(ctx, bus.Usage{
-		InputTokens:      u.InputTokens,
-		OutputTokens:     u.OutputTokens,
-		CacheReadTokens:  u.CacheReadTokens,
-		CacheWriteTokens: u.CacheWriteTokens,
-	})
-	if err != nil {
-		c.abandon(err)
+	if err := c.sender.End(ctx, busUsage(u)); err != nil {
+		c.abandon(err, u)
 	}
 }
 
-// abandon gives up on a request whose ingress no longer takes its frames.
-func (c *call) abandon(err error) {
+// abandon gives up on a request whose ingress no longer takes its frames,
+// reporting what was produced so far so the client's key is charged for it.
+func (c *call) abandon(err error, u converter.Usage) {
 	switch {
 	case errors.Is(err, bus.ErrCancelled):
 		c.p.rejectGone.Inc()
@@ -308,6 +303,16 @@ func (c *call) abandon(err error) {
 		c.logger.Warn("ingress stopped taking frames; aborting the upstream call")
 	default:
 		c.logger.Warn("sending reply frames failed; aborting the upstream call", "err", err)
+	}
+	c.sender.Abort(busUsage(u))
+}
+
+func busUsage(u converter.Usage) bus.Usage {
+	return bus.Usage{
+		InputTokens:      u.InputTokens,
+		OutputTokens:     u.OutputTokens,
+		CacheReadTokens:  u.CacheReadTokens,
+		CacheWriteTokens: u.CacheWriteTokens,
 	}
 }
 

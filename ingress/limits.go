@@ -1,0 +1,155 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/ingress/access"
+)
+
+// settleWait bounds how long an aborted request waits for its worker's final
+// usage report before it is settled with what is known.
+const settleWait = 2 * time.Second
+
+// authenticate finds the request's API key. It runs before the body is
+// looked at, so unknown clients cost as little as possible.
+func (x *exchange) authenticate(ctx *fasthttp.RequestCtx) *converter.Error {
+	key, err := x.s.opts.Guard.Authenticate(ctx.Request.Header.Peek("Authorization"), ctx.Request.Header.Peek("X-Api-Key"))
+	if err != nil {
+		msg := "invalid API key"
+		if errors.Is(err, access.ErrMissingKey) {
+			msg = "missing API key: send it as Authorization: Bearer <key> or x-api-key"
+		}
+		return converter.Errorf(converter.KindAuthentication, "%s", msg)
+	}
+	x.key = key
+	return nil
+}
+
+// admit checks the key's allow-lists and limits and writes its rate-limit
+// headers. It returns a gateway error when the request must not go ahead.
+func (x *exchange) admit(ctx *fasthttp.RequestCtx, model string, bodyLen int, maxTokens int64) *converter.Error {
+	g, key := x.s.opts.Guard, x.key
+	if err := g.Authorize(key, x.r.Path, model); err != nil {
+		what := "route " + x.r.Path
+		if errors.Is(err, access.ErrModelNotAllowed) {
+			what = "model " + model
+		}
+		return converter.Errorf(converter.KindPermission, "this API key is not allowed to use %s", what)
+	}
+	// Count the request's size and output bound up front, so one huge
+	// request cannot overshoot a token limit; Settle corrects it afterwards.
+	estimate := int64(bodyLen)/4 + maxTokens
+	adm, err := g.Admit(context.Background(), key, estimate)
+	var denial *access.Denial
+	if errors.As(err, &denial) {
+		x.writeLimits(ctx, denial.Limits)
+		retry := max(int64((denial.RetryAfter+time.Second-1)/time.Second), 1)
+		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(retry, 10))
+		switch denial.Reason {
+		case access.RateLimited:
+			return converter.Errorf(converter.KindRateLimited, "rate limit reached for this API key; retry after %d s", retry)
+		case access.QuotaExceeded:
+			return converter.Errorf(converter.KindQuotaExceeded, "the token or request quota of this API key for the current period is used up")
+		default:
+			return converter.Errorf(converter.KindUnavailable, "rate limits cannot be checked right now")
+		}
+	}
+	if err != nil {
+		return converter.Errorf(converter.KindUnavailable, "rate limits cannot be checked right now")
+	}
+	x.admission, x.admitted = adm, true
+	x.writeLimits(ctx, adm.Limits)
+	return nil
+}
+
+// writeLimits sets the key's rate-limit headers in the client's dialect.
+func (x *exchange) writeLimits(ctx *fasthttp.RequestCtx, l access.Limits) {
+	h := &ctx.Response.Header
+	now := time.Now()
+	if x.r.format == converter.Anthropic {
+		if l.RequestsLimit > 0 {
+			h.Set("Anthropic-Ratelimit-Requests-Limit", strconv.FormatInt(l.RequestsLimit, 10))
+			h.Set("Anthropic-Ratelimit-Requests-Remaining", strconv.FormatInt(l.RequestsRemaining, 10))
+			h.Set("Anthropic-Ratelimit-Requests-Reset", l.RequestsReset.UTC().Format(time.RFC3339))
+		}
+		if l.TokensLimit > 0 {
+			h.Set("Anthropic-Ratelimit-Tokens-Limit", strconv.FormatInt(l.TokensLimit, 10))
+			h.Set("Anthropic-Ratelimit-Tokens-Remaining", strconv.FormatInt(l.TokensRemaining, 10))
+			h.Set("Anthropic-Ratelimit-Tokens-Reset", l.TokensReset.UTC().Format(time.RFC3339))
+		}
+		return
+	}
+	if l.RequestsLimit > 0 {
+		h.Set("X-Ratelimit-Limit-Requests", strconv.FormatInt(l.RequestsLimit, 10))
+		h.Set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(l.RequestsRemaining, 10))
+		h.Set("X-Ratelimit-Reset-Requests", resetIn(l.RequestsReset, now))
+	}
+	if l.TokensLimit > 0 {
+		h.Set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(l.TokensLimit, 10))
+		h.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(l.TokensRemaining, 10))
+		h.Set("X-Ratelimit-Reset-Tokens", resetIn(l.TokensReset, now))
+	}
+}
+
+// resetIn formats the time until reset the way OpenAI does ("1s", "6m0s").
+func resetIn(reset, now time.Time) string {
+	d := reset.Sub(now)
+	if d < 0 {
+		d = 0
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// settle charges the key for what the request used, once. A request whose
+// client left mid-answer is charged for what its worker reports it produced;
+// the report follows the cancellation, so it is awaited briefly off the
+// request's goroutine.
+func (x *exchange) settle() {
+	if !x.admitted {
+		return
+	}
+	x.admitted = false
+	g := x.s.opts.Guard
+	if x.ended || x.reply == nil || !x.reply.Accepted() {
+		g.Settle(x.admission, x.model, x.accessUsage())
+		return
+	}
+	reply, adm, model := x.reply, x.admission, x.model
+	x.reply = nil // the waiter closes it
+	go func() {
+		defer reply.Close()
+		timer := time.NewTimer(settleWait)
+		defer timer.Stop()
+		for {
+			f, ok, _, err := reply.Next()
+			if err != nil {
+				break
+			}
+			if ok && f.Kind == bus.FrameEnd {
+				x.usage, _ = bus.DecodeUsage(f.Payload)
+				break
+			}
+			if ok {
+				continue
+			}
+			select {
+			case <-reply.Ready():
+				continue
+			case <-timer.C:
+			}
+			break
+		}
+		g.Settle(adm, model, x.accessUsage())
+	}()
+}
+
+func (x *exchange) accessUsage() access.Usage {
+	return access.Usage{InputTokens: x.usage.InputTokens, OutputTokens: x.usage.OutputTokens, CachedTokens: x.usage.CacheReadTokens}
+}
