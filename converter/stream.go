@@ -42,7 +42,7 @@ type Stream struct {
 
 	// Decoding targets, reused for every event.
 	aev anthropicStreamEvent
-	och openAIChunk
+	och openAIChunkChoice
 }
 
 // NewStream returns a Stream translating from the upstream format from to the

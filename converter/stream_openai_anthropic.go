@@ -67,40 +67,82 @@ func (s *Stream) openAIToAnthropic(dst []byte, ev sse.Event) ([]byte, error) {
 		s.done = true
 		return dst, nil
 	}
-	// Clear the reused choices (and their nested slices) before decoding:
-	// the decoder would merge into old elements.
-	clear(s.och.Choices[:cap(s.och.Choices)])
-	s.och = openAIChunk{Choices: s.och.Choices[:0]}
-	if err := decodeUpstream(data, &s.och); err != nil {
+	// One scan of the top-level members, then each part is decoded on its
+	// own: decoding the choices array as a slice would allocate per element.
+	var idm, modelm, choices, usage, errm member
+	var hasChoices, hasUsage, hasError bool
+	_, err := walkTopObject(data, func(m member) error {
+		switch {
+		case keyIs(data, m, "choices"):
+			choices, hasChoices = m, valueKind(data, m) == '['
+		case keyIs(data, m, "usage"):
+			usage, hasUsage = m, !isNull(data, m)
+		case keyIs(data, m, "error"):
+			errm, hasError = m, !isNull(data, m)
+		case keyIs(data, m, "id"):
+			idm = m
+		case keyIs(data, m, "model"):
+			modelm = m
+		}
+		return nil
+	})
+	if err != nil {
 		return dst, malformed(err)
 	}
-	c := &s.och
-	if c.Error != nil {
-		return s.o2aError(dst, c.Error.Message), nil
+	if hasError {
+		var e openAIStreamError
+		_ = decodeUpstream(data[errm.valStart:errm.valEnd], &e)
+		return s.o2aError(dst, e.Message), nil
 	}
 	if !st.started {
-		dst = s.o2aStart(dst, c.ID, c.Model)
-	}
-	if c.Usage != nil {
-		s.usage = c.Usage.gateway()
-	}
-	for i := range c.Choices {
-		ch := &c.Choices[i]
-		if ch.Index != 0 {
-			continue // n>1 is refused on the request side
+		var id, model string
+		if idm.valEnd > 0 {
+			id, _ = valueString(data, idm)
 		}
-		// Content first, then the finish reason, for servers that send both
-		// in one chunk.
-		var err error
-		if dst, err = s.o2aDelta(dst, &ch.Delta); err != nil {
-			return dst, err
+		if modelm.valEnd > 0 {
+			model, _ = valueString(data, modelm)
 		}
-		if ch.FinishReason != "" {
-			st.finish = ch.FinishReason
+		dst = s.o2aStart(dst, id, model)
+	}
+	if hasUsage {
+		var u openAIResponseUsage
+		if err := decodeUpstream(data[usage.valStart:usage.valEnd], &u); err != nil {
+			return dst, malformed(err)
+		}
+		s.usage = u.gateway()
+	}
+	n := 0 // number of choices
+	if hasChoices {
+		i := skipSpace(data, choices.valStart+1)
+		for data[i] != ']' {
+			e, err := skipValue(data, i, 0)
+			if err != nil {
+				return dst, malformed(err)
+			}
+			n++
+			ch := &s.och
+			*ch = openAIChunkChoice{}
+			if err := decodeUpstream(data[i:e], ch); err != nil {
+				return dst, malformed(err)
+			}
+			if ch.Index == 0 { // n>1 is refused on the request side
+				// Content first, then the finish reason, for servers that
+				// send both in one chunk.
+				if dst, err = s.o2aDelta(dst, &ch.Delta); err != nil {
+					return dst, err
+				}
+				if ch.FinishReason != "" {
+					st.finish = ch.FinishReason
+				}
+			}
+			i = skipSpace(data, e)
+			if data[i] == ',' {
+				i = skipSpace(data, i+1)
+			}
 		}
 	}
 	// The usage chunk follows the finish reason: the answer is complete.
-	if len(c.Choices) == 0 && c.Usage != nil && st.finish != "" {
+	if n == 0 && hasUsage && st.finish != "" {
 		dst = s.o2aClose(dst, false)
 		s.done = true
 	}
