@@ -85,11 +85,15 @@ func (s *Stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 
 // Finish appends, at upstream EOF, the closing events the upstream did not
 // send (CONVERSION §4.3 "EOF without message_stop", §4.4 step 7). It is
-// idempotent and appends nothing when the stream already closed properly, or
-// when nothing was sent yet (the caller then reports an error instead).
+// idempotent and appends nothing when the stream already closed properly. An
+// upstream that ended before sending anything gets the client an error
+// event, since the response status is already out.
 func (s *Stream) Finish(dst []byte) []byte {
-	if s.done || !s.started {
+	if s.done {
 		return dst
+	}
+	if !s.started {
+		return s.Fail(dst, Errorf(KindStreamInterrupted, "the upstream ended the stream without an answer"))
 	}
 	switch {
 	case s.from == s.to:

@@ -68,9 +68,11 @@ func TestStreamLifecycle(t *testing.T) {
 		return ev
 	}
 	for _, m := range modes {
-		t.Run(m.name+"/finish before any event sends nothing", func(t *testing.T) {
+		t.Run(m.name+"/finish before any event sends an error event", func(t *testing.T) {
 			s := NewStream(m.from, m.to, StreamOptions{})
-			if out := s.Finish(nil); len(out) != 0 || s.Started() || s.Done() {
+			out := s.Finish(nil)
+			evs := parseEvents(t, out)
+			if len(evs) != 1 || !strings.Contains(string(evs[0].Data), `"error":{`) || !s.Started() || !s.Done() {
 				t.Errorf("Finish on an empty stream: %q started %v done %v", out, s.Started(), s.Done())
 			}
 		})
