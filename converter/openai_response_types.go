@@ -106,6 +106,21 @@ type openAIChunk struct {
 	Error   *openAIStreamError   `json:"error"`
 }
 
+// openAIChunkBody is a chunk as the OpenAI → Anthropic machine decodes it:
+// only the first choice, into an array so that decoding allocates no slice.
+type openAIChunkBody struct {
+	Choices [1]openAIChunkChoice `json:"choices"`
+	Usage   *openAIResponseUsage `json:"usage"`
+	Error   *openAIStreamError   `json:"error"`
+}
+
+// openAIChunkHead is the first chunk, whose id and model start the message.
+type openAIChunkHead struct {
+	ID    string `json:"id"`
+	Model string `json:"model"`
+	openAIChunkBody
+}
+
 // openAIChunkChoice is one choice of a chunk.
 type openAIChunkChoice struct {
 	Index        int              `json:"index"`

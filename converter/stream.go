@@ -42,7 +42,7 @@ type Stream struct {
 
 	// Decoding targets, reused for every event.
 	aev anthropicStreamEvent
-	och openAIChunkChoice
+	och openAIChunkBody
 }
 
 // NewStream returns a Stream translating from the upstream format from to the

@@ -67,82 +67,47 @@ func (s *Stream) openAIToAnthropic(dst []byte, ev sse.Event) ([]byte, error) {
 		s.done = true
 		return dst, nil
 	}
-	// One scan of the top-level members, then each part is decoded on its
-	// own: decoding the choices array as a slice would allocate per element.
-	var idm, modelm, choices, usage, errm member
-	var hasChoices, hasUsage, hasError bool
-	_, err := walkTopObject(data, func(m member) error {
-		switch {
-		case keyIs(data, m, "choices"):
-			choices, hasChoices = m, valueKind(data, m) == '['
-		case keyIs(data, m, "usage"):
-			usage, hasUsage = m, !isNull(data, m)
-		case keyIs(data, m, "error"):
-			errm, hasError = m, !isNull(data, m)
-		case keyIs(data, m, "id"):
-			idm = m
-		case keyIs(data, m, "model"):
-			modelm = m
-		}
-		return nil
-	})
-	if err != nil {
-		return dst, malformed(err)
-	}
-	if hasError {
-		var e openAIStreamError
-		_ = decodeUpstream(data[errm.valStart:errm.valEnd], &e)
-		return s.o2aError(dst, e.Message), nil
-	}
+	// The first chunk also gives the id and model; later ones are decoded
+	// without them, saving two string allocations per event.
+	body := &s.och
 	if !st.started {
-		var id, model string
-		if idm.valEnd > 0 {
-			id, _ = valueString(data, idm)
-		}
-		if modelm.valEnd > 0 {
-			model, _ = valueString(data, modelm)
-		}
-		dst = s.o2aStart(dst, id, model)
-	}
-	if hasUsage {
-		var u openAIResponseUsage
-		if err := decodeUpstream(data[usage.valStart:usage.valEnd], &u); err != nil {
+		var head openAIChunkHead
+		head.Choices[0].Index = -1
+		if err := decodeUpstream(data, &head); err != nil {
 			return dst, malformed(err)
 		}
-		s.usage = u.gateway()
+		*body = head.openAIChunkBody
+		if body.Error == nil {
+			dst = s.o2aStart(dst, head.ID, head.Model)
+		}
+	} else {
+		*body = openAIChunkBody{}
+		body.Choices[0].Index = -1
+		if err := decodeUpstream(data, body); err != nil {
+			return dst, malformed(err)
+		}
 	}
-	n := 0 // number of choices
-	if hasChoices {
-		i := skipSpace(data, choices.valStart+1)
-		for data[i] != ']' {
-			e, err := skipValue(data, i, 0)
-			if err != nil {
-				return dst, malformed(err)
-			}
-			n++
-			ch := &s.och
-			*ch = openAIChunkChoice{}
-			if err := decodeUpstream(data[i:e], ch); err != nil {
-				return dst, malformed(err)
-			}
-			if ch.Index == 0 { // n>1 is refused on the request side
-				// Content first, then the finish reason, for servers that
-				// send both in one chunk.
-				if dst, err = s.o2aDelta(dst, &ch.Delta); err != nil {
-					return dst, err
-				}
-				if ch.FinishReason != "" {
-					st.finish = ch.FinishReason
-				}
-			}
-			i = skipSpace(data, e)
-			if data[i] == ',' {
-				i = skipSpace(data, i+1)
-			}
+	if body.Error != nil {
+		return s.o2aError(dst, body.Error.Message), nil
+	}
+	if body.Usage != nil {
+		s.usage = body.Usage.gateway()
+	}
+	hasChoice := !emptyChoices(data)
+	if ch := &body.Choices[0]; hasChoice && ch.Index <= 0 {
+		// Index -1: a server that omits the index. Only choice 0 is
+		// translated (n>1 is refused on the request side). Content first,
+		// then the finish reason, for servers that send both in one chunk.
+		var err error
+		if dst, err = s.o2aDelta(dst, &ch.Delta); err != nil {
+			return dst, err
+		}
+		if ch.FinishReason != "" {
+			st.finish = ch.FinishReason
 		}
 	}
 	// The usage chunk follows the finish reason: the answer is complete.
-	if n == 0 && hasUsage && st.finish != "" {
+	if !hasChoice && body.Usage != nil && st.finish != "" {
 		dst = s.o2aClose(dst, false)
 		s.done = true
 	}
@@ -455,4 +420,25 @@ func appendMessageDelta(dst []byte, stop string, u Usage) []byte {
 	dst = append(dst, `,"stop_sequence":null},"usage":`...)
 	dst = appendAnthropicUsage(dst, u)
 	return append(dst, "}\n\n"...)
+}
+
+// emptyChoices reports whether a chunk has no choice: "choices":[] (the
+// usage chunk) or no choices member at all. The key cannot occur inside a
+// string, where its quotes would be escaped.
+func emptyChoices(data []byte) bool {
+	const key = `"choices"`
+	i := bytes.Index(data, []byte(key))
+	if i < 0 {
+		return true
+	}
+	i = skipSpace(data, i+len(key))
+	if i >= len(data) || data[i] != ':' {
+		return true
+	}
+	i = skipSpace(data, i+1)
+	if i >= len(data) || data[i] != '[' {
+		return true
+	}
+	i = skipSpace(data, i+1)
+	return i < len(data) && data[i] == ']'
 }
