@@ -52,11 +52,16 @@ func (x *exchange) admit(ctx *fasthttp.RequestCtx, model string, bodyLen int, ma
 		x.writeLimits(ctx, denial.Limits)
 		retry := max(int64((denial.RetryAfter+time.Second-1)/time.Second), 1)
 		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(retry, 10))
+		what := "request"
+		if denial.Tokens {
+			what = "token"
+		}
 		switch denial.Reason {
 		case access.RateLimited:
-			return converter.Errorf(converter.KindRateLimited, "rate limit reached for this API key; retry after %d s", retry)
+			return converter.Errorf(converter.KindRateLimited, "%s rate limit reached for this API key; retry after %d s", what, retry)
 		case access.QuotaExceeded:
-			return converter.Errorf(converter.KindQuotaExceeded, "the token or request quota of this API key for the current period is used up")
+			renew := time.Now().Add(denial.RetryAfter).UTC().Truncate(time.Second).Format(time.RFC3339)
+			return converter.Errorf(converter.KindQuotaExceeded, "the %s quota of this API key for the current period is used up; it renews at %s", what, renew)
 		default:
 			return converter.Errorf(converter.KindUnavailable, "rate limits cannot be checked right now")
 		}

@@ -29,6 +29,9 @@ type Denial struct {
 	// window for RateLimited, the end of the quota period for QuotaExceeded,
 	// the store back-off for StoreUnavailable.
 	RetryAfter time.Duration
+	// Tokens reports that the refusing limit counts tokens rather than
+	// requests, so the client can be told which one ran out.
+	Tokens bool
 	// Limits is the key's state, for the rate-limit response headers.
 	Limits Limits
 }
@@ -128,7 +131,7 @@ func (g *Guard) Admit(ctx context.Context, k *Key, estimatedTokens int64) (Admis
 
 func (g *Guard) deny(k *Key, slot int, out outcome, now time.Time) *Denial {
 	c := [4]*counter{k.rpm, k.tpm, k.qreq, k.qtok}[slot]
-	d := &Denial{Limits: g.limits(k, now)}
+	d := &Denial{Limits: g.limits(k, now), Tokens: slot == slotTPM || slot == slotQTok}
 	switch {
 	case out == unavailable:
 		d.Reason, d.RetryAfter = StoreUnavailable, g.backoff
