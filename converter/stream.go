@@ -173,19 +173,12 @@ func messageStartUsage(u anthropicResponseUsage) anthropicStreamUsage {
 	}
 }
 
-// appendRaw forwards an event's bytes. The last event of a stream may lack
-// its terminating blank line (real providers end streams that way); the
-// terminator is added so that the client's parser dispatches the event.
+// appendRaw forwards an event's bytes exactly as the upstream sent them. The
+// last event of a stream may lack its terminating blank line; it is still
+// forwarded untouched, because a same-format route promises the upstream's
+// bytes and the client sees the same stream it would have seen directly.
 func appendRaw(dst []byte, raw []byte) []byte {
-	dst = append(dst, raw...)
-	switch {
-	case bytes.HasSuffix(raw, []byte("\n\n")), bytes.HasSuffix(raw, []byte("\r\r")),
-		bytes.HasSuffix(raw, []byte("\r\n\r\n")):
-		return dst
-	case bytes.HasSuffix(raw, []byte("\n")):
-		return append(dst, '\n')
-	}
-	return append(dst, "\n\n"...)
+	return append(dst, raw...)
 }
 
 // passState is the pass-through's bookkeeping: just enough to extract the

@@ -143,7 +143,7 @@ func checkAnthropicStream(t *testing.T, out []byte, strict bool) anthropicView {
 	t.Helper()
 	var v anthropicView
 	open := -1
-	for i, ev := range parseEvents(t, out) {
+	for i, ev := range parseSSE(t, out, !strict) {
 		if v.stopped {
 			t.Fatalf("event after message_stop: %s", ev.Data)
 		}

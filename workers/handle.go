@@ -208,7 +208,7 @@ func (c *call) respond(ctx context.Context, resp *http.Response) {
 		c.fail(converter.Errorf(kind, "upstream %s broke off its answer", c.p.upstream.Name), err)
 		return
 	}
-	out, usage, err := converter.TranslateResponse(c.p.format, c.client, body, converter.ResponseOptions{Model: c.reportedModel()})
+	out, usage, err := converter.TranslateResponse(c.p.format, c.client, body, converter.ResponseOptions{Model: c.reportedModel(), Created: c.start.Unix()})
 	if err != nil {
 		c.p.pm.failure(errProtocol)
 		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s sent an answer the gateway cannot read", c.p.upstream.Name), err)
@@ -230,6 +230,7 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 	st := converter.NewStream(c.p.format, c.client, converter.StreamOptions{
 		Model:        c.reportedModel(),
 		IncludeUsage: c.req.IncludeUsage,
+		Created:      c.start.Unix(),
 	})
 	c.sender.Head(c.head(resp.StatusCode, resp.Header, "text/event-stream; charset=utf-8"))
 	if err := c.sender.Flush(ctx); err != nil {

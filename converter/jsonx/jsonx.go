@@ -5,6 +5,7 @@ package jsonx
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 
 	gojson "github.com/goccy/go-json"
@@ -16,8 +17,17 @@ type RawMessage = gojson.RawMessage
 // Marshal returns the JSON encoding of v.
 func Marshal(v any) ([]byte, error) { return gojson.Marshal(v) }
 
-// Unmarshal parses the JSON-encoded data and stores the result in v.
-func Unmarshal(data []byte, v any) error { return gojson.Unmarshal(data, v) }
+// Unmarshal parses the JSON-encoded data and stores the result in v. goccy
+// has panicked on some malformed documents; since data often comes from
+// clients, such a panic is turned into an error here.
+func Unmarshal(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("jsonx: malformed JSON: %v", r)
+		}
+	}()
+	return gojson.Unmarshal(data, v)
+}
 
 // Valid reports whether data is a valid JSON encoding. It uses the standard
 // library's validator: goccy's accepts trailing bytes after a value.

@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -68,6 +69,9 @@ type App struct {
 	workerCancel context.CancelFunc
 	workerDone   chan error
 	serveDone    chan error
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // Start starts a gateway process and returns once it serves.
@@ -232,7 +236,13 @@ func (a *App) Done() <-chan error { return a.serveDone }
 
 // Shutdown stops taking requests, lets those in flight finish within the
 // context's deadline, and stops every part in order: HTTP, workers, bus.
+// Later calls return the first call's result.
 func (a *App) Shutdown(ctx context.Context) error {
+	a.shutdownOnce.Do(func() { a.shutdownErr = a.shutdown(ctx) })
+	return a.shutdownErr
+}
+
+func (a *App) shutdown(ctx context.Context) error {
 	var errs []error
 	if a.ingress != nil {
 		errs = append(errs, a.ingress.Shutdown(ctx))
