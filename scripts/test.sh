@@ -30,7 +30,10 @@ echo "== fuzzing each target for $fuzztime"
 for pkg in ./converter ./converter/sse ./bus; do
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		echo "-- $pkg $target"
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s "$pkg" >/dev/null
+		if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s "$pkg" 2>&1); then
+			echo "$out"
+			exit 1
+		fi
 	done
 done
 echo "all tests passed"
