@@ -18,6 +18,8 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go"
 	aoption "github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
@@ -117,8 +119,8 @@ func (g *gateway) anthropicAs(prefix, key string, cred credential) *anthropic.Cl
 	return &c
 }
 
-// get fetches a gateway path with an optional bearer key.
-func (g *gateway) get(t testing.TB, path, key string) (int, []byte) {
+// getWithKey fetches a gateway path with an optional bearer key.
+func (g *gateway) getWithKey(t testing.TB, path, key string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, g.url+path, nil)
 	if err != nil {
@@ -139,10 +141,10 @@ func (g *gateway) get(t testing.TB, path, key string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-// usage reads a key's report from the admin API.
-func (g *gateway) usage(t testing.TB, admin, name string) access.KeyReport {
+// keyUsage reads a key's report from the admin API.
+func (g *gateway) keyUsage(t testing.TB, admin, name string) access.KeyReport {
 	t.Helper()
-	status, body := g.get(t, "/admin/keys/"+name+"/usage", admin)
+	status, body := g.getWithKey(t, "/admin/keys/"+name+"/usage", admin)
 	if status != http.StatusOK {
 		t.Fatalf("usage of %s: status %d: %s", name, status, body)
 	}
@@ -156,26 +158,26 @@ func (g *gateway) usage(t testing.TB, admin, name string) access.KeyReport {
 // periodTokens is the tokens the key used in its quota period.
 func (g *gateway) periodTokens(t testing.TB, admin, name string) int64 {
 	t.Helper()
-	r := g.usage(t, admin, name)
+	r := g.keyUsage(t, admin, name)
 	if r.Period == nil {
 		t.Fatalf("key %s has no quota period in its report", name)
 	}
 	return r.Period.Tokens
 }
 
-// metrics returns the /metrics text.
-func (g *gateway) metrics(t testing.TB) string {
+// metricsText returns the /metrics text.
+func (g *gateway) metricsText(t testing.TB) string {
 	t.Helper()
-	status, body := g.get(t, "/metrics", "")
+	status, body := g.getWithKey(t, "/metrics", "")
 	if status != http.StatusOK {
 		t.Fatalf("/metrics: status %d", status)
 	}
 	return string(body)
 }
 
-// metricValue returns the value of the series written exactly as series
+// accessSeries returns the value of the series written exactly as series
 // (name and sorted labels), or 0 when it is absent.
-func metricValue(t testing.TB, text, series string) float64 {
+func accessSeries(t testing.TB, text, series string) float64 {
 	t.Helper()
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
@@ -191,8 +193,8 @@ func metricValue(t testing.TB, text, series string) float64 {
 	return 0
 }
 
-// freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr(t testing.TB) string {
+// freeLoopbackAddr returns a loopback host:port that was free a moment ago.
+func freeLoopbackAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -203,12 +205,12 @@ func freeAddr(t testing.TB) string {
 	return addr
 }
 
-// startApp starts a gateway process of the given mode from the base
+// startAccessApp starts a gateway process of the given mode from the base
 // configuration plus extra, against upstreamURL. Unlike startGatewayAt it
 // lets the test stop the process itself (stop is idempotent and also runs
 // at cleanup), and takes the store directory so that a second process can
 // reopen the first one's quota counters.
-func startApp(t testing.TB, mode Mode, upstreamURL, storeDir, extra string, env map[string]string) (g *gateway, stop func()) {
+func startAccessApp(t testing.TB, mode Mode, upstreamURL, storeDir, extra string, env map[string]string) (g *gateway, stop func()) {
 	t.Helper()
 	text := fmt.Sprintf(baseTOML, storeDir, upstreamURL, upstreamURL) + extra
 	cfg, err := config.Parse("test.toml", []byte(text), func(name string) (string, bool) {
@@ -251,8 +253,8 @@ func startApp(t testing.TB, mode Mode, upstreamURL, storeDir, extra string, env 
 	return g, stop
 }
 
-// startMock starts a mock upstream for the test.
-func startMock(t testing.TB, cfg mock.Config) *mock.Server {
+// startAccessMock starts a mock upstream for the test.
+func startAccessMock(t testing.TB, cfg mock.Config) *mock.Server {
 	t.Helper()
 	m := mock.New(cfg)
 	if err := m.Start("127.0.0.1:0"); err != nil {
@@ -279,9 +281,9 @@ type answer struct {
 	err     error // a failure that is not an API error
 }
 
-// call sends one non-streaming request with the official SDK of d and
+// sdkCall sends one non-streaming request with the official SDK of d and
 // reduces the outcome to an answer.
-func (g *gateway) call(d dialect, prefix, key string, cred credential, model string) answer {
+func (g *gateway) sdkCall(d dialect, prefix, key string, cred credential, model string) answer {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var resp *http.Response
@@ -425,15 +427,15 @@ func TestAccessRefusalsThroughSDKs(t *testing.T) {
 				key, _, _ = access.NewKey()
 			}
 			for i := range tc.before {
-				if a := g.call(tc.dialect, tc.prefix, key, tc.cred, tc.model); a.err != nil || a.status != 200 {
+				if a := g.sdkCall(tc.dialect, tc.prefix, key, tc.cred, tc.model); a.err != nil || a.status != 200 {
 					t.Fatalf("request %d before the limit: status %d, %s %q, %v", i+1, a.status, a.code, a.message, a.err)
 				}
 			}
-			a := g.call(tc.dialect, tc.prefix, key, tc.cred, tc.model)
+			a := g.sdkCall(tc.dialect, tc.prefix, key, tc.cred, tc.model)
 			if tc.exhaust {
 				ok := 0
 				for ; a.status == 200 && a.err == nil && ok < 20; ok++ {
-					a = g.call(tc.dialect, tc.prefix, key, tc.cred, tc.model)
+					a = g.sdkCall(tc.dialect, tc.prefix, key, tc.cred, tc.model)
 				}
 				if ok == 0 {
 					t.Fatal("the first request was already refused: the quota must allow some use")
@@ -472,24 +474,24 @@ func TestAccessRefusalsThroughSDKs(t *testing.T) {
 	}
 
 	// Refusals are counted by key name.
-	text := g.metrics(t)
+	text := g.metricsText(t)
 	for _, series := range []string{
 		`rate_limit_exceeded_total{key_name="rpm-o"}`,
 		`rate_limit_exceeded_total{key_name="rpm-a"}`,
 		`quota_exceeded_total{key_name="qreq-o"}`,
 		`quota_exceeded_total{key_name="qtok-a"}`,
 	} {
-		if metricValue(t, text, series) < 1 {
+		if accessSeries(t, text, series) < 1 {
 			t.Errorf("%s not counted", series)
 		}
 	}
-	if metricValue(t, text, `auth_requests_total{result="denied"}`) < 6 {
-		t.Errorf("denied authentications not counted:\n%s", grepLines(text, "auth_requests_total"))
+	if accessSeries(t, text, `auth_requests_total{result="denied"}`) < 6 {
+		t.Errorf("denied authentications not counted:\n%s", linesWith(text, "auth_requests_total"))
 	}
 }
 
-// grepLines returns the lines of text containing s.
-func grepLines(text, s string) string {
+// linesWith returns the lines of text containing s.
+func linesWith(text, s string) string {
 	var out []string
 	for _, line := range strings.Split(text, "\n") {
 		if strings.Contains(line, s) {
@@ -509,12 +511,12 @@ func TestAccessRateLimitAcrossIngressReplicas(t *testing.T) {
 		keyTOML("shared-1", fmt.Sprintf("requests_per_minute = %d", rpm)),
 		keyTOML("shared-2", fmt.Sprintf("requests_per_minute = %d", rpm)),
 	)
-	m := startMock(t, mock.Config{Chunks: 2})
-	first, _ := startApp(t, ModeAll, m.URL(), t.TempDir(), accessCfg, keys.with(map[string]string{"GATEWAY_BUS_LISTEN": freeAddr(t)}))
+	m := startAccessMock(t, mock.Config{Chunks: 2})
+	first, _ := startAccessApp(t, ModeAll, m.URL(), t.TempDir(), accessCfg, keys.with(map[string]string{"GATEWAY_BUS_LISTEN": freeLoopbackAddr(t)}))
 	if first.app.NATSURL() == "" {
 		t.Fatal("the first process does not listen for NATS clients")
 	}
-	second, _ := startApp(t, ModeIngress, m.URL(), t.TempDir(), accessCfg, keys.with(map[string]string{
+	second, _ := startAccessApp(t, ModeIngress, m.URL(), t.TempDir(), accessCfg, keys.with(map[string]string{
 		"GATEWAY_BUS_MODE": "external",
 		"GATEWAY_BUS_URL":  first.app.NATSURL(),
 	}))
@@ -592,5 +594,421 @@ func TestAccessRateLimitAcrossIngressReplicas(t *testing.T) {
 	t.Logf("admitted %d of %d across two ingress processes", admitted, rpm)
 	if admitted > rpm || admitted < rpm*98/100 {
 		t.Errorf("admitted %d requests, want within 2%% below %d and never above", admitted, rpm)
+	}
+}
+
+// TestAccessTokenQuotaCountsUsageAndSurvivesRestart checks that the tokens
+// the SDKs see in streamed and non-streamed answers of both APIs are what
+// the key's quota is charged, and that a restarted gateway on the same
+// store directory starts from the same remaining quota.
+func TestAccessTokenQuotaCountsUsageAndSurvivesRestart(t *testing.T) {
+	keys := newTestKeys(t, "metered")
+	accessCfg := accessTOML("closed", keyTOML("metered", "quota_tokens = 1000000", `quota_period = "month"`))
+	m := startAccessMock(t, mock.DefaultConfig())
+	storeDir := t.TempDir()
+	g, stop := startAccessApp(t, ModeAll, m.URL(), storeDir, accessCfg, keys.env)
+	admin, key := keys.plain["admin"], keys.plain["metered"]
+	ctx := context.Background()
+
+	cases := []struct {
+		name string
+		run  func(t *testing.T, g *gateway) int64 // returns the tokens the SDK saw
+	}{
+		{"openai non-streaming", func(t *testing.T, g *gateway) int64 {
+			resp, err := g.openAIAs("", key, bearer).Chat.Completions.New(ctx, chatParams("count these tokens"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.Usage.PromptTokens + resp.Usage.CompletionTokens
+		}},
+		{"openai streaming", func(t *testing.T, g *gateway) int64 {
+			params := chatParams("count the streamed tokens too")
+			params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+			stream := g.openAIAs("", key, xAPIKey).Chat.Completions.NewStreaming(ctx, params)
+			var acc openai.ChatCompletionAccumulator
+			for stream.Next() {
+				acc.AddChunk(stream.Current())
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return acc.Usage.PromptTokens + acc.Usage.CompletionTokens
+		}},
+		{"anthropic non-streaming", func(t *testing.T, g *gateway) int64 {
+			msg, err := g.anthropicAs("", key, xAPIKey).Messages.New(ctx, messageParams("count these tokens"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return msg.Usage.InputTokens + msg.Usage.CacheReadInputTokens + msg.Usage.OutputTokens
+		}},
+		{"anthropic streaming", func(t *testing.T, g *gateway) int64 {
+			stream := g.anthropicAs("", key, bearer).Messages.NewStreaming(ctx, messageParams("count the streamed tokens too"))
+			var msg anthropic.Message
+			for stream.Next() {
+				if err := msg.Accumulate(stream.Current()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return msg.Usage.InputTokens + msg.Usage.CacheReadInputTokens + msg.Usage.OutputTokens
+		}},
+	}
+	var total int64
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := g.periodTokens(t, admin, "metered")
+			used := tc.run(t, g)
+			if used <= 0 {
+				t.Fatalf("the SDK saw no usage (%d)", used)
+			}
+			total += used
+			// A streamed answer is settled once its last byte is written,
+			// which can follow the client's last read by a moment.
+			eventually(t, 5*time.Second, func() error {
+				if got := g.periodTokens(t, admin, "metered"); got != before+used {
+					return fmt.Errorf("quota usage %d, want %d + %d", got, before, used)
+				}
+				return nil
+			})
+		})
+	}
+
+	text := g.metricsText(t)
+	counted := accessSeries(t, text, `gateway_tokens_total{key_name="metered",kind="input",model="other"}`) +
+		accessSeries(t, text, `gateway_tokens_total{key_name="metered",kind="output",model="other"}`)
+	if int64(counted) != total {
+		t.Errorf("gateway_tokens_total input+output = %v, want %d:\n%s", counted, total, linesWith(text, "gateway_tokens_total"))
+	}
+	if ratio := accessSeries(t, text, `gateway_quota_remaining_ratio{key_name="metered"}`); ratio <= 0 || ratio >= 1 {
+		t.Errorf("gateway_quota_remaining_ratio = %v, want between 0 and 1", ratio)
+	}
+
+	before := g.keyUsage(t, admin, "metered")
+	stop()
+	g2, _ := startAccessApp(t, ModeAll, m.URL(), storeDir, accessCfg, keys.env)
+	after := g2.keyUsage(t, admin, "metered")
+	if before.Period == nil || after.Period == nil || before.Period.TokensRemaining == nil || after.Period.TokensRemaining == nil {
+		t.Fatalf("reports without quota period: %+v / %+v", before, after)
+	}
+	if after.Period.Tokens != total || after.Period.Tokens != before.Period.Tokens ||
+		*after.Period.TokensRemaining != *before.Period.TokensRemaining {
+		t.Errorf("after restart: used %d, remaining %d; before: used %d, remaining %d; SDKs saw %d",
+			after.Period.Tokens, *after.Period.TokensRemaining, before.Period.Tokens, *before.Period.TokensRemaining, total)
+	}
+	// The restarted gateway goes on counting from there.
+	used := cases[0].run(t, g2)
+	eventually(t, 5*time.Second, func() error {
+		if got := g2.periodTokens(t, admin, "metered"); got != total+used {
+			return fmt.Errorf("quota usage %d after restart, want %d", got, total+used)
+		}
+		return nil
+	})
+}
+
+// deleteAccessBucket makes the counter store unreachable while the bus stays
+// up, the way an operator deleting the bucket or a lost JetStream volume
+// would: the gateway's next claim finds no stream behind the bucket's
+// subjects. Stopping NATS instead would take the request path down too, and
+// the policy would never be what decides the answer.
+func deleteAccessBucket(t *testing.T, g *gateway) {
+	t.Helper()
+	nc, err := nats.Connect("", nats.InProcessServer(g.app.embedded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := js.DeleteKeyValue(ctx, access.DefaultBucket); err != nil {
+		t.Fatalf("deleting the access bucket: %v", err)
+	}
+}
+
+// restoreAccessBucket brings the counter store back, as an operator would
+// after deleting it by mistake.
+func restoreAccessBucket(t *testing.T, g *gateway) {
+	t.Helper()
+	nc, err := nats.Connect("", nats.InProcessServer(g.app.embedded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: access.DefaultBucket, History: 1, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatalf("recreating the access bucket: %v", err)
+	}
+}
+
+// TestAccessStoreDown checks both store failure policies: "closed" refuses
+// with 503 in the client's shape, "open" admits, and
+// gateway_access_store_errors_total says which policy decided.
+func TestAccessStoreDown(t *testing.T) {
+	cases := []struct {
+		policy    string
+		status    int
+		openAI    string // error code; "" for success
+		anthropic string // error type; "" for success
+	}{
+		{policy: "closed", status: 503, openAI: "service_unavailable", anthropic: "api_error"},
+		{policy: "open", status: 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.policy, func(t *testing.T) {
+			keys := newTestKeys(t, "team")
+			// 100 per minute leases one request at a time, so every
+			// request needs the store.
+			g := startGateway(t, mock.DefaultConfig(), accessTOML(tc.policy, keyTOML("team", "requests_per_minute = 100")), keys.env)
+			key := keys.plain["team"]
+			if a := g.sdkCall(dialectOpenAI, "", key, bearer, "gpt-4o"); a.status != 200 {
+				t.Fatalf("with the store up: status %d %s %q %v", a.status, a.code, a.message, a.err)
+			}
+			deleteAccessBucket(t, g)
+
+			for _, d := range []struct {
+				dialect dialect
+				model   string
+				code    string
+			}{{dialectOpenAI, "gpt-4o", tc.openAI}, {dialectAnthropic, "claude-sonnet-4-5", tc.anthropic}} {
+				a := g.sdkCall(d.dialect, "", key, xAPIKey, d.model)
+				if a.err != nil || a.status != tc.status || a.code != d.code {
+					t.Errorf("%s with the store down: status %d, code %q (%q), %v; want %d %q", d.dialect, a.status, a.code, a.message, a.err, tc.status, d.code)
+					continue
+				}
+				if tc.status == 503 {
+					if !strings.Contains(a.message, "rate limits cannot be checked") {
+						t.Errorf("%s: message %q", d.dialect, a.message)
+					}
+					if a.header.Get("Retry-After") == "" {
+						t.Errorf("%s: 503 without Retry-After", d.dialect)
+					}
+				}
+			}
+
+			text := g.metricsText(t)
+			if n := accessSeries(t, text, fmt.Sprintf(`gateway_access_store_errors_total{policy=%q}`, tc.policy)); n < 2 {
+				t.Errorf("store errors under policy %s = %v, want at least 2:\n%s", tc.policy, n, linesWith(text, "store_errors"))
+			}
+			if !strings.Contains(g.logs.String(), "counter store unreachable") {
+				t.Error("the store failure was not logged")
+			}
+
+			// Once the store is back, requests are counted in it again
+			// (after the back-off that spares a dead store a call per
+			// request), and shutdown can return the leases.
+			restoreAccessBucket(t, g)
+			eventually(t, 10*time.Second, func() error {
+				if a := g.sdkCall(dialectOpenAI, "", key, bearer, "gpt-4o"); a.status != 200 {
+					return fmt.Errorf("status %d %s", a.status, a.code)
+				}
+				if !strings.Contains(g.logs.String(), "counter store reachable again") {
+					return errors.New("the store is not used again yet")
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// TestAccessSecretsStayOutOfLogsAndMetrics runs good and bad requests and
+// admin calls with debug logging and checks that no key, key hash or
+// upstream API key shows up in the logs or on /metrics.
+func TestAccessSecretsStayOutOfLogsAndMetrics(t *testing.T) {
+	keys := newTestKeys(t, "team-a", "team-b")
+	upstreamKey, _, err := access.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongKey, _, err := access.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := keys.with(map[string]string{
+		"GATEWAY_UPSTREAMS_OPENAI_API_KEY":    upstreamKey,
+		"GATEWAY_UPSTREAMS_ANTHROPIC_API_KEY": upstreamKey,
+	})
+	mcfg := mock.DefaultConfig()
+	mcfg.APIKey = upstreamKey // the mock refuses calls without it
+	g := startGateway(t, mcfg, accessTOML("closed",
+		keyTOML("team-a", `models = ["gpt-4o", "claude-sonnet-4-5"]`, "requests_per_minute = 3", "quota_tokens = 100000"),
+		keyTOML("team-b", "quota_requests = 1"),
+	), env)
+	a, b, admin := keys.plain["team-a"], keys.plain["team-b"], keys.plain["admin"]
+
+	ok := 0
+	for _, c := range []struct {
+		dialect dialect
+		key     string
+		cred    credential
+		model   string
+	}{
+		{dialectOpenAI, a, bearer, "gpt-4o"},
+		{dialectAnthropic, a, xAPIKey, "claude-sonnet-4-5"},
+		{dialectOpenAI, a, bearer, "gpt-4o-mini"}, // model not allowed
+		{dialectAnthropic, wrongKey, bearer, "claude-sonnet-4-5"},
+		{dialectOpenAI, wrongKey, xAPIKey, "gpt-4o"},
+		{dialectOpenAI, "", noKey, "gpt-4o"},
+		{dialectOpenAI, b, bearer, "gpt-4o"},
+		{dialectAnthropic, b, xAPIKey, "claude-sonnet-4-5"}, // quota spent
+		{dialectOpenAI, a, xAPIKey, "gpt-4o"},
+		{dialectOpenAI, a, bearer, "gpt-4o"}, // rate limited
+	} {
+		ans := g.sdkCall(c.dialect, "", c.key, c.cred, c.model)
+		if ans.err != nil {
+			t.Fatalf("%+v: %v", c, ans.err)
+		}
+		if ans.status == 200 {
+			ok++
+		}
+	}
+	if ok != 4 {
+		t.Errorf("%d requests succeeded, want 4: the upstream key must reach the mock", ok)
+	}
+	stream := g.anthropicAs("", a, bearer).Messages.NewStreaming(context.Background(), messageParams("stream"))
+	for stream.Next() {
+	}
+	_ = stream.Close()
+
+	for _, c := range []struct {
+		path, key string
+		status    int
+	}{
+		{"/admin/keys", admin, 200},
+		{"/admin/keys/team-a/usage", admin, 200},
+		{"/admin/keys/nobody/usage", admin, 404},
+		{"/admin/keys", a, 401},
+		{"/admin/keys", "", 401},
+		{"/admin/keys/team-b/usage", wrongKey, 401},
+	} {
+		status, body := g.getWithKey(t, c.path, c.key)
+		if status != c.status {
+			t.Errorf("GET %s: status %d, want %d: %s", c.path, status, c.status, body)
+		}
+		for _, secret := range []string{a, b, admin, access.HashKey(a), access.HashKey(b), access.HashKey(admin)} {
+			if strings.Contains(string(body), secret) {
+				t.Errorf("GET %s answers with a key or its hash", c.path)
+			}
+		}
+	}
+
+	metrics := g.metricsText(t)
+	logs := g.logs.String()
+	if !strings.Contains(logs, `"key":"team-a"`) && !strings.Contains(logs, "team-a") {
+		t.Error("the logs never name the key: the capture is not working")
+	}
+	secrets := map[string]string{"upstream API key": upstreamKey, "wrong key": wrongKey}
+	for name, plain := range keys.plain {
+		secrets[name+" key"] = plain
+		secrets[name+" key SHA-256"] = access.HashKey(plain)
+		secrets[name+" key SHA-256 upper-case"] = strings.ToUpper(access.HashKey(plain))
+	}
+	secrets["wrong key SHA-256"] = access.HashKey(wrongKey)
+	secrets["upstream key SHA-256"] = access.HashKey(upstreamKey)
+	for name, secret := range secrets {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the logs contain the %s", name)
+		}
+		if strings.Contains(metrics, secret) {
+			t.Errorf("/metrics contains the %s", name)
+		}
+		// A prefix long enough to identify the secret counts as a leak too.
+		if frag := secret[:24]; strings.Contains(logs, frag) || strings.Contains(metrics, frag) {
+			t.Errorf("the logs or metrics contain the start of the %s", name)
+		}
+	}
+}
+
+// TestAccessAbortedStreamChargedForWhatWasProduced cancels a slow stream
+// mid-way and checks the key is charged once, for what the worker reported,
+// which is less than the whole answer.
+func TestAccessAbortedStreamChargedForWhatWasProduced(t *testing.T) {
+	keys := newTestKeys(t, "streamer")
+	g := startGateway(t, mock.Config{Chunks: 40, ChunkGap: 25 * time.Millisecond},
+		accessTOML("closed", keyTOML("streamer", "quota_tokens = 1000000", `quota_period = "day"`)), keys.env)
+	admin, key := keys.plain["admin"], keys.plain["streamer"]
+	client := g.anthropicAs("", key, xAPIKey)
+	const input = `gateway_tokens_total{key_name="streamer",kind="input",model="other"}`
+	const output = `gateway_tokens_total{key_name="streamer",kind="output",model="other"}`
+	charged := func() (quota int64, in, out float64) {
+		text := g.metricsText(t)
+		return g.periodTokens(t, admin, "streamer"), accessSeries(t, text, input), accessSeries(t, text, output)
+	}
+
+	// The whole answer, for reference.
+	stream := client.Messages.NewStreaming(context.Background(), messageParams("tell me a long story"))
+	var msg anthropic.Message
+	for stream.Next() {
+		if err := msg.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	full := msg.Usage.InputTokens + msg.Usage.OutputTokens
+	eventually(t, 5*time.Second, func() error {
+		if q, _, _ := charged(); q != full {
+			return fmt.Errorf("charged %d for the whole answer, want %d", q, full)
+		}
+		return nil
+	})
+	q0, in0, out0 := charged()
+
+	// The same request, abandoned after a few events.
+	ctx, cancel := context.WithCancel(context.Background())
+	stream = client.Messages.NewStreaming(ctx, messageParams("tell me a long story"))
+	events := 0
+	for stream.Next() {
+		if events++; events == 5 {
+			cancel()
+			break
+		}
+	}
+	_ = stream.Close()
+	cancel()
+	if events < 5 {
+		t.Fatalf("the stream ended after %d events: %v", events, stream.Err())
+	}
+	// The worker's report of what it produced settles the request.
+	eventually(t, 10*time.Second, func() error {
+		if _, in, _ := charged(); in <= in0 {
+			return errors.New("the aborted request is not settled yet")
+		}
+		return nil
+	})
+	eventually(t, 5*time.Second, func() error {
+		if gone := g.mock.Stats().ClientGone; gone < 1 {
+			return errors.New("the upstream call was not abandoned")
+		}
+		return nil
+	})
+	q1, in1, out1 := charged()
+	reported := int64(in1-in0) + int64(out1-out0)
+	aborted := q1 - q0
+	t.Logf("whole answer %d tokens; aborted one charged %d, reported %d", full, aborted, reported)
+	if aborted <= 0 || aborted >= full {
+		t.Errorf("aborted stream charged %d tokens, want more than 0 and less than the whole answer's %d", aborted, full)
+	}
+	if aborted != reported {
+		t.Errorf("aborted stream charged %d tokens to the quota but %d were reported", aborted, reported)
+	}
+	// Nothing more arrives later: one more request is charged on its own.
+	before := q1
+	if a := g.sdkCall(dialectAnthropic, "", key, xAPIKey, "claude-sonnet-4-5"); a.status != 200 {
+		t.Fatalf("status %d %v", a.status, a.err)
+	}
+	q2, in2, out2 := charged()
+	if q2-before != int64(in2-in1)+int64(out2-out1) {
+		t.Errorf("after the abort, a request changed the quota by %d but reported %v tokens", q2-before, (in2-in1)+(out2-out1))
 	}
 }
