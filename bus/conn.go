@@ -58,6 +58,13 @@ type ConnOptions struct {
 // before NATS does, and must ride out a restart or a fail-over.
 func Connect(cfg config.Bus, o ConnOptions) (*nats.Conn, error) {
 	logger := o.Logger.With("component", "bus", "role", o.Role)
+	if o.Metrics != nil {
+		// Export the role's series from the start, at zero, so dashboards
+		// and alerts see them before anything goes wrong.
+		o.Metrics.reconnects.WithLabelValues(o.Role)
+		o.Metrics.slowConsumers.WithLabelValues(o.Role)
+		o.Metrics.connected.WithLabelValues(o.Role)
+	}
 	opts := []nats.Option{
 		nats.Name("gateway-" + o.Role),
 		nats.MaxReconnects(-1),

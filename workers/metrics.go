@@ -77,6 +77,11 @@ type poolMetrics struct {
 }
 
 func (m *metrics) forPool(upstream, provider string) *poolMetrics {
+	// Export every error series at zero so alerts on rates work from the
+	// first failure on.
+	for _, kind := range [...]string{errConnect, errTimeout, errIdleTimeout, errStatus, errInterrupted, errProtocol, errConversion} {
+		m.errors.WithLabelValues(upstream, kind)
+	}
 	return &poolMetrics{
 		m:              m,
 		upstream:       upstream,
