@@ -47,9 +47,14 @@ type call struct {
 }
 
 func (p *pool) handle(work context.Context, msg jetstream.Msg) {
+	// Acknowledge first: a request handed to a worker with a free slot has
+	// left the queue, and until the acknowledgement reaches the stream it
+	// still counts against queue_size, so a burst would be refused while
+	// slots sit idle. Nothing is lost by it: half an answer cannot be
+	// replayed, so a request is never redelivered anyway (MaxDeliver 1).
+	_ = msg.Ack()
 	req, err := bus.DecodeRequest(msg.Data())
 	if err != nil {
-		_ = msg.Term()
 		p.logger.Error("dropping malformed request envelope", "err", err)
 		return
 	}
@@ -59,19 +64,16 @@ func (p *pool) handle(work context.Context, msg jetstream.Msg) {
 	}
 	if req.Deadline != 0 && now.UnixNano() > req.Deadline {
 		// The ingress has already answered this client with a time-out.
-		_ = msg.Ack()
 		p.rejectTimeout.Inc()
 		return
 	}
 	route, ok := p.routes[req.Route]
 	if !ok {
-		_ = msg.Term()
 		p.logger.Error("request for a route this worker does not know; are ingress and worker configs the same?", "route", req.Route)
 		return
 	}
 	sender, err := p.svc.outbox.Begin(work, req)
 	if err != nil {
-		_ = msg.Ack()
 		if errors.Is(err, bus.ErrCancelled) {
 			p.rejectGone.Inc()
 			return
@@ -79,9 +81,6 @@ func (p *pool) handle(work context.Context, msg jetstream.Msg) {
 		p.logger.Warn("accepting request failed", "request_id", req.ClientRequestID, "err", err)
 		return
 	}
-	// Acknowledge on acceptance: half an answer cannot be replayed, so the
-	// request must never be redelivered to another worker.
-	_ = msg.Ack()
 	defer sender.Close()
 	c := &call{
 		p:      p,
