@@ -1,0 +1,1334 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go"
+	aoption "github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
+
+	"github.com/aigateway/gateway/cmd/mockupstream/mock"
+	"github.com/aigateway/gateway/converter/jsonx"
+)
+
+// The tests in this file drive the cross-format routes with the official
+// SDKs: an OpenAI client in front of an Anthropic upstream (/x-anthropic) and
+// an Anthropic client in front of an OpenAI upstream (/x-openai). Every
+// answer is checked twice, as JSON and as a stream rebuilt by the SDK's own
+// accumulator, and the request the upstream received is checked too, since
+// the mock's answer is derived from it.
+
+const (
+	toOpenAIUpstream    = "/x-openai"
+	toAnthropicUpstream = "/x-anthropic"
+
+	// pngBase64 is a 1×1 PNG.
+	pngBase64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+	imageURL  = "https://example.com/cat.png"
+)
+
+// chatRun is one answer to an OpenAI request and the body the upstream got.
+type chatRun struct {
+	mode     string
+	resp     openai.ChatCompletion
+	chunks   []openai.ChatCompletionChunk
+	upstream []byte
+}
+
+// chatRuns sends params once plainly and once streamed (with usage), the
+// streamed answer rebuilt by openai.ChatCompletionAccumulator.
+func chatRuns(t *testing.T, g *gateway, client *openai.Client, params openai.ChatCompletionNewParams) []chatRun {
+	t.Helper()
+	ctx := context.Background()
+	resp, err := client.Chat.Completions.New(ctx, params)
+	if err != nil {
+		t.Fatalf("non-streaming: %v", err)
+	}
+	runs := []chatRun{{mode: "non-streaming", resp: *resp, upstream: lastUpstreamBody(t, g)}}
+
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	stream := client.Chat.Completions.NewStreaming(ctx, params)
+	var acc openai.ChatCompletionAccumulator
+	var chunks []openai.ChatCompletionChunk
+	for stream.Next() {
+		chunk := stream.Current()
+		if !acc.AddChunk(chunk) {
+			t.Fatalf("streaming: the accumulator refused chunk %d: %s", len(chunks), chunk.RawJSON())
+		}
+		chunks = append(chunks, chunk)
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatalf("streaming: %v", err)
+	}
+	_ = stream.Close()
+	return append(runs, chatRun{mode: "streaming", resp: acc.ChatCompletion, chunks: chunks, upstream: lastUpstreamBody(t, g)})
+}
+
+// messageRun is one answer to an Anthropic request and the body the
+// upstream got.
+type messageRun struct {
+	mode     string
+	msg      anthropic.Message
+	events   []anthropic.MessageStreamEventUnion
+	upstream []byte
+}
+
+// messageRuns sends params once plainly and once streamed, the streamed
+// answer rebuilt by anthropic.Message.Accumulate.
+func messageRuns(t *testing.T, g *gateway, client *anthropic.Client, params anthropic.MessageNewParams) []messageRun {
+	t.Helper()
+	ctx := context.Background()
+	msg, err := client.Messages.New(ctx, params)
+	if err != nil {
+		t.Fatalf("non-streaming: %v", err)
+	}
+	runs := []messageRun{{mode: "non-streaming", msg: *msg, upstream: lastUpstreamBody(t, g)}}
+
+	stream := client.Messages.NewStreaming(ctx, params)
+	var acc anthropic.Message
+	var events []anthropic.MessageStreamEventUnion
+	for stream.Next() {
+		ev := stream.Current()
+		if err := acc.Accumulate(ev); err != nil {
+			t.Fatalf("streaming: accumulating event %d (%s): %v", len(events), ev.RawJSON(), err)
+		}
+		events = append(events, ev)
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatalf("streaming: %v", err)
+	}
+	_ = stream.Close()
+	return append(runs, messageRun{mode: "streaming", msg: acc, events: events, upstream: lastUpstreamBody(t, g)})
+}
+
+// lastUpstreamBody is the body of the last request the mock upstream got.
+func lastUpstreamBody(t *testing.T, g *gateway) []byte {
+	t.Helper()
+	reqs := g.mock.Requests()
+	if len(reqs) == 0 {
+		t.Fatal("the upstream received no request")
+	}
+	return reqs[len(reqs)-1].Body
+}
+
+// anthropicUpstream is the part of a converted Anthropic request the tests
+// look at.
+type anthropicUpstream struct {
+	Model         string           `json:"model"`
+	MaxTokens     int              `json:"max_tokens"`
+	System        jsonx.RawMessage `json:"system"`
+	StopSequences []string         `json:"stop_sequences"`
+	Stream        bool             `json:"stream"`
+	Messages      []struct {
+		Role    string           `json:"role"`
+		Content []anthropicBlock `json:"content"`
+	} `json:"messages"`
+}
+
+func (r anthropicUpstream) roles() []string {
+	out := make([]string, len(r.Messages))
+	for i, m := range r.Messages {
+		out[i] = m.Role
+	}
+	return out
+}
+
+type anthropicBlock struct {
+	Type      string           `json:"type"`
+	Text      string           `json:"text"`
+	ID        string           `json:"id"`
+	Name      string           `json:"name"`
+	Input     jsonx.RawMessage `json:"input"`
+	ToolUseID string           `json:"tool_use_id"`
+	Content   jsonx.RawMessage `json:"content"`
+	Source    *struct {
+		Type      string `json:"type"`
+		MediaType string `json:"media_type"`
+		Data      string `json:"data"`
+		URL       string `json:"url"`
+	} `json:"source"`
+}
+
+// openAIUpstream is the part of a converted OpenAI request the tests look at.
+type openAIUpstream struct {
+	Model               string           `json:"model"`
+	MaxCompletionTokens int              `json:"max_completion_tokens"`
+	MaxTokens           int              `json:"max_tokens"`
+	Stop                jsonx.RawMessage `json:"stop"`
+	Stream              bool             `json:"stream"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	Messages []struct {
+		Role       string           `json:"role"`
+		Content    jsonx.RawMessage `json:"content"`
+		ToolCallID string           `json:"tool_call_id"`
+		ToolCalls  []struct {
+			ID       string `json:"id"`
+			Type     string `json:"type"`
+			Function struct {
+				Name      string `json:"name"`
+				Arguments string `json:"arguments"`
+			} `json:"function"`
+		} `json:"tool_calls"`
+	} `json:"messages"`
+}
+
+// openAIPart is one part of an OpenAI message's content array.
+type openAIPart struct {
+	Type     string `json:"type"`
+	Text     string `json:"text"`
+	ImageURL *struct {
+		URL string `json:"url"`
+	} `json:"image_url"`
+}
+
+func decodeAnthropicUpstream(t *testing.T, body []byte) anthropicUpstream {
+	t.Helper()
+	var req anthropicUpstream
+	if err := jsonx.Unmarshal(body, &req); err != nil {
+		t.Fatalf("upstream body is not an Anthropic request: %v\n%s", err, body)
+	}
+	return req
+}
+
+func decodeOpenAIUpstream(t *testing.T, body []byte) openAIUpstream {
+	t.Helper()
+	var req openAIUpstream
+	if err := jsonx.Unmarshal(body, &req); err != nil {
+		t.Fatalf("upstream body is not an OpenAI request: %v\n%s", err, body)
+	}
+	return req
+}
+
+// openAIParts decodes OpenAI message content given as parts; a string
+// becomes one text part.
+func openAIParts(t *testing.T, raw jsonx.RawMessage) []openAIPart {
+	t.Helper()
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := jsonx.Unmarshal(raw, &s); err != nil {
+			t.Fatalf("content %s: %v", raw, err)
+		}
+		return []openAIPart{{Type: "text", Text: s}}
+	}
+	var parts []openAIPart
+	if err := jsonx.Unmarshal(raw, &parts); err != nil {
+		t.Fatalf("content %s: %v", raw, err)
+	}
+	return parts
+}
+
+// systemTexts returns the texts of an Anthropic system field, a string or
+// text blocks.
+func systemTexts(t *testing.T, raw jsonx.RawMessage) []string {
+	t.Helper()
+	if len(raw) == 0 {
+		return nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := jsonx.Unmarshal(raw, &s); err != nil {
+			t.Fatalf("system %s: %v", raw, err)
+		}
+		return []string{s}
+	}
+	var blocks []anthropicBlock
+	if err := jsonx.Unmarshal(raw, &blocks); err != nil {
+		t.Fatalf("system %s: %v", raw, err)
+	}
+	var out []string
+	for _, b := range blocks {
+		out = append(out, b.Text)
+	}
+	return out
+}
+
+// tokenLimit is the output limit of the request under either name: the
+// older max_tokens is the one most OpenAI-compatible servers know.
+func (r openAIUpstream) tokenLimit() int { return max(r.MaxCompletionTokens, r.MaxTokens) }
+
+func (r openAIUpstream) roles() []string {
+	out := make([]string, len(r.Messages))
+	for i, m := range r.Messages {
+		out[i] = m.Role
+	}
+	return out
+}
+
+// anthropicText joins the text blocks of a message.
+func anthropicText(msg anthropic.Message) string {
+	var b strings.Builder
+	for _, c := range msg.Content {
+		if c.Type == "text" {
+			b.WriteString(c.Text)
+		}
+	}
+	return b.String()
+}
+
+func TestCrossFormatText(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+
+	t.Run("openai client, anthropic upstream", func(t *testing.T) {
+		cases := []struct {
+			name     string
+			messages []openai.ChatCompletionMessageParamUnion
+			want     string
+			system   []string
+			roles    []string
+		}{
+			{
+				name:     "plain text",
+				messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi there")},
+				want:     "Hello! You said: hi there",
+				roles:    []string{"user"},
+			},
+			{
+				name: "system and developer prompts",
+				messages: []openai.ChatCompletionMessageParamUnion{
+					openai.SystemMessage("You are terse."),
+					openai.DeveloperMessage("Answer in English."),
+					openai.UserMessage("what is new"),
+				},
+				want:   "Hello! You said: what is new",
+				system: []string{"You are terse.", "Answer in English."},
+				roles:  []string{"user"},
+			},
+			{
+				name: "multi-turn",
+				messages: []openai.ChatCompletionMessageParamUnion{
+					openai.UserMessage("first question"),
+					openai.AssistantMessage("Hello! You said: first question"),
+					openai.UserMessage("second question"),
+				},
+				want:  "Hello! You said: second question",
+				roles: []string{"user", "assistant", "user"},
+			},
+			{
+				name: "text parts",
+				messages: []openai.ChatCompletionMessageParamUnion{
+					openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+						openai.TextContentPart("one"), openai.TextContentPart("two"),
+					}),
+				},
+				want:  "Hello! You said: one two",
+				roles: []string{"user"},
+			},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				params := openai.ChatCompletionNewParams{Model: "gpt-4o", Messages: tc.messages}
+				for _, run := range chatRuns(t, g, g.openAI(toAnthropicUpstream), params) {
+					t.Run(run.mode, func(t *testing.T) {
+						if len(run.resp.Choices) != 1 {
+							t.Fatalf("choices = %d, want 1", len(run.resp.Choices))
+						}
+						choice := run.resp.Choices[0]
+						if choice.Message.Content != tc.want || choice.FinishReason != "stop" || choice.Message.Role != "assistant" {
+							t.Errorf("answer %q, finish %q, role %q; want %q, stop, assistant",
+								choice.Message.Content, choice.FinishReason, choice.Message.Role, tc.want)
+						}
+						if run.resp.Model != "gpt-4o" || run.resp.ID == "" {
+							t.Errorf("model %q, id %q", run.resp.Model, run.resp.ID)
+						}
+						up := decodeAnthropicUpstream(t, run.upstream)
+						if got := systemTexts(t, up.System); !slices.Equal(got, tc.system) {
+							t.Errorf("upstream system = %q, want %q", got, tc.system)
+						}
+						if got := up.roles(); !slices.Equal(got, tc.roles) {
+							t.Errorf("upstream roles = %q, want %q", got, tc.roles)
+						}
+						if up.MaxTokens <= 0 || up.Stream != (run.mode == "streaming") {
+							t.Errorf("upstream max_tokens %d, stream %v", up.MaxTokens, up.Stream)
+						}
+					})
+				}
+			})
+		}
+	})
+
+	t.Run("anthropic client, openai upstream", func(t *testing.T) {
+		cases := []struct {
+			name     string
+			system   []anthropic.TextBlockParam
+			messages []anthropic.MessageParam
+			want     string
+			roles    []string
+			first    string // text of the first upstream message
+		}{
+			{
+				name:     "plain text",
+				messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello claude"))},
+				want:     "Hello! You said: hello claude",
+				roles:    []string{"user"},
+				first:    "hello claude",
+			},
+			{
+				name:     "system prompt",
+				system:   []anthropic.TextBlockParam{{Text: "You are terse."}},
+				messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("what is new"))},
+				want:     "Hello! You said: what is new",
+				roles:    []string{"system", "user"},
+				first:    "You are terse.",
+			},
+			{
+				name: "multi-turn",
+				messages: []anthropic.MessageParam{
+					anthropic.NewUserMessage(anthropic.NewTextBlock("first question")),
+					anthropic.NewAssistantMessage(anthropic.NewTextBlock("Hello! You said: first question")),
+					anthropic.NewUserMessage(anthropic.NewTextBlock("second question")),
+				},
+				want:  "Hello! You said: second question",
+				roles: []string{"user", "assistant", "user"},
+				first: "first question",
+			},
+			{
+				name: "text blocks",
+				messages: []anthropic.MessageParam{
+					anthropic.NewUserMessage(anthropic.NewTextBlock("one"), anthropic.NewTextBlock("two")),
+				},
+				want:  "Hello! You said: one two",
+				roles: []string{"user"},
+				first: "one",
+			},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				params := anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 256, System: tc.system, Messages: tc.messages}
+				for _, run := range messageRuns(t, g, g.anthropic(toOpenAIUpstream), params) {
+					t.Run(run.mode, func(t *testing.T) {
+						if len(run.msg.Content) != 1 || anthropicText(run.msg) != tc.want {
+							t.Errorf("content = %+v, want one text block %q", run.msg.Content, tc.want)
+						}
+						if run.msg.StopReason != anthropic.StopReasonEndTurn || run.msg.Role != "assistant" || run.msg.Type != "message" {
+							t.Errorf("stop %q, role %q, type %q", run.msg.StopReason, run.msg.Role, run.msg.Type)
+						}
+						if run.msg.Model != "claude-sonnet-4-5" || run.msg.ID == "" {
+							t.Errorf("model %q, id %q", run.msg.Model, run.msg.ID)
+						}
+						up := decodeOpenAIUpstream(t, run.upstream)
+						if got := up.roles(); !slices.Equal(got, tc.roles) {
+							t.Fatalf("upstream roles = %q, want %q", got, tc.roles)
+						}
+						if parts := openAIParts(t, up.Messages[0].Content); len(parts) == 0 || parts[0].Text != tc.first {
+							t.Errorf("first upstream message = %s, want text %q", up.Messages[0].Content, tc.first)
+						}
+						if up.tokenLimit() != 256 {
+							t.Errorf("upstream token limit = %d, want 256", up.tokenLimit())
+						}
+						if run.mode == "streaming" && (!up.Stream || up.StreamOptions == nil || !up.StreamOptions.IncludeUsage) {
+							t.Errorf("a streamed call must ask the OpenAI upstream for usage: %s", run.upstream)
+						}
+					})
+				}
+			})
+		}
+	})
+}
+
+// Tools declared in both formats. The mock calls the first two with
+// arguments built from their schemas' property names.
+var (
+	weatherSchema = map[string]any{
+		"type":       "object",
+		"properties": map[string]any{"city": map[string]any{"type": "string"}, "days": map[string]any{"type": "integer"}},
+		"required":   []string{"city"},
+	}
+	timeSchema = map[string]any{
+		"type":       "object",
+		"properties": map[string]any{"zone": map[string]any{"type": "string"}, "utc": map[string]any{"type": "boolean"}},
+	}
+	wantToolArgs = map[string]map[string]any{
+		"get_weather": {"city": "value-city", "days": float64(1)},
+		"get_time":    {"utc": true, "zone": "value-zone"},
+	}
+)
+
+func openAITools() []openai.ChatCompletionToolUnionParam {
+	return []openai.ChatCompletionToolUnionParam{
+		openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+			Name: "get_weather", Description: openai.String("Weather forecast"), Parameters: weatherSchema,
+		}),
+		openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+			Name: "get_time", Parameters: timeSchema,
+		}),
+	}
+}
+
+func anthropicTools() []anthropic.ToolUnionParam {
+	weather := anthropic.ToolUnionParamOfTool(anthropic.ToolInputSchemaParam{
+		Properties: weatherSchema["properties"], Required: []string{"city"},
+	}, "get_weather")
+	weather.OfTool.Description = anthropic.String("Weather forecast")
+	return []anthropic.ToolUnionParam{
+		weather,
+		anthropic.ToolUnionParamOfTool(anthropic.ToolInputSchemaParam{Properties: timeSchema["properties"]}, "get_time"),
+	}
+}
+
+// checkArgs parses a tool call's JSON arguments and compares them with what
+// the mock derives from the tool's schema.
+func checkArgs(t *testing.T, name string, args []byte) {
+	t.Helper()
+	var got map[string]any
+	if err := jsonx.Unmarshal(args, &got); err != nil {
+		t.Errorf("%s arguments %q are not a JSON object: %v", name, args, err)
+		return
+	}
+	want, ok := wantToolArgs[name]
+	if !ok {
+		t.Errorf("call of an undeclared tool %q", name)
+		return
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s arguments = %v, want %v", name, got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s arguments = %v, want %v", name, got, want)
+			break
+		}
+	}
+}
+
+func TestCrossFormatParallelToolCalls(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+	wantNames := []string{"get_weather", "get_time"}
+	results := []string{"sunny, 21 degrees", "12:00 UTC"}
+	wantAnswer := "Tool results: " + strings.Join(results, "; ")
+
+	t.Run("openai client, anthropic upstream", func(t *testing.T) {
+		client := g.openAI(toAnthropicUpstream)
+		question := openai.UserMessage("weather and time in Paris?")
+		params := openai.ChatCompletionNewParams{Model: "gpt-4o", Messages: []openai.ChatCompletionMessageParamUnion{question}, Tools: openAITools()}
+		for _, run := range chatRuns(t, g, client, params) {
+			t.Run(run.mode, func(t *testing.T) {
+				choice := run.resp.Choices[0]
+				if choice.FinishReason != "tool_calls" {
+					t.Errorf("finish_reason = %q, want tool_calls", choice.FinishReason)
+				}
+				if choice.Message.Content != "" {
+					t.Errorf("content = %q, want none next to tool calls", choice.Message.Content)
+				}
+				calls := choice.Message.ToolCalls
+				if len(calls) != 2 {
+					t.Fatalf("tool calls = %+v, want 2", calls)
+				}
+				var ids []string
+				for i, c := range calls {
+					if c.Type != "function" || c.Function.Name != wantNames[i] {
+						t.Errorf("call %d = %s %q, want function %q", i, c.Type, c.Function.Name, wantNames[i])
+					}
+					checkArgs(t, c.Function.Name, []byte(c.Function.Arguments))
+					ids = append(ids, c.ID)
+				}
+				// The upstream's tool_use ids are the ids the client must
+				// answer with.
+				if ids[0] == "" || ids[0] == ids[1] || !strings.HasPrefix(ids[0], "toolu_") || !strings.HasPrefix(ids[1], "toolu_") {
+					t.Errorf("tool call ids %q: want the upstream's distinct toolu_ ids", ids)
+				}
+				up := decodeAnthropicUpstream(t, run.upstream)
+				if !strings.Contains(string(run.upstream), `"input_schema"`) || !strings.Contains(string(run.upstream), `"get_time"`) {
+					t.Errorf("upstream lacks the converted tools: %s", run.upstream)
+				}
+				if len(up.Messages) != 1 {
+					t.Errorf("upstream roles %q", up.roles())
+				}
+
+				// Second turn: answer both calls with two tool messages.
+				next := params
+				next.Messages = []openai.ChatCompletionMessageParamUnion{
+					question,
+					choice.Message.ToParam(),
+					openai.ToolMessage(results[0], ids[0]),
+					openai.ToolMessage(results[1], ids[1]),
+				}
+				for _, run2 := range chatRuns(t, g, client, next) {
+					t.Run("results "+run2.mode, func(t *testing.T) {
+						c := run2.resp.Choices[0]
+						if c.Message.Content != wantAnswer || c.FinishReason != "stop" || len(c.Message.ToolCalls) != 0 {
+							t.Errorf("answer %q, finish %q, calls %d; want %q, stop, none",
+								c.Message.Content, c.FinishReason, len(c.Message.ToolCalls), wantAnswer)
+						}
+						up := decodeAnthropicUpstream(t, run2.upstream)
+						if got := up.roles(); !slices.Equal(got, []string{"user", "assistant", "user"}) {
+							t.Fatalf("upstream roles = %q, want the parallel results merged into one user turn", got)
+						}
+						var uses []anthropicBlock
+						for _, b := range up.Messages[1].Content {
+							if b.Type == "tool_use" {
+								uses = append(uses, b)
+							}
+						}
+						if len(uses) != 2 || uses[0].ID != ids[0] || uses[1].ID != ids[1] || uses[0].Name != wantNames[0] {
+							t.Errorf("assistant turn upstream = %+v, want tool_use %q", up.Messages[1].Content, ids)
+						} else {
+							checkArgs(t, uses[0].Name, uses[0].Input)
+							checkArgs(t, uses[1].Name, uses[1].Input)
+						}
+						last := up.Messages[2].Content
+						if len(last) < 2 || last[0].Type != "tool_result" || last[1].Type != "tool_result" ||
+							last[0].ToolUseID != ids[0] || last[1].ToolUseID != ids[1] {
+							t.Errorf("last upstream turn = %+v, want two tool_result blocks first, for %q", last, ids)
+						}
+					})
+				}
+			})
+		}
+	})
+
+	t.Run("anthropic client, openai upstream", func(t *testing.T) {
+		client := g.anthropic(toOpenAIUpstream)
+		question := anthropic.NewUserMessage(anthropic.NewTextBlock("weather and time in Paris?"))
+		params := anthropic.MessageNewParams{
+			Model: "claude-sonnet-4-5", MaxTokens: 256, Tools: anthropicTools(),
+			Messages: []anthropic.MessageParam{question},
+		}
+		for _, run := range messageRuns(t, g, client, params) {
+			t.Run(run.mode, func(t *testing.T) {
+				if run.msg.StopReason != anthropic.StopReasonToolUse {
+					t.Errorf("stop_reason = %q, want tool_use", run.msg.StopReason)
+				}
+				var ids []string
+				for _, b := range run.msg.Content {
+					if b.Type != "tool_use" {
+						t.Errorf("unexpected %s block %+v", b.Type, b)
+						continue
+					}
+					if len(ids) < len(wantNames) && b.Name != wantNames[len(ids)] {
+						t.Errorf("tool_use %d names %q, want %q", len(ids), b.Name, wantNames[len(ids)])
+					}
+					checkArgs(t, b.Name, b.Input)
+					ids = append(ids, b.ID)
+				}
+				if len(ids) != 2 || ids[0] == ids[1] || !strings.HasPrefix(ids[0], "call_") || !strings.HasPrefix(ids[1], "call_") {
+					t.Fatalf("tool_use ids %q: want two distinct ids of the upstream's calls", ids)
+				}
+				up := decodeOpenAIUpstream(t, run.upstream)
+				if !strings.Contains(string(run.upstream), `"parameters"`) || !strings.Contains(string(run.upstream), `"get_time"`) {
+					t.Errorf("upstream lacks the converted tools: %s", run.upstream)
+				}
+				if len(up.Messages) != 1 {
+					t.Errorf("upstream roles %q", up.roles())
+				}
+
+				next := params
+				next.Messages = []anthropic.MessageParam{
+					question,
+					run.msg.ToParam(),
+					anthropic.NewUserMessage(
+						anthropic.NewToolResultBlock(ids[0], results[0], false),
+						anthropic.NewToolResultBlock(ids[1], results[1], false),
+					),
+				}
+				for _, run2 := range messageRuns(t, g, client, next) {
+					t.Run("results "+run2.mode, func(t *testing.T) {
+						if anthropicText(run2.msg) != wantAnswer || run2.msg.StopReason != anthropic.StopReasonEndTurn {
+							t.Errorf("answer %+v, stop %q; want %q, end_turn", run2.msg.Content, run2.msg.StopReason, wantAnswer)
+						}
+						up := decodeOpenAIUpstream(t, run2.upstream)
+						if got := up.roles(); !slices.Equal(got, []string{"user", "assistant", "tool", "tool"}) {
+							t.Fatalf("upstream roles = %q, want user, assistant, tool, tool", got)
+						}
+						calls := up.Messages[1].ToolCalls
+						if len(calls) != 2 || calls[0].ID != ids[0] || calls[1].ID != ids[1] || calls[0].Function.Name != wantNames[0] {
+							t.Errorf("assistant upstream tool_calls = %+v, want ids %q", calls, ids)
+						} else {
+							checkArgs(t, calls[0].Function.Name, []byte(calls[0].Function.Arguments))
+							checkArgs(t, calls[1].Function.Name, []byte(calls[1].Function.Arguments))
+						}
+						for i, m := range up.Messages[2:] {
+							parts := openAIParts(t, m.Content)
+							if m.ToolCallID != ids[i] || len(parts) != 1 || parts[0].Text != results[i] {
+								t.Errorf("tool message %d = %s for %q, want %q for %q", i, m.Content, m.ToolCallID, results[i], ids[i])
+							}
+						}
+					})
+				}
+			})
+		}
+	})
+}
+
+func TestCrossFormatImages(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+	dataURL := "data:image/png;base64," + pngBase64
+
+	t.Run("openai client, anthropic upstream", func(t *testing.T) {
+		cases := []struct {
+			name       string
+			url        string
+			wantSource string
+			check      func(t *testing.T, b anthropicBlock)
+		}{
+			{"base64 data URL", dataURL, "base64", func(t *testing.T, b anthropicBlock) {
+				if b.Source.MediaType != "image/png" || b.Source.Data != pngBase64 {
+					t.Errorf("source = %+v, want image/png with the data", b.Source)
+				}
+			}},
+			{"http URL", imageURL, "url", func(t *testing.T, b anthropicBlock) {
+				if b.Source.URL != imageURL {
+					t.Errorf("source url = %q, want %q", b.Source.URL, imageURL)
+				}
+			}},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				params := openai.ChatCompletionNewParams{Model: "gpt-4o", Messages: []openai.ChatCompletionMessageParamUnion{
+					openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{
+						openai.TextContentPart("what is this"),
+						openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: tc.url, Detail: "low"}),
+					}),
+				}}
+				for _, run := range chatRuns(t, g, g.openAI(toAnthropicUpstream), params) {
+					t.Run(run.mode, func(t *testing.T) {
+						if got, want := run.resp.Choices[0].Message.Content, "Hello! You said: what is this [1 image(s)]"; got != want {
+							t.Errorf("answer %q, want %q", got, want)
+						}
+						up := decodeAnthropicUpstream(t, run.upstream)
+						blocks := up.Messages[0].Content
+						if len(blocks) != 2 || blocks[0].Type != "text" || blocks[1].Type != "image" || blocks[1].Source == nil {
+							t.Fatalf("upstream content = %+v, want text then image", blocks)
+						}
+						if blocks[1].Source.Type != tc.wantSource {
+							t.Errorf("image source type %q, want %q", blocks[1].Source.Type, tc.wantSource)
+						}
+						tc.check(t, blocks[1])
+					})
+				}
+			})
+		}
+	})
+
+	t.Run("anthropic client, openai upstream", func(t *testing.T) {
+		cases := []struct {
+			name    string
+			block   anthropic.ContentBlockParamUnion
+			wantURL string
+		}{
+			{"base64 block", anthropic.NewImageBlockBase64("image/png", pngBase64), dataURL},
+			{"url block", anthropic.NewImageBlock(anthropic.URLImageSourceParam{URL: imageURL}), imageURL},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				params := anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 256, Messages: []anthropic.MessageParam{
+					anthropic.NewUserMessage(anthropic.NewTextBlock("what is this"), tc.block),
+				}}
+				for _, run := range messageRuns(t, g, g.anthropic(toOpenAIUpstream), params) {
+					t.Run(run.mode, func(t *testing.T) {
+						if got, want := anthropicText(run.msg), "Hello! You said: what is this [1 image(s)]"; got != want {
+							t.Errorf("answer %q, want %q", got, want)
+						}
+						up := decodeOpenAIUpstream(t, run.upstream)
+						parts := openAIParts(t, up.Messages[0].Content)
+						if len(parts) != 2 || parts[0].Type != "text" || parts[1].Type != "image_url" || parts[1].ImageURL == nil {
+							t.Fatalf("upstream content = %s, want a text and an image_url part", up.Messages[0].Content)
+						}
+						if parts[1].ImageURL.URL != tc.wantURL {
+							t.Errorf("image url = %q, want %q", parts[1].ImageURL.URL, tc.wantURL)
+						}
+					})
+				}
+			})
+		}
+	})
+}
+
+// promptTokens is what the mock reports as prompt tokens for a request body.
+func promptTokens(body []byte) int64 { return int64(max(len(body)/4, 1)) }
+
+func TestCrossFormatUsage(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+
+	t.Run("openai client, anthropic upstream", func(t *testing.T) {
+		cases := []struct {
+			name   string
+			params openai.ChatCompletionNewParams
+		}{
+			{"plain", chatParams("count my tokens")},
+			{"cache_control on the system prompt", func() openai.ChatCompletionNewParams {
+				p := chatParams("count my cached tokens")
+				sys := openai.ChatCompletionContentPartTextParam{Text: strings.Repeat("Long shared instructions. ", 20)}
+				sys.SetExtraFields(map[string]any{"cache_control": map[string]any{"type": "ephemeral"}})
+				p.Messages = append([]openai.ChatCompletionMessageParamUnion{
+					openai.SystemMessage([]openai.ChatCompletionContentPartTextParam{sys}),
+				}, p.Messages...)
+				return p
+			}()},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				runs := chatRuns(t, g, g.openAI(toAnthropicUpstream), tc.params)
+				for _, run := range runs {
+					t.Run(run.mode, func(t *testing.T) {
+						u := run.resp.Usage
+						// The Anthropic upstream reports input = P-C and
+						// cache reads = C; the client must see P and C.
+						p := promptTokens(run.upstream)
+						var c int64
+						if strings.Contains(string(run.upstream), `"cache_control"`) {
+							c = p / 2
+						}
+						if u.PromptTokens != p || u.PromptTokensDetails.CachedTokens != c {
+							t.Errorf("prompt %d (cached %d), want %d (cached %d)", u.PromptTokens, u.PromptTokensDetails.CachedTokens, p, c)
+						}
+						if u.CompletionTokens == 0 || u.TotalTokens != u.PromptTokens+u.CompletionTokens {
+							t.Errorf("usage %+v: want completion tokens and total = prompt + completion", u)
+						}
+					})
+				}
+				if a, b := runs[0].resp.Usage.CompletionTokens, runs[1].resp.Usage.CompletionTokens; a != b {
+					t.Errorf("completion tokens %d non-streaming, %d streaming", a, b)
+				}
+				if tc.name != "plain" && !strings.Contains(string(runs[0].upstream), `"cache_control"`) {
+					t.Errorf("cache_control did not reach the Anthropic upstream: %s", runs[0].upstream)
+				}
+			})
+		}
+	})
+
+	t.Run("anthropic client, openai upstream", func(t *testing.T) {
+		runs := messageRuns(t, g, g.anthropic(toOpenAIUpstream), messageParams("count my tokens"))
+		for _, run := range runs {
+			t.Run(run.mode, func(t *testing.T) {
+				u := run.msg.Usage
+				p := promptTokens(run.upstream)
+				var c int64
+				if strings.Contains(string(run.upstream), `"cache_control"`) {
+					c = p / 2
+				}
+				if u.InputTokens != p-c || u.CacheReadInputTokens != c || u.OutputTokens == 0 {
+					t.Errorf("usage %+v, want input %d, cache read %d, some output", u, p-c, c)
+				}
+			})
+		}
+		if a, b := runs[0].msg.Usage.OutputTokens, runs[1].msg.Usage.OutputTokens; a != b {
+			t.Errorf("output tokens %d non-streaming, %d streaming", a, b)
+		}
+	})
+}
+
+func TestCrossFormatStopSequencesAndMaxTokens(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+	const full = "Hello! You said: please stop here and go on"
+
+	t.Run("openai client, anthropic upstream", func(t *testing.T) {
+		t.Run("stop sequence", func(t *testing.T) {
+			params := chatParams("please stop here and go on")
+			params.Stop = openai.ChatCompletionNewParamsStopUnion{OfStringArray: []string{"here"}}
+			for _, run := range chatRuns(t, g, g.openAI(toAnthropicUpstream), params) {
+				t.Run(run.mode, func(t *testing.T) {
+					c := run.resp.Choices[0]
+					if want := full[:strings.Index(full, "here")]; c.Message.Content != want || c.FinishReason != "stop" {
+						t.Errorf("answer %q, finish %q; want %q, stop", c.Message.Content, c.FinishReason, want)
+					}
+					if up := decodeAnthropicUpstream(t, run.upstream); !slices.Equal(up.StopSequences, []string{"here"}) {
+						t.Errorf("upstream stop_sequences = %q", up.StopSequences)
+					}
+				})
+			}
+		})
+		t.Run("max tokens", func(t *testing.T) {
+			params := chatParams("please stop here and go on")
+			params.MaxCompletionTokens = openai.Int(3)
+			for _, run := range chatRuns(t, g, g.openAI(toAnthropicUpstream), params) {
+				t.Run(run.mode, func(t *testing.T) {
+					c := run.resp.Choices[0]
+					if c.FinishReason != "length" || c.Message.Content == "" || len(c.Message.Content) >= len(full) ||
+						!strings.HasPrefix(full, c.Message.Content) {
+						t.Errorf("answer %q, finish %q; want a cut prefix of %q, length", c.Message.Content, c.FinishReason, full)
+					}
+					if run.resp.Usage.CompletionTokens != 3 {
+						t.Errorf("completion tokens %d, want 3", run.resp.Usage.CompletionTokens)
+					}
+					if up := decodeAnthropicUpstream(t, run.upstream); up.MaxTokens != 3 {
+						t.Errorf("upstream max_tokens = %d, want 3", up.MaxTokens)
+					}
+				})
+			}
+		})
+	})
+
+	t.Run("anthropic client, openai upstream", func(t *testing.T) {
+		t.Run("stop sequence", func(t *testing.T) {
+			params := messageParams("please stop here and go on")
+			params.StopSequences = []string{"here"}
+			for _, run := range messageRuns(t, g, g.anthropic(toOpenAIUpstream), params) {
+				t.Run(run.mode, func(t *testing.T) {
+					want := full[:strings.Index(full, "here")]
+					if got := anthropicText(run.msg); got != want {
+						t.Errorf("answer %q, want %q", got, want)
+					}
+					// OpenAI says only "stop": which sequence matched, if
+					// any, is not known on this side.
+					if run.msg.StopReason != anthropic.StopReasonEndTurn && run.msg.StopReason != anthropic.StopReasonStopSequence {
+						t.Errorf("stop_reason %q", run.msg.StopReason)
+					}
+					up := decodeOpenAIUpstream(t, run.upstream)
+					if string(up.Stop) != `["here"]` && string(up.Stop) != `"here"` {
+						t.Errorf("upstream stop = %s", up.Stop)
+					}
+				})
+			}
+		})
+		t.Run("max tokens", func(t *testing.T) {
+			params := messageParams("please stop here and go on")
+			params.MaxTokens = 3
+			for _, run := range messageRuns(t, g, g.anthropic(toOpenAIUpstream), params) {
+				t.Run(run.mode, func(t *testing.T) {
+					got := anthropicText(run.msg)
+					if run.msg.StopReason != anthropic.StopReasonMaxTokens || got == "" || len(got) >= len(full) || !strings.HasPrefix(full, got) {
+						t.Errorf("answer %q, stop %q; want a cut prefix of %q, max_tokens", got, run.msg.StopReason, full)
+					}
+					if run.msg.Usage.OutputTokens != 3 {
+						t.Errorf("output tokens %d, want 3", run.msg.Usage.OutputTokens)
+					}
+					if up := decodeOpenAIUpstream(t, run.upstream); up.tokenLimit() != 3 {
+						t.Errorf("upstream token limit = %d, want 3", up.tokenLimit())
+					}
+				})
+			}
+		})
+	})
+}
+
+const mappedRoutes = `
+[[routes]]
+path = "/mapped/v1/chat/completions"
+input_format = "openai-chat"
+upstream = "anthropic"
+model_map = { "gpt-4o" = "claude-sonnet-4-5" }
+
+[[routes]]
+path = "/mapped/v1/messages"
+input_format = "anthropic"
+upstream = "openai"
+model_map = { "claude-sonnet-4-5" = "gpt-4o" }
+
+[[routes]]
+path = "/reported/v1/chat/completions"
+input_format = "openai-chat"
+upstream = "anthropic"
+model_map = { "gpt-4o" = "claude-sonnet-4-5" }
+report_upstream_model = true
+
+[[routes]]
+path = "/reported/v1/messages"
+input_format = "anthropic"
+upstream = "openai"
+model_map = { "claude-sonnet-4-5" = "gpt-4o" }
+report_upstream_model = true
+`
+
+func TestCrossFormatModelMapping(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), mappedRoutes, nil)
+	cases := []struct {
+		prefix string
+		// reported is the model the client must see.
+		openAIReported, anthropicReported string
+	}{
+		{"/mapped", "gpt-4o", "claude-sonnet-4-5"},
+		{"/reported", "claude-sonnet-4-5", "gpt-4o"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.prefix, func(t *testing.T) {
+			for _, run := range chatRuns(t, g, g.openAI(tc.prefix), chatParams("which model")) {
+				t.Run("openai client "+run.mode, func(t *testing.T) {
+					if up := decodeAnthropicUpstream(t, run.upstream); up.Model != "claude-sonnet-4-5" {
+						t.Errorf("upstream model %q, want claude-sonnet-4-5", up.Model)
+					}
+					if run.resp.Model != tc.openAIReported {
+						t.Errorf("client sees model %q, want %q", run.resp.Model, tc.openAIReported)
+					}
+					for i, c := range run.chunks {
+						if c.Model != tc.openAIReported {
+							t.Errorf("chunk %d names model %q, want %q", i, c.Model, tc.openAIReported)
+							break
+						}
+					}
+				})
+			}
+			for _, run := range messageRuns(t, g, g.anthropic(tc.prefix), messageParams("which model")) {
+				t.Run("anthropic client "+run.mode, func(t *testing.T) {
+					if up := decodeOpenAIUpstream(t, run.upstream); up.Model != "gpt-4o" {
+						t.Errorf("upstream model %q, want gpt-4o", up.Model)
+					}
+					if run.msg.Model != tc.anthropicReported {
+						t.Errorf("client sees model %q, want %q", run.msg.Model, tc.anthropicReported)
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestCrossFormatUpstreamErrors(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+	cases := []struct {
+		status int
+		// OpenAI client, Anthropic upstream: the code keeps the
+		// upstream's own error type.
+		openAIType, openAICode string
+		// Anthropic client, OpenAI upstream.
+		anthropicType string
+	}{
+		{400, "invalid_request_error", "invalid_request_error", "invalid_request_error"},
+		{401, "invalid_request_error", "authentication_error", "authentication_error"},
+		{429, "rate_limit_error", "rate_limit_error", "rate_limit_error"},
+		{500, "server_error", "api_error", "api_error"},
+		{529, "server_error", "overloaded_error", "overloaded_error"},
+	}
+	for _, tc := range cases {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			cfg := mock.DefaultConfig()
+			cfg.ErrorStatus = tc.status
+			g.mock.SetConfig(cfg)
+			ctx := context.Background()
+
+			checkOpenAI := func(t *testing.T, err error) {
+				t.Helper()
+				var oerr *openai.Error
+				if !errors.As(err, &oerr) {
+					t.Fatalf("err = %v, want *openai.Error", err)
+				}
+				if oerr.StatusCode != tc.status || oerr.Type != tc.openAIType || oerr.Code != tc.openAICode || oerr.Message == "" {
+					t.Errorf("status %d, type %q, code %q, message %q; want %d, %q, %q and a message\n%s",
+						oerr.StatusCode, oerr.Type, oerr.Code, oerr.Message, tc.status, tc.openAIType, tc.openAICode, oerr.RawJSON())
+				}
+				if tc.status == 429 && oerr.Response.Header.Get("Retry-After") == "" {
+					t.Error("429 without retry-after")
+				}
+			}
+			_, err := g.openAI(toAnthropicUpstream).Chat.Completions.New(ctx, chatParams("hi"))
+			t.Run("openai client non-streaming", func(t *testing.T) { checkOpenAI(t, err) })
+			stream := g.openAI(toAnthropicUpstream).Chat.Completions.NewStreaming(ctx, chatParams("hi"))
+			for stream.Next() {
+			}
+			t.Run("openai client streaming", func(t *testing.T) { checkOpenAI(t, stream.Err()) })
+			_ = stream.Close()
+
+			checkAnthropic := func(t *testing.T, err error) {
+				t.Helper()
+				var aerr *anthropic.Error
+				if !errors.As(err, &aerr) {
+					t.Fatalf("err = %v, want *anthropic.Error", err)
+				}
+				var body struct {
+					Type  string `json:"type"`
+					Error struct {
+						Type    string `json:"type"`
+						Message string `json:"message"`
+					} `json:"error"`
+					RequestID string `json:"request_id"`
+				}
+				if err := jsonx.Unmarshal([]byte(aerr.RawJSON()), &body); err != nil {
+					t.Fatalf("error body %q: %v", aerr.RawJSON(), err)
+				}
+				if aerr.StatusCode != tc.status || string(aerr.Type()) != tc.anthropicType || body.Type != "error" ||
+					body.Error.Message == "" || body.RequestID == "" {
+					t.Errorf("status %d, type %q; want %d, %q, with a message and a request_id\n%s",
+						aerr.StatusCode, aerr.Type(), tc.status, tc.anthropicType, aerr.RawJSON())
+				}
+				if aerr.RequestID == "" {
+					t.Error("no request-id header")
+				}
+				if tc.status == 429 && aerr.Response.Header.Get("Retry-After") == "" {
+					t.Error("429 without retry-after")
+				}
+			}
+			_, err = g.anthropic(toOpenAIUpstream).Messages.New(ctx, messageParams("hi"))
+			t.Run("anthropic client non-streaming", func(t *testing.T) { checkAnthropic(t, err) })
+			astream := g.anthropic(toOpenAIUpstream).Messages.NewStreaming(ctx, messageParams("hi"))
+			for astream.Next() {
+			}
+			t.Run("anthropic client streaming", func(t *testing.T) { checkAnthropic(t, astream.Err()) })
+			_ = astream.Close()
+		})
+	}
+}
+
+func TestCrossFormatStreamInterrupted(t *testing.T) {
+	t.Parallel()
+	cfg := mock.DefaultConfig()
+	cfg.DisconnectAfter = 3
+	g := startGateway(t, cfg, "", nil)
+	ctx := context.Background()
+
+	t.Run("openai client, anthropic upstream", func(t *testing.T) {
+		stream := g.openAI(toAnthropicUpstream).Chat.Completions.NewStreaming(ctx, chatParams("tell me a long story"))
+		var acc openai.ChatCompletionAccumulator
+		for stream.Next() {
+			acc.AddChunk(stream.Current())
+		}
+		if stream.Err() == nil {
+			t.Error("the SDK saw no error for an interrupted stream")
+		}
+		_ = stream.Close()
+		if len(acc.Choices) == 0 || acc.Choices[0].Message.Content == "" {
+			t.Error("the text sent before the break did not reach the client")
+		}
+
+		resp, body := g.post(toAnthropicUpstream+"/v1/chat/completions",
+			`{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"tell me a long story"}]}`)
+		text := string(body)
+		if resp.StatusCode != 200 || !strings.Contains(text, `"delta":{"content":`) ||
+			!strings.Contains(text, "\ndata: {\"error\":{") || strings.Contains(text, "[DONE]") ||
+			strings.Contains(text, "event:") || !strings.HasSuffix(text, "\n\n") {
+			t.Errorf("status %d; want content, then an OpenAI error event ending the stream:\n%s", resp.StatusCode, text)
+		}
+	})
+
+	t.Run("anthropic client, openai upstream", func(t *testing.T) {
+		stream := g.anthropic(toOpenAIUpstream).Messages.NewStreaming(ctx, messageParams("tell me a long story"))
+		var acc anthropic.Message
+		for stream.Next() {
+			if err := acc.Accumulate(stream.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if stream.Err() == nil {
+			t.Error("the SDK saw no error for an interrupted stream")
+		}
+		_ = stream.Close()
+		if anthropicText(acc) == "" {
+			t.Error("the text sent before the break did not reach the client")
+		}
+
+		resp, body := g.post(toOpenAIUpstream+"/v1/messages",
+			`{"model":"claude-sonnet-4-5","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"tell me a long story"}]}`,
+			"anthropic-version", "2023-06-01")
+		text := string(body)
+		if resp.StatusCode != 200 || !strings.Contains(text, `"text_delta"`) ||
+			!strings.Contains(text, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":") ||
+			strings.Contains(text, "message_stop") || !strings.HasSuffix(text, "\n\n") {
+			t.Errorf("status %d; want text, then an Anthropic error event ending the stream:\n%s", resp.StatusCode, text)
+		}
+	})
+}
+
+func TestCrossFormatUncarriedFields(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+	ctx := context.Background()
+
+	openAICases := []struct {
+		name  string
+		set   func(*openai.ChatCompletionNewParams)
+		param string
+	}{
+		{"n=2", func(p *openai.ChatCompletionNewParams) { p.N = openai.Int(2) }, "n"},
+		{"temperature 1.5", func(p *openai.ChatCompletionNewParams) { p.Temperature = openai.Float(1.5) }, "temperature"},
+	}
+	for _, tc := range openAICases {
+		t.Run("openai client "+tc.name, func(t *testing.T) {
+			before := g.mock.Stats().Requests
+			params := chatParams("hi")
+			tc.set(&params)
+			_, err := g.openAI(toAnthropicUpstream).Chat.Completions.New(ctx, params)
+			var oerr *openai.Error
+			if !errors.As(err, &oerr) {
+				t.Fatalf("err = %v, want *openai.Error", err)
+			}
+			if oerr.StatusCode != 400 || oerr.Type != "invalid_request_error" || oerr.Param != tc.param || oerr.Message == "" {
+				t.Errorf("status %d, type %q, param %q; want 400, invalid_request_error, %q\n%s",
+					oerr.StatusCode, oerr.Type, oerr.Param, tc.param, oerr.RawJSON())
+			}
+			if after := g.mock.Stats().Requests; after != before {
+				t.Errorf("the upstream saw %d requests for a refused one", after-before)
+			}
+		})
+	}
+
+	anthropicCases := []struct {
+		name  string
+		set   func(*anthropic.MessageNewParams)
+		param string
+	}{
+		{"five stop sequences", func(p *anthropic.MessageNewParams) {
+			p.StopSequences = []string{"a", "b", "c", "d", "e"}
+		}, "stop_sequences"},
+		{"PDF by URL", func(p *anthropic.MessageNewParams) {
+			p.Messages = []anthropic.MessageParam{anthropic.NewUserMessage(
+				anthropic.NewTextBlock("summarise"),
+				anthropic.NewDocumentBlock(anthropic.URLPDFSourceParam{URL: "https://example.com/a.pdf"}),
+			)}
+		}, "messages[0].content[1].source"},
+	}
+	for _, tc := range anthropicCases {
+		t.Run("anthropic client "+tc.name, func(t *testing.T) {
+			before := g.mock.Stats().Requests
+			params := messageParams("hi")
+			tc.set(&params)
+			_, err := g.anthropic(toOpenAIUpstream).Messages.New(ctx, params)
+			var aerr *anthropic.Error
+			if !errors.As(err, &aerr) {
+				t.Fatalf("err = %v, want *anthropic.Error", err)
+			}
+			raw := aerr.RawJSON()
+			if aerr.StatusCode != 400 || aerr.Type() != "invalid_request_error" || !strings.Contains(raw, tc.param) ||
+				!strings.Contains(raw, `"type":"error"`) {
+				t.Errorf("status %d, type %q; want 400 invalid_request_error naming %s\n%s", aerr.StatusCode, aerr.Type(), tc.param, raw)
+			}
+			if after := g.mock.Stats().Requests; after != before {
+				t.Errorf("the upstream saw %d requests for a refused one", after-before)
+			}
+		})
+	}
+}
+
+// upstreamHeaders asks the mock upstream directly, to learn the headers it
+// sends in its own dialect.
+func upstreamHeaders(t *testing.T, g *gateway, path, body string) http.Header {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, g.mock.URL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("anthropic-version", "2023-06-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.Header
+}
+
+func TestCrossFormatRateLimitHeaders(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+	ctx := context.Background()
+
+	t.Run("openai client, anthropic upstream", func(t *testing.T) {
+		up := upstreamHeaders(t, g, "/v1/messages", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`)
+		for _, stream := range []bool{false, true} {
+			var h http.Header
+			if stream {
+				resp, body := g.post(toAnthropicUpstream+"/v1/chat/completions",
+					`{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d: %s", resp.StatusCode, body)
+				}
+				h = resp.Header
+			} else {
+				var resp *http.Response
+				if _, err := g.openAI(toAnthropicUpstream).Chat.Completions.New(ctx, chatParams("hi"), option.WithResponseInto(&resp)); err != nil {
+					t.Fatal(err)
+				}
+				h = resp.Header
+			}
+			for _, pair := range [][2]string{
+				{"x-ratelimit-limit-requests", "anthropic-ratelimit-requests-limit"},
+				{"x-ratelimit-limit-tokens", "anthropic-ratelimit-tokens-limit"},
+				{"x-ratelimit-remaining-requests", "anthropic-ratelimit-requests-remaining"},
+			} {
+				if got, want := h.Get(pair[0]), up.Get(pair[1]); got == "" || got != want {
+					t.Errorf("stream=%v: %s = %q, want %q (the upstream's %s)", stream, pair[0], got, want, pair[1])
+				}
+			}
+			if _, err := strconv.Atoi(h.Get("x-ratelimit-remaining-tokens")); err != nil {
+				t.Errorf("stream=%v: x-ratelimit-remaining-tokens %q", stream, h.Get("x-ratelimit-remaining-tokens"))
+			}
+			for _, name := range []string{"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"} {
+				if d, err := time.ParseDuration(h.Get(name)); err != nil || d < 0 || d > 2*time.Minute {
+					t.Errorf("stream=%v: %s = %q, want a duration up to the upstream's reset", stream, name, h.Get(name))
+				}
+			}
+			if h.Get("anthropic-ratelimit-requests-limit") != "" {
+				t.Errorf("stream=%v: Anthropic rate-limit headers leaked to an OpenAI client", stream)
+			}
+		}
+	})
+
+	t.Run("anthropic client, openai upstream", func(t *testing.T) {
+		up := upstreamHeaders(t, g, "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+		for _, stream := range []bool{false, true} {
+			var h http.Header
+			if stream {
+				resp, body := g.post(toOpenAIUpstream+"/v1/messages",
+					`{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+					"anthropic-version", "2023-06-01")
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d: %s", resp.StatusCode, body)
+				}
+				h = resp.Header
+			} else {
+				var resp *http.Response
+				if _, err := g.anthropic(toOpenAIUpstream).Messages.New(ctx, messageParams("hi"), aoption.WithResponseInto(&resp)); err != nil {
+					t.Fatal(err)
+				}
+				h = resp.Header
+			}
+			for _, pair := range [][2]string{
+				{"anthropic-ratelimit-requests-limit", "x-ratelimit-limit-requests"},
+				{"anthropic-ratelimit-tokens-limit", "x-ratelimit-limit-tokens"},
+				{"anthropic-ratelimit-requests-remaining", "x-ratelimit-remaining-requests"},
+			} {
+				if got, want := h.Get(pair[0]), up.Get(pair[1]); got == "" || got != want {
+					t.Errorf("stream=%v: %s = %q, want %q (the upstream's %s)", stream, pair[0], got, want, pair[1])
+				}
+			}
+			now := time.Now()
+			for _, pair := range [][2]string{
+				{"anthropic-ratelimit-requests-reset", "x-ratelimit-reset-requests"},
+				{"anthropic-ratelimit-tokens-reset", "x-ratelimit-reset-tokens"},
+			} {
+				d, err := time.ParseDuration(up.Get(pair[1]))
+				if err != nil {
+					t.Fatalf("upstream %s = %q", pair[1], up.Get(pair[1]))
+				}
+				reset, err := time.Parse(time.RFC3339, h.Get(pair[0]))
+				// The reset is a time, rounded up to the second, about the
+				// upstream's duration from now.
+				if err != nil || reset.Before(now.Add(d-5*time.Second)) || reset.After(now.Add(d+5*time.Second)) {
+					t.Errorf("stream=%v: %s = %q, want a time about %v from now", stream, pair[0], h.Get(pair[0]), d)
+				}
+			}
+			if h.Get("request-id") == "" {
+				t.Errorf("stream=%v: no request-id", stream)
+			}
+			if h.Get("x-ratelimit-limit-requests") != "" {
+				t.Errorf("stream=%v: OpenAI rate-limit headers leaked to an Anthropic client", stream)
+			}
+		}
+	})
+
+	t.Run("retry-after on 429", func(t *testing.T) {
+		cfg := mock.DefaultConfig()
+		cfg.ErrorStatus = http.StatusTooManyRequests
+		g.mock.SetConfig(cfg)
+		defer g.mock.SetConfig(mock.DefaultConfig())
+		want := upstreamHeaders(t, g, "/v1/messages", `{}`).Get("Retry-After")
+		if want == "" {
+			t.Fatal("the mock sends no retry-after on 429")
+		}
+		resp, body := g.post(toAnthropicUpstream+"/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != want || resp.Header.Get("x-ratelimit-limit-requests") == "" {
+			t.Errorf("openai client: status %d, retry-after %q, rate limits %q; want 429, %q\n%s", resp.StatusCode,
+				resp.Header.Get("Retry-After"), resp.Header.Get("x-ratelimit-limit-requests"), want, body)
+		}
+		resp, body = g.post(toOpenAIUpstream+"/v1/messages", `{"model":"c","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
+			"anthropic-version", "2023-06-01")
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != want || resp.Header.Get("anthropic-ratelimit-requests-limit") == "" {
+			t.Errorf("anthropic client: status %d, retry-after %q, rate limits %q; want 429, %q\n%s", resp.StatusCode,
+				resp.Header.Get("Retry-After"), resp.Header.Get("anthropic-ratelimit-requests-limit"), want, body)
+		}
+	})
+}
