@@ -123,10 +123,12 @@ func (x *exchange) settle() {
 	x.admitted = false
 	g := x.s.opts.Guard
 	if x.ended || x.reply == nil || !x.reply.Accepted() {
-		g.Settle(x.admission, x.model, x.accessUsage())
+		g.Settle(x.admission, x.model, accessUsage(x.usage))
 		return
 	}
-	reply, adm, model := x.reply, x.admission, x.model
+	// The waiter owns copies only: finish goes on reading the exchange
+	// (x.usage for the access log) while it runs.
+	reply, adm, model, usage := x.reply, x.admission, x.model, x.usage
 	x.reply = nil // the waiter closes it
 	go func() {
 		defer reply.Close()
@@ -138,7 +140,9 @@ func (x *exchange) settle() {
 				break
 			}
 			if ok && f.Kind == bus.FrameEnd {
-				x.usage, _ = bus.DecodeUsage(f.Payload)
+				if u, err := bus.DecodeUsage(f.Payload); err == nil {
+					usage = u
+				}
 				break
 			}
 			if ok {
@@ -151,10 +155,11 @@ func (x *exchange) settle() {
 			}
 			break
 		}
-		g.Settle(adm, model, x.accessUsage())
+		g.Settle(adm, model, accessUsage(usage))
 	}()
 }
 
-func (x *exchange) accessUsage() access.Usage {
-	return access.Usage{InputTokens: x.usage.InputTokens, OutputTokens: x.usage.OutputTokens, CachedTokens: x.usage.CacheReadTokens}
+// accessUsage is the part of a reply's usage that quotas count.
+func accessUsage(u bus.Usage) access.Usage {
+	return access.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CachedTokens: u.CacheReadTokens}
 }
