@@ -77,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Direct, "direct", "", "base URL of the upstream to compare against; runs A/B rounds")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "A/B rounds with -direct: each runs the target then the direct side")
 	fs.StringVar(&cfg.Path, "path", "", "request path (default: the shape's endpoint)")
+	fs.StringVar(&cfg.DirectPath, "direct-path", "", "request path on the -direct side (default: -path)")
 	fs.StringVar(&shape, "shape", string(cfg.Shape), "request shape: openai or anthropic")
 	fs.BoolVar(&cfg.Stream, "stream", false, "request and expect a server-sent-events stream")
 	fs.StringVar(&cfg.Model, "model", cfg.Model, "model in generated bodies")

@@ -70,6 +70,10 @@ type Config struct {
 	Direct string
 	// Path overrides the request path; empty means the shape's endpoint.
 	Path string
+	// DirectPath overrides the request path on the direct side of RunAB,
+	// for a target route (a converting one, say) whose path the upstream
+	// does not serve; empty means Path.
+	DirectPath string
 	// Shape is the request dialect.
 	Shape Shape
 	// Stream asks for a streamed answer (for OpenAI with

@@ -377,9 +377,13 @@ func RunAB(ctx context.Context, cfg Config) (ABReport, error) {
 rounds:
 	for round := 1; round <= cfg.Rounds; round++ {
 		for _, s := range sides {
-			col, window, sample, runErr := runOnce(ctx, cfg, s.url, s.rssPid)
+			sideCfg := cfg
+			if s.name == "direct" && cfg.DirectPath != "" {
+				sideCfg.Path = cfg.DirectPath
+			}
+			col, window, sample, runErr := runOnce(ctx, sideCfg, s.url, s.rssPid)
 			res := col.snapshot()
-			rep := buildReport(cfg, s.url, res, window)
+			rep := buildReport(sideCfg, s.url, res, window)
 			rep.RSS = sample
 			ab.Rounds = append(ab.Rounds, Round{Index: round, Side: s.name, Report: rep})
 			if s.res == nil {

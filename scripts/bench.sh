@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Runs the published benchmarks (docs/benchmarks.md) on this machine: the
+# gateway in front of the mock upstream, measured by the repo's load tool in
+# A/B rounds against the mock itself, so machine drift cancels out.
+#
+#   scripts/bench.sh [OUTDIR]        # default OUTDIR: bench-results
+#   DURATION=10s CONC=50 scripts/bench.sh
+#
+# Everything runs on loopback and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-bench-results}
+duration=${DURATION:-10s}
+conc=${CONC:-50}
+rounds=${ROUNDS:-2}
+mkdir -p "$out"
+bin=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$bin"' EXIT
+ulimit -n 65536 2>/dev/null || true
+
+echo "building..."
+go build -o "$bin/gateway" ./cmd/gateway
+go build -o "$bin/mockupstream" ./cmd/mockupstream
+go build -o "$bin/loadgen" ./cmd/loadgen
+go build -o "$bin/nats-server" github.com/nats-io/nats-server/v2
+
+wait_http() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "$1 did not come up" >&2; return 1; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+"$bin/mockupstream" -addr 127.0.0.1:9090 -chunks 20 >"$out/mock.log" 2>&1 &
+mock_pid=$!
+wait_http http://127.0.0.1:9090/health
+
+# start_gateway NAME [ENV...]: the single-process gateway on :8080.
+start_gateway() {
+	local name=$1
+	shift
+	env GATEWAY_UPSTREAMS_OPENAI_URL=http://127.0.0.1:9090 GATEWAY_UPSTREAMS_ANTHROPIC_URL=http://127.0.0.1:9090 \
+		GATEWAY_UPSTREAMS_OPENAI_CONCURRENCY=256 GATEWAY_UPSTREAMS_ANTHROPIC_CONCURRENCY=256 \
+		GATEWAY_UPSTREAMS_OPENAI_QUEUE_SIZE=4096 GATEWAY_UPSTREAMS_ANTHROPIC_QUEUE_SIZE=4096 \
+		GATEWAY_BUS_STORE_DIR="$bin/data-$name" GATEWAY_BUS_MONITOR= "$@" \
+		"$bin/gateway" ${gw_config:+--config "$gw_config"} >"$out/gateway-$name.log" 2>&1 &
+	gw_pid=$!
+	wait_http http://127.0.0.1:8080/health
+}
+stop_gateway() { kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true; }
+
+# scenario NAME PID LOADGEN-ARGS...: one A/B measurement, JSON in OUTDIR.
+scenario() {
+	local name=$1 pid=$2
+	shift 2
+	echo "== $name"
+	local before after
+	before=$(cpu_ticks "$pid")
+	"$bin/loadgen" -direct http://127.0.0.1:9090 -rounds "$rounds" -duration "$duration" \
+		-rss-pid "$pid" -json "$out/$name.json" "$@" | tee "$out/$name.txt"
+	after=$(cpu_ticks "$pid")
+	echo "gateway CPU ticks (1/100 s) during $name: $((after - before))" | tee -a "$out/$name.txt"
+}
+
+start_gateway single
+scenario openai-c$conc "$gw_pid" -c "$conc"
+scenario openai-c1 "$gw_pid" -c 1
+scenario openai-stream-c$conc "$gw_pid" -c "$conc" -stream
+scenario openai-stream-c1 "$gw_pid" -c 1 -stream
+scenario anthropic-c$conc "$gw_pid" -c "$conc" -shape anthropic
+scenario anthropic-stream-c$conc "$gw_pid" -c "$conc" -shape anthropic -stream
+scenario openai-to-anthropic-c$conc "$gw_pid" -c "$conc" -path /anthropic/v1/chat/completions -direct-path /v1/chat/completions
+scenario openai-to-anthropic-c1 "$gw_pid" -c 1 -path /anthropic/v1/chat/completions -direct-path /v1/chat/completions
+scenario openai-to-anthropic-stream-c$conc "$gw_pid" -c "$conc" -stream -path /anthropic/v1/chat/completions -direct-path /v1/chat/completions
+scenario anthropic-to-openai-c$conc "$gw_pid" -c "$conc" -shape anthropic -path /openai/v1/messages -direct-path /v1/messages
+scenario anthropic-to-openai-stream-c$conc "$gw_pid" -c "$conc" -shape anthropic -stream -path /openai/v1/messages -direct-path /v1/messages
+echo "RSS of the gateway after load: $(grep VmRSS /proc/$gw_pid/status)" | tee "$out/rss-after.txt"
+stop_gateway
+
+# Access control on: one key, limits far above the load.
+cat >"$bin/access.toml" <<'TOML'
+[access]
+enabled = true
+[[access.keys]]
+name = "bench"
+key_env = "BENCH_KEY"
+requests_per_minute = 100000000
+tokens_per_minute = 100000000000
+quota_tokens = 100000000000000
+TOML
+cat config/default.toml "$bin/access.toml" >"$bin/gateway-access.toml"
+gw_config="$bin/gateway-access.toml" start_gateway access BENCH_KEY=sk-bench-key
+scenario access-openai-c$conc "$gw_pid" -c "$conc" -header "Authorization:Bearer sk-bench-key"
+scenario access-openai-c1 "$gw_pid" -c 1 -header "Authorization:Bearer sk-bench-key"
+stop_gateway 2>/dev/null || true
+
+# Split mode: NATS, one worker process and one ingress process on loopback.
+"$bin/nats-server" -a 127.0.0.1 -p 4222 -js -sd "$bin/nats-js" >"$out/nats.log" 2>&1 &
+sleep 0.5
+split_env=(GATEWAY_BUS_URL=nats://127.0.0.1:4222 GATEWAY_BUS_STORE_DIR="$bin/data-split"
+	GATEWAY_UPSTREAMS_OPENAI_URL=http://127.0.0.1:9090 GATEWAY_UPSTREAMS_ANTHROPIC_URL=http://127.0.0.1:9090
+	GATEWAY_UPSTREAMS_OPENAI_CONCURRENCY=256 GATEWAY_UPSTREAMS_OPENAI_QUEUE_SIZE=4096
+	GATEWAY_UPSTREAMS_ANTHROPIC_CONCURRENCY=256 GATEWAY_UPSTREAMS_ANTHROPIC_QUEUE_SIZE=4096)
+env "${split_env[@]}" GATEWAY_SERVER_PORT=8091 "$bin/gateway" worker >"$out/gateway-split-worker.log" 2>&1 &
+worker_pid=$!
+env "${split_env[@]}" GATEWAY_SERVER_PORT=8080 "$bin/gateway" ingress >"$out/gateway-split-ingress.log" 2>&1 &
+gw_pid=$!
+wait_http http://127.0.0.1:8080/health
+sleep 1
+scenario split-openai-c$conc "$gw_pid" -c "$conc"
+scenario split-openai-c1 "$gw_pid" -c 1
+scenario split-openai-stream-c$conc "$gw_pid" -c "$conc" -stream
+stop_gateway
+kill "$worker_pid"; wait "$worker_pid" 2>/dev/null || true
+
+# Memory per held stream: streams that stay open about a minute, N at once.
+kill "$mock_pid" 2>/dev/null || true
+"$bin/mockupstream" -addr 127.0.0.1:9092 -chunks 600 -gap 100ms >"$out/mock-slow.log" 2>&1 &
+wait_http http://127.0.0.1:9092/health
+for n in ${STREAMS:-100 1000 10000}; do
+	env GATEWAY_UPSTREAMS_OPENAI_URL=http://127.0.0.1:9092 GATEWAY_UPSTREAMS_OPENAI_CONCURRENCY=$((n + 16)) \
+		GATEWAY_UPSTREAMS_OPENAI_QUEUE_SIZE=$((n + 16)) GATEWAY_BUS_STORE_DIR="$bin/data-held-$n" GATEWAY_BUS_MONITOR= \
+		GATEWAY_SERVER_ACCESS_LOG=false "$bin/gateway" >"$out/gateway-held-$n.log" 2>&1 &
+	gw_pid=$!
+	wait_http http://127.0.0.1:8080/health
+	idle=$(grep VmRSS /proc/$gw_pid/status | awk '{print $2}')
+	echo "== held streams: $n"
+	"$bin/loadgen" -c "$n" -stream -warmup 15s -duration 5s -timeout 120s -rss-pid "$gw_pid" -json "$out/held-$n.json" >"$out/held-$n.txt" 2>&1 || true
+	peak=$(grep -o '"max_kb":[0-9]*' "$out/held-$n.json" | head -1 | cut -d: -f2)
+	echo "streams=$n idle_rss_kb=$idle peak_rss_kb=${peak:-?}" | tee -a "$out/held.txt"
+	stop_gateway
+done
+echo "results in $out/"
