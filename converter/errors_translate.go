@@ -46,6 +46,33 @@ func statusShape(status int) statusErrorShape {
 	return statusErrorShape{"invalid_request_error", "", "invalid_request_error"}
 }
 
+// anthropicTypeStatus is the HTTP status Anthropic answers with for an
+// error type, so that an error that arrives without a status (an error
+// event inside a stream) is reported like the same error over HTTP.
+func anthropicTypeStatus(typ string) int {
+	switch typ {
+	case "invalid_request_error":
+		return http.StatusBadRequest
+	case "authentication_error":
+		return http.StatusUnauthorized
+	case "billing_error":
+		return http.StatusPaymentRequired
+	case "permission_error":
+		return http.StatusForbidden
+	case "not_found_error":
+		return http.StatusNotFound
+	case "request_too_large":
+		return http.StatusRequestEntityTooLarge
+	case "rate_limit_error":
+		return http.StatusTooManyRequests
+	case "timeout_error":
+		return http.StatusGatewayTimeout
+	case "overloaded_error":
+		return 529
+	}
+	return http.StatusInternalServerError
+}
+
 // upstreamError is the union of the error bodies seen from providers:
 // OpenAI {"error":{message,type,param,code}}, Anthropic
 // {"type":"error","error":{type,message},"request_id"}, and the looser shapes

@@ -201,7 +201,9 @@ func (s *Stream) a2oClose(dst []byte, eof bool) []byte {
 }
 
 // a2oError turns an upstream error event into an OpenAI error payload; the
-// HTTP status is already sent, so the stream ends with it.
+// HTTP status is already sent, so the stream ends with it. Type and code
+// are those of the same error answered over HTTP (TranslateErrorBody): an
+// OpenAI type, and Anthropic's own type as the code.
 func (s *Stream) a2oError(dst []byte) []byte {
 	s.done = true
 	typ, msg := "api_error", "the upstream reported an error"
@@ -212,8 +214,10 @@ func (s *Stream) a2oError(dst []byte) []byte {
 	dst = append(dst, `data: {"error":{"message":`...)
 	dst = jsonx.AppendString(dst, msg)
 	dst = append(dst, `,"type":`...)
+	dst = jsonx.AppendString(dst, statusShape(anthropicTypeStatus(typ)).openAIType)
+	dst = append(dst, `,"param":null,"code":`...)
 	dst = jsonx.AppendString(dst, typ)
-	return append(dst, `,"param":null,"code":null}}`+"\n\n"...)
+	return append(dst, "}}\n\n"...)
 }
 
 func (s *Stream) a2oChunk(dst []byte, delta string) []byte {
