@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -1331,4 +1333,281 @@ func TestCrossFormatRateLimitHeaders(t *testing.T) {
 				resp.Header.Get("Retry-After"), resp.Header.Get("anthropic-ratelimit-requests-limit"), want, body)
 		}
 	})
+}
+
+// sseData returns the data of each event of a recorded stream, [DONE]
+// excluded.
+func sseData(t *testing.T, path string) [][]byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, line := range strings.Split(string(raw), "\n") {
+		data, ok := strings.CutPrefix(line, "data:")
+		if data = strings.TrimSpace(data); ok && data != "[DONE]" {
+			out = append(out, []byte(data))
+		}
+	}
+	return out
+}
+
+// recordedAnthropic rebuilds a recorded Anthropic stream with the SDK's own
+// accumulator: what a client of the upstream itself would have seen.
+func recordedAnthropic(t *testing.T, path string) anthropic.Message {
+	t.Helper()
+	var msg anthropic.Message
+	for _, data := range sseData(t, path) {
+		var ev anthropic.MessageStreamEventUnion
+		if err := ev.UnmarshalJSON(data); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if err := msg.Accumulate(ev); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	return msg
+}
+
+// recordedToolInputs joins the input_json_delta fragments of each tool_use
+// block of a recorded Anthropic stream, in block order. Unlike the SDK's
+// Input, this keeps the partial JSON of a call cut by max_tokens.
+func recordedToolInputs(t *testing.T, path string) []string {
+	t.Helper()
+	var inputs []string
+	block := map[int64]int{}
+	for _, data := range sseData(t, path) {
+		var ev anthropic.MessageStreamEventUnion
+		if err := ev.UnmarshalJSON(data); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		switch {
+		case ev.Type == "content_block_start" && ev.ContentBlock.Type == "tool_use":
+			block[ev.Index] = len(inputs)
+			inputs = append(inputs, "")
+		case ev.Type == "content_block_delta" && ev.Delta.Type == "input_json_delta":
+			inputs[block[ev.Index]] += ev.Delta.PartialJSON
+		}
+	}
+	return inputs
+}
+
+// recordedOpenAI rebuilds a recorded OpenAI stream with the SDK's own
+// accumulator.
+func recordedOpenAI(t *testing.T, path string) openai.ChatCompletion {
+	t.Helper()
+	var acc openai.ChatCompletionAccumulator
+	for _, data := range sseData(t, path) {
+		var chunk openai.ChatCompletionChunk
+		if err := chunk.UnmarshalJSON(data); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if !acc.AddChunk(chunk) {
+			t.Fatalf("%s: the accumulator refused %s", path, data)
+		}
+	}
+	return acc.ChatCompletion
+}
+
+// jsonEqual reports whether two JSON texts hold the same value.
+func jsonEqual(a, b []byte) bool {
+	var va, vb any
+	if jsonx.Unmarshal(a, &va) != nil || jsonx.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	ea, _ := jsonx.Marshal(va)
+	eb, _ := jsonx.Marshal(vb)
+	return string(ea) == string(eb)
+}
+
+// TestCrossFormatRecordedStreams replays real provider recordings on the
+// cross routes and compares what the other format's SDK rebuilds with what
+// the recording's own SDK rebuilds.
+func TestCrossFormatRecordedStreams(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	anthropicRecordings := []struct {
+		name   string
+		finish string
+	}{
+		{"anthropic_stream_text_tool_use.sse", "tool_calls"},
+		{"anthropic_stream_tool_use_max_tokens_incomplete.sse", "length"},
+	}
+	for _, tc := range anthropicRecordings {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			want := recordedAnthropic(t, fixture(tc.name))
+			g := startGateway(t, mock.Config{ReplayFile: fixture(tc.name)}, "", nil)
+			params := chatParams("replay")
+			params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+			stream := g.openAI(toAnthropicUpstream).Chat.Completions.NewStreaming(ctx, params)
+			var acc openai.ChatCompletionAccumulator
+			for stream.Next() {
+				if !acc.AddChunk(stream.Current()) {
+					t.Fatalf("the accumulator refused %s", stream.Current().RawJSON())
+				}
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			_ = stream.Close()
+
+			got := acc.Choices[0]
+			if got.Message.Content != anthropicText(want) || got.FinishReason != tc.finish {
+				t.Errorf("content %q, finish %q; want %q, %q", got.Message.Content, got.FinishReason, anthropicText(want), tc.finish)
+			}
+			var uses []anthropic.ContentBlockUnion
+			for _, b := range want.Content {
+				if b.Type == "tool_use" {
+					uses = append(uses, b)
+				}
+			}
+			inputs := recordedToolInputs(t, fixture(tc.name))
+			if len(got.Message.ToolCalls) != len(uses) || len(inputs) != len(uses) {
+				t.Fatalf("tool calls %+v, want %d", got.Message.ToolCalls, len(uses))
+			}
+			for i, u := range uses {
+				c := got.Message.ToolCalls[i]
+				if c.ID != u.ID || c.Function.Name != u.Name {
+					t.Errorf("call %d = %s %s, want %s %s", i, c.ID, c.Function.Name, u.ID, u.Name)
+				}
+				// A call cut by max_tokens is not valid JSON; the client gets
+				// the same partial text the upstream sent.
+				if c.Function.Arguments != inputs[i] && !jsonEqual([]byte(c.Function.Arguments), u.Input) {
+					t.Errorf("call %d arguments %q, want %q", i, c.Function.Arguments, inputs[i])
+				}
+			}
+			u := want.Usage
+			wantPrompt := u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens
+			if acc.Usage.PromptTokens != wantPrompt || acc.Usage.CompletionTokens != u.OutputTokens ||
+				acc.Usage.PromptTokensDetails.CachedTokens != u.CacheReadInputTokens {
+				t.Errorf("usage %+v, want prompt %d (cached %d), completion %d", acc.Usage, wantPrompt, u.CacheReadInputTokens, u.OutputTokens)
+			}
+		})
+	}
+
+	t.Run("openai_stream_parallel_tool_calls_usage.sse", func(t *testing.T) {
+		t.Parallel()
+		name := "openai_stream_parallel_tool_calls_usage.sse"
+		want := recordedOpenAI(t, fixture(name))
+		g := startGateway(t, mock.Config{ReplayFile: fixture(name)}, "", nil)
+		stream := g.anthropic(toOpenAIUpstream).Messages.NewStreaming(ctx, messageParams("replay"))
+		var msg anthropic.Message
+		for stream.Next() {
+			if err := msg.Accumulate(stream.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = stream.Close()
+
+		calls := want.Choices[0].Message.ToolCalls
+		if len(msg.Content) != len(calls) || msg.StopReason != anthropic.StopReasonToolUse {
+			t.Fatalf("content %+v, stop %q; want %d tool_use blocks, tool_use", msg.Content, msg.StopReason, len(calls))
+		}
+		for i, c := range calls {
+			b := msg.Content[i]
+			if b.Type != "tool_use" || b.ID != c.ID || b.Name != c.Function.Name || !jsonEqual(b.Input, []byte(c.Function.Arguments)) {
+				t.Errorf("block %d = %s %s %s %s, want tool_use %s %s %s", i, b.Type, b.ID, b.Name, b.Input, c.ID, c.Function.Name, c.Function.Arguments)
+			}
+		}
+		u := want.Usage
+		if msg.Usage.InputTokens != u.PromptTokens-u.PromptTokensDetails.CachedTokens || msg.Usage.OutputTokens != u.CompletionTokens ||
+			msg.Usage.CacheReadInputTokens != u.PromptTokensDetails.CachedTokens {
+			t.Errorf("usage %+v, want input %d, output %d", msg.Usage, u.PromptTokens-u.PromptTokensDetails.CachedTokens, u.CompletionTokens)
+		}
+	})
+}
+
+// TestCrossFormatStreamErrorEvents replays streams that end in an error
+// event after some text: the client gets the text, then the error in its
+// own dialect, and its SDK reports the error.
+func TestCrossFormatStreamErrorEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("anthropic error event to an openai client", func(t *testing.T) {
+		t.Parallel()
+		file, _ := filepath.Abs("testdata/anthropic_stream_overloaded.sse")
+		g := startGateway(t, mock.Config{ReplayFile: file}, "", nil)
+		resp, body := g.post(toAnthropicUpstream+"/v1/chat/completions", `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+		events := sseData(t, writeTemp(t, body))
+		if resp.StatusCode != 200 || len(events) == 0 {
+			t.Fatalf("status %d, body %s", resp.StatusCode, body)
+		}
+		var last struct {
+			Error *struct {
+				Message string  `json:"message"`
+				Type    string  `json:"type"`
+				Code    *string `json:"code"`
+			} `json:"error"`
+		}
+		if err := jsonx.Unmarshal(events[len(events)-1], &last); err != nil || last.Error == nil {
+			t.Fatalf("last event %s is not an OpenAI error (%v)", events[len(events)-1], err)
+		}
+		// The same vocabulary as an HTTP 529 from the same upstream.
+		if last.Error.Message != "Overloaded" || last.Error.Type != "server_error" || last.Error.Code == nil || *last.Error.Code != "overloaded_error" {
+			t.Errorf("error event %s, want message Overloaded, type server_error, code overloaded_error", events[len(events)-1])
+		}
+		if !strings.Contains(string(body), `"content":"Once upon"`) || strings.Contains(string(body), "[DONE]") {
+			t.Errorf("want the text, then the error and no [DONE]:\n%s", body)
+		}
+
+		stream := g.openAI(toAnthropicUpstream).Chat.Completions.NewStreaming(ctx, chatParams("hi"))
+		var acc openai.ChatCompletionAccumulator
+		for stream.Next() {
+			acc.AddChunk(stream.Current())
+		}
+		if err := stream.Err(); err == nil || !strings.Contains(err.Error(), "Overloaded") {
+			t.Errorf("stream error = %v, want the upstream's message", err)
+		}
+		_ = stream.Close()
+		if acc.Choices[0].Message.Content != "Once upon" {
+			t.Errorf("content before the error = %q", acc.Choices[0].Message.Content)
+		}
+	})
+
+	t.Run("openai error payload to an anthropic client", func(t *testing.T) {
+		t.Parallel()
+		file, _ := filepath.Abs("testdata/openai_stream_server_error.sse")
+		g := startGateway(t, mock.Config{ReplayFile: file}, "", nil)
+		resp, body := g.post(toOpenAIUpstream+"/v1/messages",
+			`{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			"anthropic-version", "2023-06-01")
+		text := string(body)
+		if resp.StatusCode != 200 || !strings.Contains(text, `"text":"Once upon"`) ||
+			!strings.HasSuffix(text, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"The server had an error while processing your request. Sorry about that!\"}}\n\n") ||
+			strings.Contains(text, "message_stop") {
+			t.Errorf("status %d; want the text, then an Anthropic api_error event ending the stream:\n%s", resp.StatusCode, text)
+		}
+
+		stream := g.anthropic(toOpenAIUpstream).Messages.NewStreaming(ctx, messageParams("hi"))
+		var msg anthropic.Message
+		for stream.Next() {
+			if err := msg.Accumulate(stream.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := stream.Err(); err == nil || !strings.Contains(err.Error(), "api_error") {
+			t.Errorf("stream error = %v, want the api_error", err)
+		}
+		_ = stream.Close()
+		if anthropicText(msg) != "Once upon" {
+			t.Errorf("content before the error = %q", anthropicText(msg))
+		}
+	})
+}
+
+// writeTemp stores data in a file of the test's temporary directory.
+func writeTemp(t *testing.T, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "body")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
