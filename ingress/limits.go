@@ -37,6 +37,8 @@ func (x *exchange) authenticate(ctx *fasthttp.RequestCtx) *converter.Error {
 func (x *exchange) admit(ctx *fasthttp.RequestCtx, model string, bodyLen int, maxTokens int64) *converter.Error {
 	g, key := x.s.opts.Guard, x.key
 	if err := g.Authorize(key, x.r.Path, model); err != nil {
+		// The key is known: its limits go with every answer, refusals too.
+		x.writeLimits(ctx, g.Limits(key))
 		what := "route " + x.r.Path
 		if errors.Is(err, access.ErrModelNotAllowed) {
 			what = "model " + model

@@ -150,6 +150,16 @@ func (g *Guard) deny(k *Key, slot int, out outcome, now time.Time) *Denial {
 	return d
 }
 
+// Limits returns the key's rate-limit state without counting anything, for
+// the headers of an answer refused before Admit (a route or model the key may
+// not use). The zero Limits when access control is off.
+func (g *Guard) Limits(k *Key) Limits {
+	if !g.enabled || k == nil {
+		return Limits{}
+	}
+	return g.limits(k, g.now())
+}
+
 // limits reads the key's header state.
 func (g *Guard) limits(k *Key, now time.Time) Limits {
 	var l Limits

@@ -146,6 +146,9 @@ func TestTokensPerMinute(t *testing.T) {
 	if d.Limits.TokensLimit != 1000 || d.Limits.TokensRemaining != 1000 {
 		t.Errorf("limits after refusing a huge request: %+v", d.Limits)
 	}
+	if !d.Tokens {
+		t.Error("the denial does not say a token limit refused")
+	}
 
 	first := mustAdmit(t, f.g, k, 600)
 	if first.Limits.TokensRemaining != 400 {
@@ -382,4 +385,30 @@ func TestDisabled(t *testing.T) {
 	}
 	g.Settle(a, "m", Usage{InputTokens: 1})
 	g.Settle(Admission{}, "m", Usage{})
+}
+
+func TestLimitsWithoutCounting(t *testing.T) {
+	kc := keyConf("k")
+	kc.RequestsPerMinute = 2
+	kc.QuotaTokens = 100
+	f := newFixture(t, accessConf("closed", kc))
+	k := auth(t, f.g, "k")
+
+	for range 3 {
+		l := f.g.Limits(k)
+		if l.RequestsLimit != 2 || l.RequestsRemaining != 2 || l.TokensLimit != 100 || l.TokensRemaining != 100 {
+			t.Fatalf("Limits = %+v, want the untouched limits", l)
+		}
+	}
+	mustAdmit(t, f.g, k, 10)
+	if l := f.g.Limits(k); l.RequestsRemaining != 1 || l.TokensRemaining != 90 {
+		t.Errorf("Limits after one admission = %+v", l)
+	}
+	mustAdmit(t, f.g, k, 10)
+	if d := mustDeny(t, f.g, k, 10, RateLimited); d.Tokens {
+		t.Error("a request limit refusal says tokens")
+	}
+	if l := (&Guard{}).Limits(k); l != (Limits{}) {
+		t.Errorf("Limits of a disabled guard = %+v", l)
+	}
 }

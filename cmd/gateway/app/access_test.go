@@ -389,6 +389,7 @@ func TestAccessRefusalsThroughSDKs(t *testing.T) {
 		code    string
 		message string
 		limit   int64 // request limit expected in the rate-limit headers, 0: none
+		tokens  int64 // token limit expected in the rate-limit headers, 0: not checked
 		retry   bool  // expect Retry-After
 	}{
 		// A successful answer carries rate-limit headers in the client's
@@ -408,17 +409,17 @@ func TestAccessRefusalsThroughSDKs(t *testing.T) {
 		{name: "anthropic wrong key x-api-key", dialect: dialectAnthropic, key: "wrong", cred: xAPIKey, model: "claude-sonnet-4-5", status: 401, code: "authentication_error", message: "invalid API key"},
 		{name: "anthropic wrong key bearer", dialect: dialectAnthropic, key: "wrong", cred: bearer, model: "claude-sonnet-4-5", status: 401, code: "authentication_error", message: "invalid API key"},
 
-		{name: "openai route not allowed", dialect: dialectOpenAI, prefix: "/x-anthropic", key: "team-a", cred: bearer, model: "gpt-4o", status: 403, code: "permission_denied", message: "route /x-anthropic/v1/chat/completions"},
-		{name: "anthropic route not allowed", dialect: dialectAnthropic, prefix: "/x-openai", key: "team-a", cred: xAPIKey, model: "claude-sonnet-4-5", status: 403, code: "permission_error", message: "route /x-openai/v1/messages"},
-		{name: "openai model not allowed", dialect: dialectOpenAI, key: "team-a", cred: bearer, model: "gpt-4o-mini", status: 403, code: "permission_denied", message: "model gpt-4o-mini"},
-		{name: "anthropic model not allowed", dialect: dialectAnthropic, key: "team-a", cred: xAPIKey, model: "claude-3-haiku", status: 403, code: "permission_error", message: "model claude-3-haiku"},
+		{name: "openai route not allowed", dialect: dialectOpenAI, prefix: "/x-anthropic", key: "team-a", cred: bearer, model: "gpt-4o", status: 403, code: "permission_denied", message: "route /x-anthropic/v1/chat/completions", limit: 1000},
+		{name: "anthropic route not allowed", dialect: dialectAnthropic, prefix: "/x-openai", key: "team-a", cred: xAPIKey, model: "claude-sonnet-4-5", status: 403, code: "permission_error", message: "route /x-openai/v1/messages", limit: 1000},
+		{name: "openai model not allowed", dialect: dialectOpenAI, key: "team-a", cred: bearer, model: "gpt-4o-mini", status: 403, code: "permission_denied", message: "model gpt-4o-mini", limit: 1000},
+		{name: "anthropic model not allowed", dialect: dialectAnthropic, key: "team-a", cred: xAPIKey, model: "claude-3-haiku", status: 403, code: "permission_error", message: "model claude-3-haiku", limit: 1000},
 
 		{name: "openai rpm exceeded", dialect: dialectOpenAI, key: "rpm-o", cred: bearer, model: "gpt-4o", before: 2, status: 429, code: "rate_limit_exceeded", message: "rate limit", limit: 2, retry: true},
 		{name: "anthropic rpm exceeded", dialect: dialectAnthropic, key: "rpm-a", cred: xAPIKey, model: "claude-sonnet-4-5", before: 2, status: 429, code: "rate_limit_error", message: "rate limit", limit: 2, retry: true},
 		{name: "openai request quota exceeded", dialect: dialectOpenAI, key: "qreq-o", cred: bearer, model: "gpt-4o", before: 2, status: 429, code: "insufficient_quota", message: "request quota", limit: 2, retry: true},
 		{name: "anthropic request quota exceeded", dialect: dialectAnthropic, key: "qreq-a", cred: xAPIKey, model: "claude-sonnet-4-5", before: 2, status: 429, code: "rate_limit_error", message: "request quota", limit: 2, retry: true},
-		{name: "openai token quota exhausted", dialect: dialectOpenAI, key: "qtok-o", cred: bearer, model: "gpt-4o", exhaust: true, status: 429, code: "insufficient_quota", message: "token quota", retry: true},
-		{name: "anthropic token quota exhausted", dialect: dialectAnthropic, key: "qtok-a", cred: xAPIKey, model: "claude-sonnet-4-5", exhaust: true, status: 429, code: "rate_limit_error", message: "token quota", retry: true},
+		{name: "openai token quota exhausted", dialect: dialectOpenAI, key: "qtok-o", cred: bearer, model: "gpt-4o", exhaust: true, status: 429, code: "insufficient_quota", message: "token quota", tokens: 60, retry: true},
+		{name: "anthropic token quota exhausted", dialect: dialectAnthropic, key: "qtok-a", cred: xAPIKey, model: "claude-sonnet-4-5", exhaust: true, status: 429, code: "rate_limit_error", message: "token quota", tokens: 60, retry: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -453,8 +454,27 @@ func TestAccessRefusalsThroughSDKs(t *testing.T) {
 			if a.header.Get("X-Request-Id") == "" {
 				t.Error("no X-Request-Id")
 			}
-			if tc.limit > 0 {
+			switch {
+			case tc.limit != 0:
 				checkLimitHeaders(t, tc.dialect, a.header, tc.limit)
+			default:
+				// An unknown client learns nothing about any key's limits.
+				for _, names := range rateLimitHeaders {
+					for _, name := range names {
+						if v := a.header.Get(name); v != "" {
+							t.Errorf("%s: %s", name, v)
+						}
+					}
+				}
+			}
+			if tc.tokens > 0 {
+				name := "X-Ratelimit-Limit-Tokens"
+				if tc.dialect == dialectAnthropic {
+					name = "Anthropic-Ratelimit-Tokens-Limit"
+				}
+				if got := a.header.Get(name); got != strconv.FormatInt(tc.tokens, 10) {
+					t.Errorf("%s = %q, want %d", name, got, tc.tokens)
+				}
 			}
 			retry := a.header.Get("Retry-After")
 			if !tc.retry {
