@@ -59,9 +59,8 @@ func (p *pool) handle(work context.Context, msg jetstream.Msg) {
 		return
 	}
 	now := time.Now()
-	if meta, err := msg.Metadata(); err == nil {
-		p.wait.Observe(now.Sub(meta.Timestamp).Seconds())
-	}
+	queueWait := time.Duration(now.UnixNano() - req.Enqueued)
+	p.wait.Observe(queueWait.Seconds())
 	if req.Deadline != 0 && now.UnixNano() > req.Deadline {
 		// The ingress has already answered this client with a time-out.
 		p.rejectTimeout.Inc()
@@ -72,7 +71,7 @@ func (p *pool) handle(work context.Context, msg jetstream.Msg) {
 		p.logger.Error("request for a route this worker does not know; are ingress and worker configs the same?", "route", req.Route)
 		return
 	}
-	sender, err := p.svc.outbox.Begin(work, req)
+	sender, err := p.svc.outbox.Begin(work, req, queueWait)
 	if err != nil {
 		if errors.Is(err, bus.ErrCancelled) {
 			p.rejectGone.Inc()
@@ -275,10 +274,15 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 		if len(out) >= coalesceBytes || !reader.Buffered() {
 			c.sender.Data(out)
 			out = out[:0]
+			// The idle time-out is about a silent upstream; while the
+			// worker waits for credit, the upstream waits for us, and a
+			// slow client must not count against it.
+			idleTimer.Stop()
 			if err := c.sender.Flush(ctx); err != nil {
 				c.abandon(err, st.Usage())
 				return
 			}
+			idleTimer.Reset(idle)
 		}
 	}
 	c.sender.Data(out)
