@@ -1611,3 +1611,89 @@ func writeTemp(t *testing.T, data []byte) string {
 	}
 	return path
 }
+
+func TestCrossFormatToolChoice(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+
+	openAICases := []struct {
+		name  string
+		set   func(*openai.ChatCompletionNewParams)
+		calls []string // tools called; none means a text answer
+	}{
+		{"auto", func(*openai.ChatCompletionNewParams) {}, []string{"get_weather", "get_time"}},
+		{"parallel calls disabled", func(p *openai.ChatCompletionNewParams) { p.ParallelToolCalls = openai.Bool(false) }, []string{"get_weather"}},
+		{"named tool", func(p *openai.ChatCompletionNewParams) {
+			p.ToolChoice = openai.ToolChoiceOptionFunctionToolChoice(openai.ChatCompletionNamedToolChoiceFunctionParam{Name: "get_time"})
+		}, []string{"get_time"}},
+		{"none", func(p *openai.ChatCompletionNewParams) {
+			p.ToolChoice = openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("none")}
+		}, nil},
+	}
+	for _, tc := range openAICases {
+		t.Run("openai client "+tc.name, func(t *testing.T) {
+			params := chatParams("what now")
+			params.Tools = openAITools()
+			tc.set(&params)
+			for _, run := range chatRuns(t, g, g.openAI(toAnthropicUpstream), params) {
+				t.Run(run.mode, func(t *testing.T) {
+					c := run.resp.Choices[0]
+					var names []string
+					for _, call := range c.Message.ToolCalls {
+						names = append(names, call.Function.Name)
+						checkArgs(t, call.Function.Name, []byte(call.Function.Arguments))
+					}
+					wantFinish := "tool_calls"
+					if tc.calls == nil {
+						wantFinish = "stop"
+						if c.Message.Content != "Hello! You said: what now" {
+							t.Errorf("content %q", c.Message.Content)
+						}
+					}
+					if !slices.Equal(names, tc.calls) || string(c.FinishReason) != wantFinish {
+						t.Errorf("calls %q, finish %q; want %q, %q\nupstream: %s", names, c.FinishReason, tc.calls, wantFinish, run.upstream)
+					}
+				})
+			}
+		})
+	}
+
+	anthropicCases := []struct {
+		name  string
+		tc    anthropic.ToolChoiceUnionParam
+		calls []string
+	}{
+		{"auto", anthropic.ToolChoiceUnionParam{OfAuto: &anthropic.ToolChoiceAutoParam{}}, []string{"get_weather", "get_time"}},
+		{"any, parallel use disabled", anthropic.ToolChoiceUnionParam{OfAny: &anthropic.ToolChoiceAnyParam{DisableParallelToolUse: anthropic.Bool(true)}}, []string{"get_weather"}},
+		{"named tool", anthropic.ToolChoiceParamOfTool("get_time"), []string{"get_time"}},
+		{"none", anthropic.ToolChoiceUnionParam{OfNone: &anthropic.ToolChoiceNoneParam{}}, nil},
+	}
+	for _, tc := range anthropicCases {
+		t.Run("anthropic client "+tc.name, func(t *testing.T) {
+			params := messageParams("what now")
+			params.Tools = anthropicTools()
+			params.ToolChoice = tc.tc
+			for _, run := range messageRuns(t, g, g.anthropic(toOpenAIUpstream), params) {
+				t.Run(run.mode, func(t *testing.T) {
+					var names []string
+					for _, b := range run.msg.Content {
+						if b.Type == "tool_use" {
+							names = append(names, b.Name)
+							checkArgs(t, b.Name, b.Input)
+						}
+					}
+					wantStop := anthropic.StopReasonToolUse
+					if tc.calls == nil {
+						wantStop = anthropic.StopReasonEndTurn
+						if anthropicText(run.msg) != "Hello! You said: what now" {
+							t.Errorf("content %+v", run.msg.Content)
+						}
+					}
+					if !slices.Equal(names, tc.calls) || run.msg.StopReason != wantStop {
+						t.Errorf("calls %q, stop %q; want %q, %q\nupstream: %s", names, run.msg.StopReason, tc.calls, wantStop, run.upstream)
+					}
+				})
+			}
+		})
+	}
+}
