@@ -77,30 +77,33 @@ func (x *exchange) admit(ctx *fasthttp.RequestCtx, model string, bodyLen int, ma
 }
 
 // writeLimits sets the key's rate-limit headers in the client's dialect.
+// It runs on every answer, so values are formatted into a stack buffer
+// rather than into strings (fasthttp copies them).
 func (x *exchange) writeLimits(ctx *fasthttp.RequestCtx, l access.Limits) {
 	h := &ctx.Response.Header
-	now := time.Now()
+	var buf [64]byte
 	if x.r.format == converter.Anthropic {
 		if l.RequestsLimit > 0 {
-			h.Set("Anthropic-Ratelimit-Requests-Limit", strconv.FormatInt(l.RequestsLimit, 10))
-			h.Set("Anthropic-Ratelimit-Requests-Remaining", strconv.FormatInt(l.RequestsRemaining, 10))
-			h.Set("Anthropic-Ratelimit-Requests-Reset", l.RequestsReset.UTC().Format(time.RFC3339))
+			h.SetBytesV("Anthropic-Ratelimit-Requests-Limit", strconv.AppendInt(buf[:0], l.RequestsLimit, 10))
+			h.SetBytesV("Anthropic-Ratelimit-Requests-Remaining", strconv.AppendInt(buf[:0], l.RequestsRemaining, 10))
+			h.SetBytesV("Anthropic-Ratelimit-Requests-Reset", l.RequestsReset.UTC().AppendFormat(buf[:0], time.RFC3339))
 		}
 		if l.TokensLimit > 0 {
-			h.Set("Anthropic-Ratelimit-Tokens-Limit", strconv.FormatInt(l.TokensLimit, 10))
-			h.Set("Anthropic-Ratelimit-Tokens-Remaining", strconv.FormatInt(l.TokensRemaining, 10))
-			h.Set("Anthropic-Ratelimit-Tokens-Reset", l.TokensReset.UTC().Format(time.RFC3339))
+			h.SetBytesV("Anthropic-Ratelimit-Tokens-Limit", strconv.AppendInt(buf[:0], l.TokensLimit, 10))
+			h.SetBytesV("Anthropic-Ratelimit-Tokens-Remaining", strconv.AppendInt(buf[:0], l.TokensRemaining, 10))
+			h.SetBytesV("Anthropic-Ratelimit-Tokens-Reset", l.TokensReset.UTC().AppendFormat(buf[:0], time.RFC3339))
 		}
 		return
 	}
+	now := time.Now()
 	if l.RequestsLimit > 0 {
-		h.Set("X-Ratelimit-Limit-Requests", strconv.FormatInt(l.RequestsLimit, 10))
-		h.Set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(l.RequestsRemaining, 10))
+		h.SetBytesV("X-Ratelimit-Limit-Requests", strconv.AppendInt(buf[:0], l.RequestsLimit, 10))
+		h.SetBytesV("X-Ratelimit-Remaining-Requests", strconv.AppendInt(buf[:0], l.RequestsRemaining, 10))
 		h.Set("X-Ratelimit-Reset-Requests", resetIn(l.RequestsReset, now))
 	}
 	if l.TokensLimit > 0 {
-		h.Set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(l.TokensLimit, 10))
-		h.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(l.TokensRemaining, 10))
+		h.SetBytesV("X-Ratelimit-Limit-Tokens", strconv.AppendInt(buf[:0], l.TokensLimit, 10))
+		h.SetBytesV("X-Ratelimit-Remaining-Tokens", strconv.AppendInt(buf[:0], l.TokensRemaining, 10))
 		h.Set("X-Ratelimit-Reset-Tokens", resetIn(l.TokensReset, now))
 	}
 }
