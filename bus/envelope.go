@@ -28,6 +28,8 @@ type Request struct {
 	// Deadline (Unix nanoseconds) is the last moment a worker may start the
 	// request; after it the ingress has already answered the client.
 	Deadline int64
+	// Enqueued (Unix nanoseconds) is when the ingress queued the request.
+	Enqueued int64
 	// Headers are client request headers the upstream call needs.
 	Headers []Header
 	// BodySize is the length of the request body.
@@ -55,6 +57,7 @@ func AppendRequest(dst []byte, r *Request) []byte {
 	}
 	dst = append(dst, flags)
 	dst = binary.AppendVarint(dst, r.Deadline)
+	dst = binary.AppendVarint(dst, r.Enqueued)
 	dst = binary.AppendUvarint(dst, uint64(r.BodySize))
 	dst = binary.AppendUvarint(dst, uint64(len(r.Headers)))
 	for _, h := range r.Headers {
@@ -87,6 +90,11 @@ func DecodeRequest(data []byte) (*Request, error) {
 		return nil, fmt.Errorf("%w: bad deadline", ErrMalformedFrame)
 	}
 	r.Deadline, p = deadline, p[n:]
+	enqueued, n := binary.Varint(p)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: bad enqueue time", ErrMalformedFrame)
+	}
+	r.Enqueued, p = enqueued, p[n:]
 	size, p, err := readUvarint(p)
 	if err != nil || size > 1<<40 {
 		return nil, fmt.Errorf("%w: bad body size", ErrMalformedFrame)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -88,6 +89,8 @@ func (in *Inbox) deliver(m *nats.Msg) {
 	if !ok {
 		return // the request already ended; late frames are dropped
 	}
+	// Frames are never empty: an empty message is the server's "no
+	// responders" status for a publish no stream took.
 	v.(*Reply).push(m.Data)
 }
 
@@ -125,12 +128,14 @@ type Reply struct {
 	overrun  bool
 
 	// Read side, owned by the request's goroutine.
-	cur      []byte
-	expect   uint64
-	control  string
-	written  int64
-	granted  int64
-	finished bool
+	cur       []byte
+	queuedSeq uint64
+	queueWait time.Duration
+	expect    uint64
+	control   string
+	written   int64
+	granted   int64
+	finished  bool
 }
 
 // Subject is where the worker must publish this request's frames.
@@ -184,8 +189,24 @@ func (r *Reply) Next() (f Frame, ok bool, got bool, err error) {
 			r.queued = r.queued[1:]
 			r.buffered -= len(r.cur)
 			r.mu.Unlock()
+			if len(r.cur) == 0 {
+				return Frame{}, false, true, fmt.Errorf("%w: no stream serves the queue", ErrEnqueue)
+			}
 		}
 		got = true
+		if r.cur[0] == '{' {
+			// JetStream's acknowledgement of the enqueued request.
+			seq, err := parsePubAck(r.cur)
+			r.cur = nil
+			if err != nil {
+				if r.control != "" && !errors.Is(err, ErrQueueFull) {
+					continue // a worker took it all the same
+				}
+				return Frame{}, false, got, err
+			}
+			r.queuedSeq = seq
+			continue
+		}
 		f, rest, err := NextFrame(r.cur)
 		if err != nil {
 			r.cur = nil
@@ -204,7 +225,12 @@ func (r *Reply) Next() (f Frame, ok bool, got bool, err error) {
 		r.expect++
 		switch f.Kind {
 		case FrameAccept:
-			r.control = string(f.Payload)
+			wait, n := binary.Uvarint(f.Payload)
+			if n <= 0 {
+				return Frame{}, false, got, fmt.Errorf("%w: bad accept frame", ErrMalformedFrame)
+			}
+			r.queueWait = time.Duration(wait) * time.Microsecond
+			r.control = string(f.Payload[n:])
 		case FrameEnd, FrameError:
 			r.finished = true
 		}
@@ -221,6 +247,14 @@ func (r *Reply) Pending() bool {
 	defer r.mu.Unlock()
 	return len(r.queued) > 0
 }
+
+// QueuedSeq is the stream sequence of the request while it waits in the
+// queue, once JetStream has acknowledged it; 0 before.
+func (r *Reply) QueuedSeq() uint64 { return r.queuedSeq }
+
+// QueueWait is how long the request waited before a worker took it, as the
+// worker measured it; 0 until accepted.
+func (r *Reply) QueueWait() time.Duration { return r.queueWait }
 
 // Accepted reports whether a worker has taken the request.
 func (r *Reply) Accepted() bool { return r.control != "" }

@@ -149,7 +149,7 @@ func (o *Outbox) heartbeats() {
 // Begin registers a request a worker has taken and sends the accept frame.
 // It fails with ErrCancelled when the ingress already gave up on it. The
 // sender's context derives from ctx and ends when the ingress cancels.
-func (o *Outbox) Begin(ctx context.Context, req *Request) (*Sender, error) {
+func (o *Outbox) Begin(ctx context.Context, req *Request, queueWait time.Duration) (*Sender, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Sender{
 		outbox:  o,
@@ -172,18 +172,36 @@ func (o *Outbox) Begin(ctx context.Context, req *Request) (*Sender, error) {
 		cancel()
 		return nil, ErrCancelled
 	}
-	s.appendFrame(FrameAccept, []byte(o.ctlPrefix+req.ID))
-	if err := s.publish(); err != nil {
-		s.Close()
-		return nil, err
-	}
+	// The accept frame waits for the answer's first frames, saving a bus
+	// message on quick answers, but never longer than acceptDelay: the
+	// ingress needs it to stop its queue timer and to reach this worker.
+	var payload [binary.MaxVarintLen64 + 64]byte
+	accept := binary.AppendUvarint(payload[:0], uint64(max(queueWait, 0)/time.Microsecond))
+	s.appendFrame(FrameAccept, append(accept, o.ctlPrefix+req.ID...))
+	s.acceptLen = len(s.buf)
+	s.acceptTimer = time.AfterFunc(acceptDelay, s.flushAccept)
 	return s, nil
+}
+
+// acceptDelay bounds how long a worker holds back the accept frame.
+const acceptDelay = 10 * time.Millisecond
+
+func (s *Sender) flushAccept() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastSeq.Load() == 0 && len(s.buf) > 0 {
+		_ = s.publish()
+	}
 }
 
 // Sender publishes one request's reply frames. Frames are buffered and sent
 // together on Flush, so a burst of events costs one bus message. Its methods
-// must be called from one goroutine.
+// must be called from one goroutine; mu only guards against the accept timer.
 type Sender struct {
+	mu          sync.Mutex
+	acceptTimer *time.Timer
+	acceptLen   int
+
 	outbox  *Outbox
 	id      string
 	subject string
@@ -214,9 +232,6 @@ func (s *Sender) cancel() {
 // Cancelled reports whether the ingress cancelled the request.
 func (s *Sender) Cancelled() bool { return s.cancelled.Load() }
 
-// Buffered returns the number of data bytes waiting for Flush.
-func (s *Sender) Buffered() int { return s.pending }
-
 func (s *Sender) appendFrame(kind FrameKind, payload []byte) {
 	s.seq++
 	s.buf = AppendFrame(s.buf, kind, s.seq, payload)
@@ -225,7 +240,9 @@ func (s *Sender) appendFrame(kind FrameKind, payload []byte) {
 // Head buffers the head frame.
 func (s *Sender) Head(h Head) {
 	var scratch [512]byte
+	s.mu.Lock()
 	s.appendFrame(FrameHead, AppendHead(scratch[:0], h))
+	s.mu.Unlock()
 }
 
 // Data buffers bytes for the client.
@@ -233,23 +250,34 @@ func (s *Sender) Data(p []byte) {
 	if len(p) == 0 {
 		return
 	}
+	s.mu.Lock()
 	s.appendFrame(FrameData, p)
 	s.pending += len(p)
+	s.mu.Unlock()
 }
 
 // End buffers the final frame with the answer's usage and flushes.
 func (s *Sender) End(ctx context.Context, u Usage) error {
 	var scratch [40]byte
+	s.mu.Lock()
 	s.appendFrame(FrameEnd, AppendUsage(scratch[:0], u))
+	s.mu.Unlock()
 	return s.Flush(ctx)
 }
 
 // Abort reports the usage of a request that ends early, after the ingress
 // cancelled it or stopped granting credit, so its client is charged for what
 // was produced. It ignores flow control: the ingress is no longer writing,
-// only waiting for this frame. Buffered data is dropped.
+// only waiting for this frame. Buffered frames are dropped, except an accept
+// frame not yet sent.
 func (s *Sender) Abort(u Usage) {
-	s.buf = s.buf[:0]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastSeq.Load() == 0 {
+		s.buf, s.seq = s.buf[:s.acceptLen], 1
+	} else {
+		s.buf, s.seq = s.buf[:0], s.lastSeq.Load()
+	}
 	s.pending = 0
 	var scratch [40]byte
 	s.appendFrame(FrameEnd, AppendUsage(scratch[:0], u))
@@ -258,7 +286,9 @@ func (s *Sender) Abort(u Usage) {
 
 // Error sends a final error frame (before any head frame) and flushes.
 func (s *Sender) Error(ctx context.Context, status int, body []byte) error {
+	s.mu.Lock()
 	s.appendFrame(FrameError, AppendError(make([]byte, 0, len(body)+3), status, body))
+	s.mu.Unlock()
 	return s.Flush(ctx)
 }
 
@@ -266,11 +296,13 @@ func (s *Sender) Error(ctx context.Context, status int, body []byte) error {
 // granted enough credit. It gives up when ctx ends, when the request is
 // cancelled, or when no credit arrives within the stall time-out.
 func (s *Sender) Flush(ctx context.Context) error {
-	if len(s.buf) == 0 {
-		return nil
-	}
 	if err := s.waitCredit(ctx); err != nil {
 		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.buf) == 0 {
+		return nil
 	}
 	return s.publish()
 }
@@ -279,7 +311,10 @@ func (s *Sender) waitCredit(ctx context.Context) error {
 	var timer *time.Timer
 	for {
 		granted := s.granted.Load()
-		if s.sent+int64(s.pending) <= granted || s.sent+Window <= granted {
+		s.mu.Lock()
+		sent, pending := s.sent, s.pending
+		s.mu.Unlock()
+		if sent+int64(pending) <= granted || sent+Window <= granted {
 			if timer != nil {
 				timer.Stop()
 			}
@@ -302,6 +337,7 @@ func (s *Sender) waitCredit(ctx context.Context) error {
 	}
 }
 
+// publish sends the buffered frames; s.mu must be held.
 func (s *Sender) publish() error {
 	if err := s.outbox.nc.Publish(s.subject, s.buf); err != nil {
 		return fmt.Errorf("publishing reply frames: %w", err)
@@ -316,6 +352,7 @@ func (s *Sender) publish() error {
 
 // Close unregisters the request and releases its context.
 func (s *Sender) Close() {
+	s.acceptTimer.Stop()
 	s.outbox.senders.Delete(s.id)
 	s.stop()
 }

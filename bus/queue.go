@@ -8,12 +8,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aigateway/gateway/converter/jsonx"
 )
 
-// ErrQueueFull is returned when an upstream's queue holds queue_size requests.
-var ErrQueueFull = errors.New("bus: queue full")
+// Errors of enqueueing a request.
+var (
+	// ErrQueueFull is returned when an upstream's queue holds queue_size requests.
+	ErrQueueFull = errors.New("bus: queue full")
+	// ErrEnqueue is returned when JetStream refused a request for another
+	// reason, or no stream serves the queue's subject.
+	ErrEnqueue = errors.New("bus: request not queued")
+)
 
 // QueueConfig describes one upstream's work queue.
 type QueueConfig struct {
@@ -76,31 +83,44 @@ func NewQueues(js jetstream.JetStream) *Queues {
 }
 
 // Enqueue publishes an encoded request envelope on the upstream's queue
-// without waiting for the acknowledgement: the caller selects on the returned
-// future together with the reply frames, which may well arrive first.
-func (q *Queues) Enqueue(upstream string, envelope []byte) (jetstream.PubAckFuture, error) {
-	msg := &nats.Msg{Subject: QueueSubject(upstream), Data: envelope}
-	f, err := q.js.PublishMsgAsync(msg, jetstream.WithExpectStream(QueueStream(upstream)))
-	if err != nil {
-		return nil, fmt.Errorf("publishing to queue of %q: %w", upstream, err)
+// without waiting. JetStream acknowledges the publish on the request's own
+// reply subject, where the ingress reads it among the reply frames (see
+// Reply.Next): no per-request future, timer or subscription is needed, and a
+// worker's frames may well arrive first.
+func (q *Queues) Enqueue(upstream, reply string, envelope []byte) error {
+	if err := q.js.Conn().PublishRequest(QueueSubject(upstream), reply, envelope); err != nil {
+		return fmt.Errorf("publishing to queue of %q: %w", upstream, err)
 	}
-	return f, nil
+	return nil
 }
 
-// EnqueueError classifies a failed publish acknowledgement.
-func EnqueueError(err error) error {
-	if isQueueFull(err) {
-		return ErrQueueFull
-	}
-	return err
+// pubAck is JetStream's answer to a publish on a stream's subject.
+type pubAck struct {
+	Seq   uint64 `json:"seq"`
+	Error *struct {
+		Code        int    `json:"code"`
+		ErrCode     int    `json:"err_code"`
+		Description string `json:"description"`
+	} `json:"error"`
 }
 
-func isQueueFull(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "maximum messages exceeded") {
-		return true
+// jsErrStoreFailed is JetStream's error code for a message the stream
+// refused to store; with discard-new it means the queue is full.
+const jsErrStoreFailed = 10077
+
+// parsePubAck reads JetStream's acknowledgement of an enqueued request.
+func parsePubAck(data []byte) (uint64, error) {
+	var ack pubAck
+	if err := jsonx.Unmarshal(data, &ack); err != nil {
+		return 0, fmt.Errorf("%w: unreadable acknowledgement: %v", ErrEnqueue, err)
 	}
-	return err != nil && strings.Contains(err.Error(), "maximum messages exceeded")
+	if ack.Error != nil {
+		if ack.Error.ErrCode == jsErrStoreFailed || strings.Contains(ack.Error.Description, "maximum messages exceeded") {
+			return 0, ErrQueueFull
+		}
+		return 0, fmt.Errorf("%w: %s", ErrEnqueue, ack.Error.Description)
+	}
+	return ack.Seq, nil
 }
 
 // Remove deletes a request that is still waiting in the queue, so that no

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/valyala/fasthttp"
 
@@ -49,9 +48,6 @@ type exchange struct {
 	deadline  time.Time
 	timer     *time.Timer
 
-	ackOK  <-chan *jetstream.PubAck
-	ackErr <-chan error
-	queued uint64 // stream sequence of the queued request, once known
 	lastRx time.Time
 	accept time.Duration
 	model  string
@@ -121,6 +117,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 		Stream:          info.Stream,
 		IncludeUsage:    info.IncludeUsage,
 		Deadline:        x.deadline.UnixNano(),
+		Enqueued:        x.start.UnixNano(),
 		BodySize:        len(body),
 		Headers:         forwardedHeaders(ctx, r.format),
 	}
@@ -131,13 +128,11 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 	} else {
 		env.Body = body
 	}
-	future, err := s.queues.Enqueue(r.upstream.Name, bus.AppendRequest(make([]byte, 0, len(env.Body)+256), &env))
-	if err != nil {
+	if err := s.queues.Enqueue(r.upstream.Name, x.reply.Subject(), bus.AppendRequest(make([]byte, 0, len(env.Body)+256), &env)); err != nil {
 		s.logger.Error("publishing request failed", "request_id", x.requestID, "err", err)
 		x.refuse(ctx, converter.Errorf(converter.KindUnavailable, "the request could not be queued"))
 		return
 	}
-	x.ackOK, x.ackErr = future.Ok(), future.Err()
 	x.timer = time.NewTimer(probeInterval)
 	x.respond(ctx)
 }
@@ -242,7 +237,15 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx) {
 func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converter.Error) {
 	for {
 		f, ok, got, err := x.reply.Next()
-		if err != nil {
+		switch {
+		case err == nil:
+		case errors.Is(err, bus.ErrQueueFull):
+			x.r.queueFull.Inc()
+			return f, false, converter.Errorf(converter.KindQueueFull, "upstream %s has %d requests waiting; try again shortly", x.r.upstream.Name, x.r.upstream.QueueSize)
+		case errors.Is(err, bus.ErrEnqueue):
+			x.s.logger.Error("queueing request failed", "request_id", x.requestID, "err", err)
+			return f, false, converter.Errorf(converter.KindUnavailable, "the request could not be queued")
+		default:
 			x.s.logger.Warn("reply frames lost", "request_id", x.requestID, "err", err)
 			x.reply.Cancel()
 			return f, false, converter.Errorf(converter.KindStreamInterrupted, "the answer was interrupted: frames were lost between gateway processes")
@@ -252,7 +255,7 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 		}
 		if ok {
 			if f.Kind == bus.FrameAccept {
-				x.accept = time.Since(x.start)
+				x.accept = x.reply.QueueWait()
 				continue
 			}
 			return f, false, nil
@@ -263,19 +266,6 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 		x.timer.Reset(probeInterval)
 		select {
 		case <-x.reply.Ready():
-		case ack := <-x.ackOK:
-			x.queued, x.ackOK, x.ackErr = ack.Sequence, nil, nil
-		case err := <-x.ackErr:
-			x.ackOK, x.ackErr = nil, nil
-			if errors.Is(bus.EnqueueError(err), bus.ErrQueueFull) {
-				x.r.queueFull.Inc()
-				return f, false, converter.Errorf(converter.KindQueueFull, "upstream %s has %d requests waiting; try again shortly", x.r.upstream.Name, x.r.upstream.QueueSize)
-			}
-			if x.reply.Accepted() {
-				continue // the request got through before its acknowledgement failed
-			}
-			x.s.logger.Error("queueing request failed", "request_id", x.requestID, "err", err)
-			return f, false, converter.Errorf(converter.KindUnavailable, "the request could not be queued")
 		case <-x.timer.C:
 			now := time.Now()
 			switch {
@@ -309,9 +299,9 @@ func (x *exchange) abandonQueued() {
 	if x.reply.Accepted() {
 		return
 	}
-	if x.queued != 0 {
+	if seq := x.reply.QueuedSeq(); seq != 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		x.s.queues.Remove(ctx, x.r.upstream.Name, x.queued)
+		x.s.queues.Remove(ctx, x.r.upstream.Name, seq)
 		cancel()
 	}
 	x.reply.Cancel()

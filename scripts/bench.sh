@@ -84,7 +84,7 @@ requests_per_minute = 100000000
 tokens_per_minute = 100000000000
 quota_tokens = 100000000000000
 TOML
-cat config/default.toml "$bin/access.toml" >"$bin/gateway-access.toml"
+sed "/^\[access\]/,/^\$/d" config/default.toml | cat - "$bin/access.toml" >"$bin/gateway-access.toml"
 gw_config="$bin/gateway-access.toml" start_gateway access BENCH_KEY=sk-bench-key
 scenario access-openai-c$conc "$gw_pid" -c "$conc" -header "Authorization:Bearer sk-bench-key"
 scenario access-openai-c1 "$gw_pid" -c 1 -header "Authorization:Bearer sk-bench-key"
