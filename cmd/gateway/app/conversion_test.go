@@ -1697,3 +1697,118 @@ func TestCrossFormatToolChoice(t *testing.T) {
 		})
 	}
 }
+
+// thinkingBlock is the thinking_blocks extension of an OpenAI message, the
+// form in which a client hands Anthropic's signed thinking back.
+type thinkingBlock struct {
+	Type      string `json:"type"`
+	Thinking  string `json:"thinking"`
+	Signature string `json:"signature"`
+}
+
+// TestCrossFormatThinking checks that an OpenAI client asking for reasoning
+// gets Anthropic's thinking apart from the answer, and can send the signed
+// thinking back with its tool results, as Anthropic requires.
+func TestCrossFormatThinking(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+	client := g.openAI(toAnthropicUpstream)
+
+	t.Run("text answer", func(t *testing.T) {
+		params := chatParams("think first")
+		params.ReasoningEffort = shared.ReasoningEffortLow
+		runs := chatRuns(t, g, client, params)
+		plain := runs[0].resp.Choices[0].Message
+		var reasoning string
+		if err := jsonx.Unmarshal([]byte(plain.JSON.ExtraFields["reasoning_content"].Raw()), &reasoning); err != nil || reasoning == "" {
+			t.Fatalf("non-streaming: reasoning_content %q (%v)", plain.JSON.ExtraFields["reasoning_content"].Raw(), err)
+		}
+		var streamed strings.Builder
+		for _, c := range runs[1].chunks {
+			if len(c.Choices) == 0 {
+				continue
+			}
+			if raw := c.Choices[0].Delta.JSON.ExtraFields["reasoning_content"].Raw(); raw != "" {
+				var s string
+				if err := jsonx.Unmarshal([]byte(raw), &s); err != nil {
+					t.Fatal(err)
+				}
+				streamed.WriteString(s)
+			}
+		}
+		if streamed.String() != reasoning {
+			t.Errorf("streamed reasoning %q, want %q", streamed.String(), reasoning)
+		}
+		for _, run := range runs {
+			if got := run.resp.Choices[0].Message.Content; got != "Hello! You said: think first" {
+				t.Errorf("%s: content %q: the thinking must stay out of it", run.mode, got)
+			}
+			up := decodeAnthropicUpstream(t, run.upstream)
+			var th struct {
+				Thinking struct {
+					Type         string `json:"type"`
+					BudgetTokens int    `json:"budget_tokens"`
+				} `json:"thinking"`
+			}
+			if err := jsonx.Unmarshal(run.upstream, &th); err != nil || th.Thinking.Type != "enabled" ||
+				th.Thinking.BudgetTokens < 1024 || up.MaxTokens <= th.Thinking.BudgetTokens {
+				t.Errorf("%s: upstream thinking %+v with max_tokens %d", run.mode, th.Thinking, up.MaxTokens)
+			}
+		}
+	})
+
+	t.Run("tool use round trip", func(t *testing.T) {
+		question := openai.UserMessage("weather, thoughtfully")
+		params := chatParams("")
+		params.Messages = []openai.ChatCompletionMessageParamUnion{question}
+		params.Tools = openAITools()
+		params.ReasoningEffort = shared.ReasoningEffortLow
+		resp, err := client.Chat.Completions.New(context.Background(), params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := resp.Choices[0].Message
+		var blocks []thinkingBlock
+		if err := jsonx.Unmarshal([]byte(msg.JSON.ExtraFields["thinking_blocks"].Raw()), &blocks); err != nil ||
+			len(blocks) != 1 || blocks[0].Signature == "" || blocks[0].Thinking == "" {
+			t.Fatalf("thinking_blocks %s (%v)", msg.JSON.ExtraFields["thinking_blocks"].Raw(), err)
+		}
+		if len(msg.ToolCalls) != 2 || resp.Choices[0].FinishReason != "tool_calls" {
+			t.Fatalf("tool calls %+v, finish %q", msg.ToolCalls, resp.Choices[0].FinishReason)
+		}
+
+		assistant := msg.ToAssistantMessageParam()
+		assistant.SetExtraFields(map[string]any{"thinking_blocks": blocks})
+		params.Messages = []openai.ChatCompletionMessageParamUnion{
+			question,
+			{OfAssistant: &assistant},
+			openai.ToolMessage("rain", msg.ToolCalls[0].ID),
+			openai.ToolMessage("noon", msg.ToolCalls[1].ID),
+		}
+		for _, run := range chatRuns(t, g, client, params) {
+			t.Run(run.mode, func(t *testing.T) {
+				if got := run.resp.Choices[0].Message.Content; got != "Tool results: rain; noon" {
+					t.Errorf("answer %q", got)
+				}
+				up := decodeAnthropicUpstream(t, run.upstream)
+				if len(up.Messages) != 3 {
+					t.Fatalf("upstream roles %q", up.roles())
+				}
+				turn := up.Messages[1].Content
+				var signed struct {
+					Messages []struct {
+						Content []thinkingBlock `json:"content"`
+					} `json:"messages"`
+				}
+				if err := jsonx.Unmarshal(run.upstream, &signed); err != nil {
+					t.Fatal(err)
+				}
+				first := signed.Messages[1].Content[0]
+				if len(turn) != 3 || turn[0].Type != "thinking" || first != blocks[0] ||
+					turn[1].Type != "tool_use" || turn[2].Type != "tool_use" {
+					t.Errorf("assistant turn upstream = %s, want the signed thinking block, then the two tool_use blocks", run.upstream)
+				}
+			})
+		}
+	})
+}
