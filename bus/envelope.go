@@ -67,7 +67,8 @@ func AppendRequest(dst []byte, r *Request) []byte {
 	return append(dst, r.Body...)
 }
 
-// DecodeRequest decodes an envelope. The body aliases data.
+// DecodeRequest decodes an envelope. The body and every string alias data,
+// which must not be modified afterwards.
 func DecodeRequest(data []byte) (*Request, error) {
 	if len(data) == 0 || data[0] != envelopeVersion {
 		return nil, fmt.Errorf("%w: unknown envelope version", ErrMalformedFrame)

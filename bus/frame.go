@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // FrameKind tells what a reply frame carries.
@@ -95,7 +96,7 @@ func AppendHead(dst []byte, h Head) []byte {
 	return dst
 }
 
-// DecodeHead decodes a head frame's payload.
+// DecodeHead decodes a head frame's payload. Its strings alias p.
 func DecodeHead(p []byte) (Head, error) {
 	status, p, err := readUvarint(p)
 	if err != nil || status < 100 || status > 999 {
@@ -179,10 +180,17 @@ func readUvarint(p []byte) (uint64, []byte, error) {
 	return v, p[n:], nil
 }
 
+// readString reads a length-prefixed string without copying it: the result
+// aliases p. Bus messages are allocated afresh for each delivery and never
+// modified, so the strings of a decoded envelope or head stay valid, and
+// decoding one costs no allocation per field.
 func readString(p []byte) (string, []byte, error) {
 	size, p, err := readUvarint(p)
 	if err != nil || size > uint64(len(p)) {
 		return "", nil, fmt.Errorf("%w: bad string", ErrMalformedFrame)
 	}
-	return string(p[:size]), p[size:], nil
+	if size == 0 {
+		return "", p, nil
+	}
+	return unsafe.String(&p[0], size), p[size:], nil
 }

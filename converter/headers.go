@@ -9,29 +9,51 @@ import (
 // Header is one response header for the client.
 type Header struct{ Name, Value string }
 
+// headerName is a header name as written to clients (lower case, as the
+// providers send them) and as looked up in an http.Header (canonical form).
+// Keeping both avoids canonicalising, and allocating, on every answer.
+type headerName struct{ out, canon string }
+
+func name(lower string) headerName {
+	return headerName{out: lower, canon: http.CanonicalHeaderKey(lower)}
+}
+
 // retryHeaders are understood by both SDK families and passed through as is.
-var retryHeaders = [...]string{"retry-after", "retry-after-ms", "x-should-retry"}
+var retryHeaders = [...]headerName{name("retry-after"), name("retry-after-ms"), name("x-should-retry")}
 
-// rateLimitPair links an Anthropic rate-limit header family to OpenAI's.
-// Anthropic's input/output token splits have no OpenAI equivalent.
-type rateLimitPair struct {
-	anthropicPrefix string // anthropic-ratelimit-<what>-
-	openAIWhat      string // x-ratelimit-{limit,remaining,reset}-<what>
+var (
+	anthropicRequestID = name("request-id")
+	openAIRequestID    = name("x-request-id")
+)
+
+// rateLimitFamily is one rate-limit dimension in both dialects: Anthropic's
+// anthropic-ratelimit-<what>-{limit,remaining,reset} and OpenAI's
+// x-ratelimit-{limit,remaining,reset}-<what>. Anthropic's input/output token
+// splits have no OpenAI equivalent.
+type rateLimitFamily struct {
+	anthropic [3]headerName // limit, remaining, reset
+	openAI    [3]headerName
 }
 
-var rateLimitPairs = [...]rateLimitPair{
-	{"anthropic-ratelimit-requests-", "requests"},
-	{"anthropic-ratelimit-tokens-", "tokens"},
+func family(what string) rateLimitFamily {
+	var f rateLimitFamily
+	for i, kind := range [...]string{"limit", "remaining", "reset"} {
+		f.anthropic[i] = name("anthropic-ratelimit-" + what + "-" + kind)
+		f.openAI[i] = name("x-ratelimit-" + kind + "-" + what)
+	}
+	return f
 }
+
+var rateLimitFamilies = [...]rateLimitFamily{family("requests"), family("tokens")}
 
 // anthropicOnlyRateLimits are passed through on Anthropic → Anthropic routes.
-var anthropicOnlyRateLimits = [...]string{
-	"anthropic-ratelimit-input-tokens-limit",
-	"anthropic-ratelimit-input-tokens-remaining",
-	"anthropic-ratelimit-input-tokens-reset",
-	"anthropic-ratelimit-output-tokens-limit",
-	"anthropic-ratelimit-output-tokens-remaining",
-	"anthropic-ratelimit-output-tokens-reset",
+var anthropicOnlyRateLimits = [...]headerName{
+	name("anthropic-ratelimit-input-tokens-limit"),
+	name("anthropic-ratelimit-input-tokens-remaining"),
+	name("anthropic-ratelimit-input-tokens-reset"),
+	name("anthropic-ratelimit-output-tokens-limit"),
+	name("anthropic-ratelimit-output-tokens-remaining"),
+	name("anthropic-ratelimit-output-tokens-reset"),
 }
 
 // TranslateResponseHeaders appends the upstream response headers worth
@@ -49,47 +71,53 @@ var anthropicOnlyRateLimits = [...]string{
 // Same format: those same headers pass through unchanged. Names are written
 // in lower case, as the providers send them.
 func TranslateResponseHeaders(from, to Format, h http.Header, now time.Time, dst []Header) []Header {
-	add := func(name, value string) {
+	get := func(n headerName) string {
+		if v := h[n.canon]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	add := func(n headerName, value string) {
 		if value != "" {
-			dst = append(dst, Header{Name: name, Value: value})
+			dst = append(dst, Header{Name: n.out, Value: value})
 		}
 	}
+	const limit, remaining, reset = 0, 1, 2
 	switch {
 	case from == to && from == Anthropic:
-		add("request-id", h.Get("request-id"))
-		for _, p := range rateLimitPairs {
-			for _, suffix := range [...]string{"limit", "remaining", "reset"} {
-				add(p.anthropicPrefix+suffix, h.Get(p.anthropicPrefix+suffix))
+		add(anthropicRequestID, get(anthropicRequestID))
+		for _, f := range rateLimitFamilies {
+			for _, n := range f.anthropic {
+				add(n, get(n))
 			}
 		}
-		for _, name := range anthropicOnlyRateLimits {
-			add(name, h.Get(name))
+		for _, n := range anthropicOnlyRateLimits {
+			add(n, get(n))
 		}
 	case from == to:
-		add("x-request-id", h.Get("x-request-id"))
-		for _, p := range rateLimitPairs {
-			for _, kind := range [...]string{"limit", "remaining", "reset"} {
-				name := "x-ratelimit-" + kind + "-" + p.openAIWhat
-				add(name, h.Get(name))
+		add(openAIRequestID, get(openAIRequestID))
+		for _, f := range rateLimitFamilies {
+			for _, n := range f.openAI {
+				add(n, get(n))
 			}
 		}
 	case from == Anthropic:
-		add("x-request-id", h.Get("request-id"))
-		for _, p := range rateLimitPairs {
-			add("x-ratelimit-limit-"+p.openAIWhat, h.Get(p.anthropicPrefix+"limit"))
-			add("x-ratelimit-remaining-"+p.openAIWhat, h.Get(p.anthropicPrefix+"remaining"))
-			add("x-ratelimit-reset-"+p.openAIWhat, resetToDuration(h.Get(p.anthropicPrefix+"reset"), now))
+		add(openAIRequestID, get(anthropicRequestID))
+		for _, f := range rateLimitFamilies {
+			add(f.openAI[limit], get(f.anthropic[limit]))
+			add(f.openAI[remaining], get(f.anthropic[remaining]))
+			add(f.openAI[reset], resetToDuration(get(f.anthropic[reset]), now))
 		}
 	default:
-		add("request-id", h.Get("x-request-id"))
-		for _, p := range rateLimitPairs {
-			add(p.anthropicPrefix+"limit", h.Get("x-ratelimit-limit-"+p.openAIWhat))
-			add(p.anthropicPrefix+"remaining", h.Get("x-ratelimit-remaining-"+p.openAIWhat))
-			add(p.anthropicPrefix+"reset", durationToReset(h.Get("x-ratelimit-reset-"+p.openAIWhat), now))
+		add(anthropicRequestID, get(openAIRequestID))
+		for _, f := range rateLimitFamilies {
+			add(f.anthropic[limit], get(f.openAI[limit]))
+			add(f.anthropic[remaining], get(f.openAI[remaining]))
+			add(f.anthropic[reset], durationToReset(get(f.openAI[reset]), now))
 		}
 	}
-	for _, name := range retryHeaders {
-		add(name, h.Get(name))
+	for _, n := range retryHeaders {
+		add(n, get(n))
 	}
 	return dst
 }

@@ -115,13 +115,15 @@ func (c *call) serve() {
 		c.fail(cerr, nil)
 		return
 	}
-	if !c.req.Stream {
+	var cancelCall context.CancelCauseFunc
+	if c.req.Stream {
+		// The idle timer cancels a streamed call whose upstream goes silent.
+		ctx, cancelCall = context.WithCancelCause(ctx)
+	} else {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.p.upstream.Timeout.Duration)
-		defer cancel()
+		cancelCall = func(error) { cancel() }
 	}
-	// The idle timer cancels a streamed call whose upstream goes silent.
-	ctx, cancelCall := context.WithCancelCause(ctx)
 	defer cancelCall(nil)
 
 	sent := time.Now()
