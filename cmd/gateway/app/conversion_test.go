@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -1123,6 +1124,87 @@ func TestCrossFormatStreamInterrupted(t *testing.T) {
 			t.Errorf("status %d; want text, then an Anthropic error event ending the stream:\n%s", resp.StatusCode, text)
 		}
 	})
+}
+
+// TestCrossFormatAnswerCutShort covers a non-streamed answer the upstream
+// cut off halfway: the client gets a 502 in its own error format.
+func TestCrossFormatAnswerCutShort(t *testing.T) {
+	t.Parallel()
+	cfg := mock.DefaultConfig()
+	cfg.DisconnectAfter = 1
+	g := startGateway(t, cfg, "", nil)
+	ctx := context.Background()
+
+	_, err := g.openAI(toAnthropicUpstream).Chat.Completions.New(ctx, chatParams("hi"))
+	var oerr *openai.Error
+	if !errors.As(err, &oerr) || oerr.StatusCode != http.StatusBadGateway || oerr.Type != "server_error" || oerr.Message == "" {
+		t.Errorf("openai client: err = %v, want a 502 server_error", err)
+	}
+	_, err = g.anthropic(toOpenAIUpstream).Messages.New(ctx, messageParams("hi"))
+	var aerr *anthropic.Error
+	if !errors.As(err, &aerr) || aerr.StatusCode != http.StatusBadGateway || aerr.Type() != "api_error" {
+		t.Errorf("anthropic client: err = %v, want a 502 api_error", err)
+	}
+}
+
+// TestCrossFormatConcurrentStreams runs streams of both directions at once
+// with a pause between chunks so that their frames interleave on the bus:
+// every client must get its own answer, whole.
+func TestCrossFormatConcurrentStreams(t *testing.T) {
+	t.Parallel()
+	cfg := mock.DefaultConfig()
+	cfg.ChunkGap = time.Millisecond
+	g := startGateway(t, cfg, "", nil)
+	ctx := context.Background()
+	const perDirection = 12
+
+	errs := make(chan error, 2*perDirection)
+	for i := range perDirection {
+		go func() {
+			text := "openai stream " + strconv.Itoa(i)
+			params := chatParams(text)
+			params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+			stream := g.openAI(toAnthropicUpstream).Chat.Completions.NewStreaming(ctx, params)
+			defer stream.Close()
+			var acc openai.ChatCompletionAccumulator
+			for stream.Next() {
+				acc.AddChunk(stream.Current())
+			}
+			switch {
+			case stream.Err() != nil:
+				errs <- fmt.Errorf("%s: %w", text, stream.Err())
+			case len(acc.Choices) != 1 || acc.Choices[0].Message.Content != "Hello! You said: "+text || acc.Usage.CompletionTokens == 0:
+				errs <- fmt.Errorf("%s: got %+v, usage %+v", text, acc.Choices, acc.Usage)
+			default:
+				errs <- nil
+			}
+		}()
+		go func() {
+			text := "anthropic stream " + strconv.Itoa(i)
+			stream := g.anthropic(toOpenAIUpstream).Messages.NewStreaming(ctx, messageParams(text))
+			defer stream.Close()
+			var msg anthropic.Message
+			var accErr error
+			for stream.Next() {
+				if err := msg.Accumulate(stream.Current()); err != nil && accErr == nil {
+					accErr = err
+				}
+			}
+			switch {
+			case stream.Err() != nil || accErr != nil:
+				errs <- fmt.Errorf("%s: %v %v", text, stream.Err(), accErr)
+			case anthropicText(msg) != "Hello! You said: "+text || msg.Usage.OutputTokens == 0:
+				errs <- fmt.Errorf("%s: got %+v, usage %+v", text, msg.Content, msg.Usage)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range 2 * perDirection {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 func TestCrossFormatUncarriedFields(t *testing.T) {
