@@ -797,6 +797,16 @@ func TestCrossFormatUsage(t *testing.T) {
 				if a, b := runs[0].resp.Usage.CompletionTokens, runs[1].resp.Usage.CompletionTokens; a != b {
 					t.Errorf("completion tokens %d non-streaming, %d streaming", a, b)
 				}
+				// The mock counts one output token per content delta.
+				deltas := 0
+				for _, c := range runs[1].chunks {
+					if len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" {
+						deltas++
+					}
+				}
+				if got := runs[1].resp.Usage.CompletionTokens; got != int64(deltas) {
+					t.Errorf("completion tokens %d, want %d, one per streamed delta", got, deltas)
+				}
 				if tc.name != "plain" && !strings.Contains(string(runs[0].upstream), `"cache_control"`) {
 					t.Errorf("cache_control did not reach the Anthropic upstream: %s", runs[0].upstream)
 				}
@@ -821,6 +831,15 @@ func TestCrossFormatUsage(t *testing.T) {
 		}
 		if a, b := runs[0].msg.Usage.OutputTokens, runs[1].msg.Usage.OutputTokens; a != b {
 			t.Errorf("output tokens %d non-streaming, %d streaming", a, b)
+		}
+		deltas := 0
+		for _, ev := range runs[1].events {
+			if ev.Type == "content_block_delta" && ev.Delta.Type == "text_delta" {
+				deltas++
+			}
+		}
+		if got := runs[1].msg.Usage.OutputTokens; got != int64(deltas) {
+			t.Errorf("output tokens %d, want %d, one per streamed delta", got, deltas)
 		}
 	})
 }
