@@ -203,6 +203,9 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx) {
 					// x-request-id is the gateway's own id; the upstream's
 					// keeps its value under another name.
 					ctx.Response.Header.Set("X-Upstream-Request-Id", h.Value)
+				case x.key != nil && isRateLimitHeader(h.Name):
+					// With access control the client's limits are its key's,
+					// already written; the provider account's stay private.
 				default:
 					ctx.Response.Header.Set(h.Name, h.Value)
 				}
@@ -359,6 +362,12 @@ func (x *exchange) finish() {
 		}
 		s.logger.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 	}
+}
+
+// isRateLimitHeader reports whether name is a provider rate-limit header.
+func isRateLimitHeader(name string) bool {
+	return len(name) > 12 && (strings.EqualFold(name[:12], "x-ratelimit-") ||
+		len(name) > 20 && strings.EqualFold(name[:20], "anthropic-ratelimit-"))
 }
 
 func asGatewayError(err error) *converter.Error {

@@ -1,0 +1,182 @@
+package bus
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The hot stages of the bus, for regressions seen with benchstat:
+//
+//	go test ./bus -run '^$' -bench . -benchmem -count 5 | benchstat -
+
+var benchEvent = []byte("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n")
+
+func BenchmarkFrameEncodeDecode(b *testing.B) {
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendFrame(buf[:0], FrameData, 7, benchEvent)
+		buf = AppendFrame(buf, FrameEnd, 8, AppendUsage(nil, Usage{InputTokens: 12, OutputTokens: 30}))
+		rest := buf
+		for len(rest) > 0 {
+			var err error
+			if _, rest, err = NextFrame(rest); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkEnvelopeEncodeDecode(b *testing.B) {
+	body := make([]byte, 2048)
+	req := &Request{
+		ID: "Zx1b2c3d4e5f6g7h8i9j0k", ClientRequestID: "req_Zx1b2c3d4e5f6g7h8i9j0k", Reply: "_GW.reply.abc.Zx1b2c3d4e5f6g7h8i9j0k",
+		Route: "/v1/chat/completions", Upstream: "openai", Model: "gpt-4o", Stream: true,
+		Deadline: time.Now().UnixNano(), Enqueued: time.Now().UnixNano(), BodySize: len(body), Body: body,
+		Headers: []Header{{Name: "anthropic-version", Value: "2023-06-01"}},
+	}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendRequest(buf[:0], req)
+		if _, err := DecodeRequest(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchServer(b *testing.B) (*nats.Conn, *nats.Conn) {
+	b.Helper()
+	srv, err := server.NewServer(&server.Options{DontListen: true, JetStream: true, StoreDir: b.TempDir(), NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(5 * time.Second) {
+		b.Fatal("server not ready")
+	}
+	b.Cleanup(srv.Shutdown)
+	connect := func() *nats.Conn {
+		nc, err := nats.Connect("", nats.InProcessServer(srv))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(nc.Close)
+		return nc
+	}
+	return connect(), connect()
+}
+
+// BenchmarkReplyFrames is one reply message from a worker's Sender to the
+// ingress's Reply, over an in-process connection: the per-event bus hop.
+func BenchmarkReplyFrames(b *testing.B) {
+	ingressConn, workerConn := benchServer(b)
+	inbox, err := NewInbox(ingressConn, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inbox.Close()
+	outbox, err := NewOutbox(workerConn, "bench", 10*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer outbox.Close()
+	reply := inbox.Open("req1")
+	defer reply.Close()
+	sender, err := outbox.Begin(context.Background(), &Request{ID: "req1", Reply: reply.Subject()}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sender.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		sender.Data(benchEvent)
+		if err := sender.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			f, ok, _, err := reply.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ok && f.Kind == FrameData {
+				reply.Written(len(f.Payload))
+				break
+			}
+			if !ok {
+				<-reply.Ready()
+			}
+		}
+	}
+}
+
+// BenchmarkQueueRoundTrip is a request through an upstream's work queue to a
+// pulling worker and its first reply frame back: the queueing cost.
+func BenchmarkQueueRoundTrip(b *testing.B) {
+	ingressConn, workerConn := benchServer(b)
+	ctx := context.Background()
+	js, err := jetstream.New(ingressConn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := EnsureQueue(ctx, js, QueueConfig{Upstream: "bench", Size: 4096, Timeout: time.Minute}); err != nil {
+		b.Fatal(err)
+	}
+	wjs, _ := jetstream.New(workerConn)
+	cons, err := wjs.Consumer(ctx, QueueStream("bench"), queueConsumer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fetchCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for fetchCtx.Err() == nil {
+			batch, err := cons.Fetch(16, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				continue
+			}
+			for m := range batch.Messages() {
+				_ = m.Ack()
+				req, err := DecodeRequest(m.Data())
+				if err != nil {
+					continue
+				}
+				_ = workerConn.Publish(req.Reply, AppendFrame(nil, FrameEnd, 1, nil))
+			}
+		}
+	}()
+	inbox, err := NewInbox(ingressConn, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inbox.Close()
+	queues := NewQueues(js)
+	body := make([]byte, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		reply := inbox.Open("r")
+		env := AppendRequest(nil, &Request{ID: "r", Reply: reply.Subject(), Upstream: "bench", BodySize: len(body), Body: body})
+		if err := queues.Enqueue("bench", reply.Subject(), env); err != nil {
+			b.Fatal(err)
+		}
+		for done := false; !done; {
+			f, ok, _, err := reply.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			switch {
+			case ok && f.Kind == FrameEnd:
+				done = true
+			case !ok:
+				<-reply.Ready()
+			}
+		}
+		reply.Close()
+	}
+}
