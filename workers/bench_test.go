@@ -1,0 +1,46 @@
+package workers
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/cmd/mockupstream/mock"
+	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/converter"
+)
+
+// BenchmarkUpstreamClient is one non-streamed call to the mock upstream
+// through the workers' tuned HTTP client: the upstream-call stage alone.
+//
+//	go test ./workers -run '^$' -bench . -benchmem -count 5 | benchstat -
+func BenchmarkUpstreamClient(b *testing.B) {
+	m := mock.New(mock.DefaultConfig())
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	u := config.DefaultUpstream()
+	u.URL, u.Format, u.Timeout = m.URL(), config.FormatOpenAIChat, config.Duration{Duration: 10 * time.Second}
+	client := newUpstreamClient(u)
+	defer client.close()
+	body := []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello to the benchmark"}]}`)
+	req := &bus.Request{Model: "gpt-4o"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.do(ctx, req, converter.OpenAIChat, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}
