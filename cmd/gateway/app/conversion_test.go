@@ -1,12 +1,15 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -1912,4 +1915,84 @@ func TestCrossFormatThinking(t *testing.T) {
 			})
 		}
 	})
+}
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata with the current output")
+
+// Values that change from run to run, replaced before comparing with a
+// golden file.
+var (
+	createdField = regexp.MustCompile(`"created":[0-9]+`)
+	gatewayID    = regexp.MustCompile(`"request_id":"req_[A-Za-z0-9]+"`)
+)
+
+// TestCrossFormatWireGolden records what crosses the wire on the cross
+// routes, the converted upstream request and the answer the client gets, in
+// testdata/wire/*.golden. Run with -update to rewrite them after checking a
+// change.
+func TestCrossFormatWireGolden(t *testing.T) {
+	t.Parallel()
+	tools := `"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}}}}},{"type":"function","function":{"name":"get_time","parameters":{"type":"object","properties":{"zone":{"type":"string"}}}}}]`
+	atools := `"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}}}},{"name":"get_time","input_schema":{"type":"object","properties":{"zone":{"type":"string"}}}}]`
+	cases := []struct {
+		name, path, body string
+		errorStatus      int
+	}{
+		{"openai_client_text", toAnthropicUpstream + "/v1/chat/completions",
+			`{"model":"gpt-4o","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi there"}]}`, 0},
+		{"openai_client_text_stream", toAnthropicUpstream + "/v1/chat/completions",
+			`{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi there"}]}`, 0},
+		{"openai_client_parallel_tools_stream", toAnthropicUpstream + "/v1/chat/completions",
+			`{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},` + tools + `,"messages":[{"role":"user","content":"weather?"}]}`, 0},
+		{"openai_client_tool_results", toAnthropicUpstream + "/v1/chat/completions",
+			`{"model":"gpt-4o",` + tools + `,"messages":[{"role":"user","content":"weather?"},` +
+				`{"role":"assistant","content":null,"tool_calls":[{"id":"toolu_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},{"id":"toolu_2","type":"function","function":{"name":"get_time","arguments":"{}"}}]},` +
+				`{"role":"tool","tool_call_id":"toolu_1","content":"rain"},{"role":"tool","tool_call_id":"toolu_2","content":"noon"}]}`, 0},
+		{"openai_client_image", toAnthropicUpstream + "/v1/chat/completions",
+			`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image_url","image_url":{"url":"data:image/png;base64,` + pngBase64 + `"}}]}]}`, 0},
+		{"openai_client_error_529", toAnthropicUpstream + "/v1/chat/completions",
+			`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`, 529},
+		{"anthropic_client_text_stream", toOpenAIUpstream + "/v1/messages",
+			`{"model":"claude-sonnet-4-5","max_tokens":256,"stream":true,"system":"Be brief.","messages":[{"role":"user","content":"hi there"}]}`, 0},
+		{"anthropic_client_parallel_tools_stream", toOpenAIUpstream + "/v1/messages",
+			`{"model":"claude-sonnet-4-5","max_tokens":256,"stream":true,` + atools + `,"messages":[{"role":"user","content":"weather?"}]}`, 0},
+		{"anthropic_client_tool_results", toOpenAIUpstream + "/v1/messages",
+			`{"model":"claude-sonnet-4-5","max_tokens":256,` + atools + `,"messages":[{"role":"user","content":"weather?"},` +
+				`{"role":"assistant","content":[{"type":"tool_use","id":"call_1","name":"get_weather","input":{"city":"Paris"}},{"type":"tool_use","id":"call_2","name":"get_time","input":{}}]},` +
+				`{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":"rain"},{"type":"tool_result","tool_use_id":"call_2","content":[{"type":"text","text":"noon"}]}]}]}`, 0},
+		{"anthropic_client_image", toOpenAIUpstream + "/v1/messages",
+			`{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image","source":{"type":"url","url":"` + imageURL + `"}}]}]}`, 0},
+		{"anthropic_client_error_429", toOpenAIUpstream + "/v1/messages",
+			`{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"hi"}]}`, 429},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := mock.DefaultConfig()
+			cfg.ErrorStatus = tc.errorStatus
+			g := startGateway(t, cfg, "", nil)
+			resp, body := g.post(tc.path, tc.body, "anthropic-version", "2023-06-01")
+			var out bytes.Buffer
+			fmt.Fprintf(&out, "--- upstream request ---\n%s\n--- answer: %d %s ---\n", lastUpstreamBody(t, g), resp.StatusCode, resp.Header.Get("Content-Type"))
+			out.Write(body)
+			got := gatewayID.ReplaceAll(createdField.ReplaceAll(out.Bytes(), []byte(`"created":0`)), []byte(`"request_id":"req_gateway"`))
+
+			path := filepath.Join("testdata", "wire", tc.name+".golden")
+			if *updateGolden {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("reading golden file (run with -update to create it): %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("wire differs from %s (run with -update after checking the change)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+			}
+		})
+	}
 }
