@@ -1996,3 +1996,113 @@ func TestCrossFormatWireGolden(t *testing.T) {
 		})
 	}
 }
+
+// loggedUsage is the usage the ingress recorded for a request (the figures
+// quotas and metrics are fed), read from its access log line.
+type loggedUsage struct {
+	Input  int64 `json:"input_tokens"`
+	Output int64 `json:"output_tokens"`
+	Cached int64 `json:"cached_tokens"`
+}
+
+func accessLogUsage(t *testing.T, g *gateway, requestID string) loggedUsage {
+	t.Helper()
+	var u loggedUsage
+	eventually(t, 5*time.Second, func() error {
+		for _, line := range strings.Split(g.logs.String(), "\n") {
+			if strings.Contains(line, `"msg":"request"`) && strings.Contains(line, `"request_id":"`+requestID+`"`) {
+				return jsonx.Unmarshal([]byte(line), &u)
+			}
+		}
+		return fmt.Errorf("no access log line for %s", requestID)
+	})
+	return u
+}
+
+// TestCrossFormatAccountedUsage checks that the usage the gateway accounts
+// for a cross-format request is the usage its client was told.
+func TestCrossFormatAccountedUsage(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, mock.DefaultConfig(), "", nil)
+	ctx := context.Background()
+
+	t.Run("openai client, anthropic upstream", func(t *testing.T) {
+		params := chatParams("account for me")
+		sys := openai.ChatCompletionContentPartTextParam{Text: "Shared instructions."}
+		sys.SetExtraFields(map[string]any{"cache_control": map[string]any{"type": "ephemeral"}})
+		params.Messages = append([]openai.ChatCompletionMessageParamUnion{openai.SystemMessage([]openai.ChatCompletionContentPartTextParam{sys})}, params.Messages...)
+		for _, stream := range []bool{false, true} {
+			var resp *http.Response
+			var usage openai.CompletionUsage
+			if stream {
+				// Without include_usage: the client is told nothing, but
+				// the gateway still accounts the upstream's figures.
+				s := g.openAI(toAnthropicUpstream).Chat.Completions.NewStreaming(ctx, params, option.WithResponseInto(&resp))
+				var acc openai.ChatCompletionAccumulator
+				var deltas int64
+				for s.Next() {
+					c := s.Current()
+					acc.AddChunk(c)
+					if len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" {
+						deltas++
+					}
+				}
+				if err := s.Err(); err != nil {
+					t.Fatal(err)
+				}
+				_ = s.Close()
+				if acc.Usage.TotalTokens != 0 {
+					t.Errorf("usage %+v sent to a client that did not ask for it", acc.Usage)
+				}
+				// What the mock reported: P and P/2 cached (the body has
+				// cache_control), one output token per delta.
+				p := promptTokens(lastUpstreamBody(t, g))
+				usage = openai.CompletionUsage{PromptTokens: p, CompletionTokens: deltas}
+				usage.PromptTokensDetails.CachedTokens = p / 2
+			} else {
+				r, err := g.openAI(toAnthropicUpstream).Chat.Completions.New(ctx, params, option.WithResponseInto(&resp))
+				if err != nil {
+					t.Fatal(err)
+				}
+				usage = r.Usage
+			}
+			got := accessLogUsage(t, g, resp.Header.Get("X-Request-Id"))
+			if got.Input != usage.PromptTokens || got.Cached != usage.PromptTokensDetails.CachedTokens ||
+				got.Output == 0 || got.Output != usage.CompletionTokens {
+				t.Errorf("stream=%v: accounted %+v, client usage %+v", stream, got, usage)
+			}
+		}
+	})
+
+	t.Run("anthropic client, openai upstream", func(t *testing.T) {
+		for _, stream := range []bool{false, true} {
+			var resp *http.Response
+			var usage anthropic.Usage
+			if stream {
+				s := g.anthropic(toOpenAIUpstream).Messages.NewStreaming(ctx, messageParams("account for me"), aoption.WithResponseInto(&resp))
+				var msg anthropic.Message
+				for s.Next() {
+					if err := msg.Accumulate(s.Current()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := s.Err(); err != nil {
+					t.Fatal(err)
+				}
+				_ = s.Close()
+				usage = msg.Usage
+			} else {
+				msg, err := g.anthropic(toOpenAIUpstream).Messages.New(ctx, messageParams("account for me"), aoption.WithResponseInto(&resp))
+				if err != nil {
+					t.Fatal(err)
+				}
+				usage = msg.Usage
+			}
+			got := accessLogUsage(t, g, resp.Header.Get("X-Request-Id"))
+			wantIn := usage.InputTokens + usage.CacheReadInputTokens + usage.CacheCreationInputTokens
+			if got.Input != wantIn || got.Output != usage.OutputTokens || got.Cached != usage.CacheReadInputTokens {
+				t.Errorf("stream=%v: accounted %+v, client usage %+v", stream, got, usage)
+			}
+		}
+	})
+}
