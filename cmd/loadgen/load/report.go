@@ -65,6 +65,9 @@ type Report struct {
 	// Latency is the time from sending to the end of the answer, for OK
 	// requests.
 	Latency Durations `json:"latency_ms"`
+	// ErrorLatency is the latency of answers with an error status, such as
+	// the gateway's immediate refusals under overload.
+	ErrorLatency *Durations `json:"error_latency_ms,omitempty"`
 	// TTFB is the time to the first event of a stream.
 	TTFB *Durations `json:"ttfb_ms,omitempty"`
 	// Gap is the time between consecutive events of a stream; events that
@@ -98,7 +101,7 @@ type Counts struct {
 
 // results is a point-in-time copy of a collector, mergeable across rounds.
 type results struct {
-	latency, ttfb, gap, events *histSnapshot
+	latency, refused, ttfb, gap, events *histSnapshot
 
 	sent, requests, ok, incomplete, bytes, dropped, late int64
 
@@ -112,6 +115,7 @@ func (c *collector) snapshot() *results {
 	defer c.mu.Unlock()
 	return &results{
 		latency:    c.latency.snapshot(),
+		refused:    c.refused.snapshot(),
 		ttfb:       c.ttfb.snapshot(),
 		gap:        c.gap.snapshot(),
 		events:     c.events.snapshot(),
@@ -130,6 +134,7 @@ func (c *collector) snapshot() *results {
 
 func (s *results) merge(o *results) {
 	s.latency.merge(o.latency)
+	s.refused.merge(o.refused)
 	s.ttfb.merge(o.ttfb)
 	s.gap.merge(o.gap)
 	s.events.merge(o.events)
@@ -180,6 +185,10 @@ func buildReport(cfg Config, target string, res *results, window time.Duration) 
 		Late:          res.late,
 		BytesReceived: res.bytes,
 		Latency:       durations(res.latency),
+	}
+	if res.refused != nil && res.refused.total > 0 {
+		d := durations(res.refused)
+		rep.ErrorLatency = &d
 	}
 	if cfg.Rate > 0 {
 		rep.Mode, rep.Rate = "rate", cfg.Rate
@@ -254,6 +263,9 @@ func (r Report) WriteTable(w io.Writer) {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "\tp50\tp90\tp99\tp99.9\tmax\tmean\t\n")
 	writeDurations(tw, "latency ms", r.Latency)
+	if r.ErrorLatency != nil {
+		writeDurations(tw, "error latency ms", *r.ErrorLatency)
+	}
 	if r.TTFB != nil {
 		writeDurations(tw, "first event ms", *r.TTFB)
 	}

@@ -30,6 +30,7 @@ const (
 // histograms are shared, so workers never wait on each other to record.
 type collector struct {
 	latency histogram // whole request, in ns, successful requests only
+	refused histogram // whole request, in ns, answers with an error status
 	ttfb    histogram // first event of a stream, in ns
 	gap     histogram // between consecutive events of a stream, in ns
 	events  histogram // events per streamed response
@@ -365,6 +366,7 @@ func (w *worker) once(ctx context.Context, due time.Time) bool {
 		c.latency.record(uint64(end.Sub(begin)))
 	case outcomeStatus:
 		c.countStatus(resp.status)
+		c.refused.record(uint64(end.Sub(begin)))
 	case outcomeIncomplete:
 		c.incomplete.Add(1)
 	case outcomeTransport:
