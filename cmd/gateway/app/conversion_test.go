@@ -1289,7 +1289,7 @@ func TestCrossFormatUncarriedFields(t *testing.T) {
 			}
 			raw := aerr.RawJSON()
 			if aerr.StatusCode != 400 || aerr.Type() != "invalid_request_error" || !strings.Contains(raw, tc.param) ||
-				!strings.Contains(raw, `"type":"error"`) {
+				!strings.Contains(raw, `"type":"error"`) || !strings.Contains(raw, `"request_id":"req_`) {
 				t.Errorf("status %d, type %q; want 400 invalid_request_error naming %s\n%s", aerr.StatusCode, aerr.Type(), tc.param, raw)
 			}
 			if after := g.mock.Stats().Requests; after != before {
@@ -1447,6 +1447,12 @@ func sseData(t *testing.T, path string) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return eventData(raw)
+}
+
+// eventData returns the data lines of a server-sent event stream, [DONE]
+// excluded.
+func eventData(raw []byte) [][]byte {
 	var out [][]byte
 	for _, line := range strings.Split(string(raw), "\n") {
 		data, ok := strings.CutPrefix(line, "data:")
@@ -1639,7 +1645,7 @@ func TestCrossFormatStreamErrorEvents(t *testing.T) {
 		file, _ := filepath.Abs("testdata/anthropic_stream_overloaded.sse")
 		g := startGateway(t, mock.Config{ReplayFile: file}, "", nil)
 		resp, body := g.post(toAnthropicUpstream+"/v1/chat/completions", `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
-		events := sseData(t, writeTemp(t, body))
+		events := eventData(body)
 		if resp.StatusCode != 200 || len(events) == 0 {
 			t.Fatalf("status %d, body %s", resp.StatusCode, body)
 		}
@@ -1704,16 +1710,6 @@ func TestCrossFormatStreamErrorEvents(t *testing.T) {
 			t.Errorf("content before the error = %q", anthropicText(msg))
 		}
 	})
-}
-
-// writeTemp stores data in a file of the test's temporary directory.
-func writeTemp(t *testing.T, data []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "body")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestCrossFormatToolChoice(t *testing.T) {
