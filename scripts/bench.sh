@@ -109,6 +109,21 @@ scenario split-openai-stream-c$conc "$gw_pid" -c "$conc" -stream
 stop_gateway
 kill "$worker_pid"; wait "$worker_pid" 2>/dev/null || true
 
+# Overload: capacity is 16 slots x 100 ms = 160 requests/s; offer 3x that
+# for 20 s. Accepted requests must all complete; the rest are refused at once.
+"$bin/mockupstream" -addr 127.0.0.1:9093 -latency 100ms >"$out/mock-overload.log" 2>&1 &
+overload_mock=$!
+wait_http http://127.0.0.1:9093/health
+env GATEWAY_UPSTREAMS_OPENAI_URL=http://127.0.0.1:9093 GATEWAY_UPSTREAMS_OPENAI_CONCURRENCY=16 \
+	GATEWAY_UPSTREAMS_OPENAI_QUEUE_SIZE=32 GATEWAY_UPSTREAMS_OPENAI_QUEUE_TIMEOUT=2s \
+	GATEWAY_BUS_STORE_DIR="$bin/data-overload" GATEWAY_BUS_MONITOR= "$bin/gateway" >"$out/gateway-overload.log" 2>&1 &
+gw_pid=$!
+wait_http http://127.0.0.1:8080/health
+echo "== overload: 480 requests/s against a capacity of 160/s"
+"$bin/loadgen" -rate 480 -c 600 -duration 20s -rss-pid "$gw_pid" -json "$out/overload.json" | tee "$out/overload.txt"
+stop_gateway
+kill "$overload_mock"
+
 # Memory per held stream: streams that stay open about a minute, N at once.
 kill "$mock_pid" 2>/dev/null || true
 "$bin/mockupstream" -addr 127.0.0.1:9092 -chunks 600 -gap 100ms >"$out/mock-slow.log" 2>&1 &
