@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aigateway/gateway/converter/jsonx"
@@ -36,7 +37,45 @@ type QueueConfig struct {
 // EnsureQueue creates or updates the upstream's work-queue stream and the
 // consumer its workers share. Ingress and worker processes both call it, so
 // either may start first.
+//
+// Each attempt is bounded by queueSetupAttempt and retried while ctx lasts
+// and the failure is one a cluster recovers from: on a JetStream cluster,
+// processes that create the same replicated stream at the same moment may
+// never hear back, and a cluster electing a leader answers nothing.
 func EnsureQueue(ctx context.Context, js jetstream.JetStream, q QueueConfig) (jetstream.Consumer, error) {
+	for {
+		attempt, cancel := context.WithTimeout(ctx, queueSetupAttempt)
+		cons, err := ensureQueue(attempt, js, q)
+		cancel()
+		if err == nil {
+			return cons, nil
+		}
+		if ctx.Err() != nil || !transient(err) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// queueSetupAttempt bounds one attempt at creating a queue; creating a
+// replicated stream takes well under a second on a healthy cluster.
+const queueSetupAttempt = 3 * time.Second
+
+// transient reports whether a JetStream API failure may go away on retry.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code >= 500
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+func ensureQueue(ctx context.Context, js jetstream.JetStream, q QueueConfig) (jetstream.Consumer, error) {
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        QueueStream(q.Upstream),
 		Description: "requests waiting for a worker of upstream " + q.Upstream,
