@@ -77,9 +77,15 @@ type App struct {
 // Start starts a gateway process and returns once it serves.
 func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err error) {
 	a = &App{cfg: cfg, opts: opts, logger: opts.Logger, registry: prometheus.NewRegistry()}
+	// The error returns set a to nil: keep the half-started process to undo.
+	started := a
 	defer func() {
 		if err != nil {
-			a.closeBus()
+			if started.workerCancel != nil {
+				started.workerCancel()
+				<-started.workerDone
+			}
+			started.closeBus()
 		}
 	}()
 	a.registry.MustRegister(
