@@ -83,7 +83,6 @@ func cutBus(t testing.TB, a *App, role string) {
 	t.Fatalf("the process has no %s connection", role)
 }
 
-
 // gatheredValue returns the value of the gauge or counter name whose labels
 // include labels (name=value pairs), or 0 when it has no such series.
 func gatheredValue(t testing.TB, a *App, name string, labels ...string) float64 {
@@ -357,8 +356,8 @@ func TestQueueTimeout(t *testing.T) {
 	upstream := httptest.NewServer(m.Handler())
 	t.Cleanup(upstream.Close)
 	p := startProc(t, ModeAll, upstream.URL, upstream.URL, "", map[string]string{
-		"GATEWAY_UPSTREAMS_OPENAI_CONCURRENCY":       "1",
-		"GATEWAY_UPSTREAMS_OPENAI_QUEUE_TIMEOUT":     "300ms",
+		"GATEWAY_UPSTREAMS_OPENAI_CONCURRENCY":        "1",
+		"GATEWAY_UPSTREAMS_OPENAI_QUEUE_TIMEOUT":      "300ms",
 		"GATEWAY_UPSTREAMS_OPENAI_FIRST_BYTE_TIMEOUT": "30s",
 	})
 
@@ -489,4 +488,3 @@ upstream = "unserved"
 		t.Errorf("upstream saw %d calls, want 1", calls)
 	}
 }
-
