@@ -186,7 +186,14 @@ func (c *call) forwardError(ctx context.Context, resp *http.Response) {
 		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s failed with status %d", c.p.upstream.Name, resp.StatusCode), err)
 		return
 	}
-	out := converter.TranslateErrorBody(c.p.format, c.client, resp.StatusCode, body, c.req.ClientRequestID)
+	// An Anthropic client reads the request id from the request-id header
+	// and the body alike, and the head passes the upstream's id on as
+	// request-id: the body names the same one.
+	requestID := c.req.ClientRequestID
+	if id := resp.Header.Get("x-request-id"); id != "" && c.client == converter.Anthropic {
+		requestID = id
+	}
+	out := converter.TranslateErrorBody(c.p.format, c.client, resp.StatusCode, body, requestID)
 	c.sender.Head(c.head(resp.StatusCode, resp.Header, "application/json"))
 	c.sender.Data(out)
 	c.end(ctx, converter.Usage{})
