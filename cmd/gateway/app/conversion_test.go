@@ -1071,8 +1071,8 @@ func TestCrossFormatUpstreamErrors(t *testing.T) {
 					t.Errorf("status %d, type %q; want %d, %q, with a message and a request_id\n%s",
 						aerr.StatusCode, aerr.Type(), tc.status, tc.anthropicType, aerr.RawJSON())
 				}
-				if aerr.RequestID == "" {
-					t.Error("no request-id header")
+				if aerr.RequestID == "" || aerr.RequestID != body.RequestID {
+					t.Errorf("request-id header %q, body request_id %q: want one id", aerr.RequestID, body.RequestID)
 				}
 				if tc.status == 429 && aerr.Response.Header.Get("Retry-After") == "" {
 					t.Error("429 without retry-after")
