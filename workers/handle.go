@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -190,8 +191,12 @@ func (c *call) forwardError(ctx context.Context, resp *http.Response) {
 	// and the body alike, and the head passes the upstream's id on as
 	// request-id: the body names the same one.
 	requestID := c.req.ClientRequestID
-	if id := resp.Header.Get("x-request-id"); id != "" && c.client == converter.Anthropic {
-		requestID = id
+	if c.client == converter.Anthropic {
+		idHeader := "request-id"
+		if c.p.format == converter.OpenAIChat {
+			idHeader = "x-request-id"
+		}
+		requestID = cmp.Or(resp.Header.Get(idHeader), requestID)
 	}
 	out := converter.TranslateErrorBody(c.p.format, c.client, resp.StatusCode, body, requestID)
 	c.sender.Head(c.head(resp.StatusCode, resp.Header, "application/json"))
