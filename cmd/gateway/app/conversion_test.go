@@ -444,42 +444,41 @@ func TestCrossFormatText(t *testing.T) {
 }
 
 // Tools declared in both formats. The mock calls the first two with
-// arguments built from their schemas' property names.
-var (
-	weatherSchema = map[string]any{
-		"type":       "object",
-		"properties": map[string]any{"city": map[string]any{"type": "string"}, "days": map[string]any{"type": "integer"}},
-		"required":   []string{"city"},
-	}
-	timeSchema = map[string]any{
-		"type":       "object",
-		"properties": map[string]any{"zone": map[string]any{"type": "string"}, "utc": map[string]any{"type": "boolean"}},
-	}
-	wantToolArgs = map[string]map[string]any{
-		"get_weather": {"city": "value-city", "days": float64(1)},
-		"get_time":    {"utc": true, "zone": "value-zone"},
-	}
-)
+// arguments built from their schemas' property names, which wantToolArgs
+// lists.
+var wantToolArgs = map[string]map[string]any{
+	"get_weather": {"city": "value-city", "days": float64(1)},
+	"get_time":    {"utc": true, "zone": "value-zone"},
+}
+
+func weatherProperties() map[string]any {
+	return map[string]any{"city": map[string]any{"type": "string"}, "days": map[string]any{"type": "integer"}}
+}
+
+func timeProperties() map[string]any {
+	return map[string]any{"zone": map[string]any{"type": "string"}, "utc": map[string]any{"type": "boolean"}}
+}
 
 func openAITools() []openai.ChatCompletionToolUnionParam {
 	return []openai.ChatCompletionToolUnionParam{
 		openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
-			Name: "get_weather", Description: openai.String("Weather forecast"), Parameters: weatherSchema,
+			Name: "get_weather", Description: openai.String("Weather forecast"),
+			Parameters: shared.FunctionParameters{"type": "object", "properties": weatherProperties(), "required": []string{"city"}},
 		}),
 		openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
-			Name: "get_time", Parameters: timeSchema,
+			Name: "get_time", Parameters: shared.FunctionParameters{"type": "object", "properties": timeProperties()},
 		}),
 	}
 }
 
 func anthropicTools() []anthropic.ToolUnionParam {
 	weather := anthropic.ToolUnionParamOfTool(anthropic.ToolInputSchemaParam{
-		Properties: weatherSchema["properties"], Required: []string{"city"},
+		Properties: weatherProperties(), Required: []string{"city"},
 	}, "get_weather")
 	weather.OfTool.Description = anthropic.String("Weather forecast")
 	return []anthropic.ToolUnionParam{
 		weather,
-		anthropic.ToolUnionParamOfTool(anthropic.ToolInputSchemaParam{Properties: timeSchema["properties"]}, "get_time"),
+		anthropic.ToolUnionParamOfTool(anthropic.ToolInputSchemaParam{Properties: timeProperties()}, "get_time"),
 	}
 }
 
