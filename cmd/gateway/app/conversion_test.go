@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -1025,6 +1026,10 @@ func TestCrossFormatUpstreamErrors(t *testing.T) {
 			cfg.ErrorStatus = tc.status
 			g.mock.SetConfig(cfg)
 			ctx := context.Background()
+			// The messages each upstream gives for this status, asked
+			// directly: they must reach the client of the other format.
+			anthropicMsg := upstreamErrorMessage(t, g, "/v1/messages")
+			openAIMsg := upstreamErrorMessage(t, g, "/v1/chat/completions")
 
 			checkOpenAI := func(t *testing.T, err error) {
 				t.Helper()
@@ -1032,9 +1037,9 @@ func TestCrossFormatUpstreamErrors(t *testing.T) {
 				if !errors.As(err, &oerr) {
 					t.Fatalf("err = %v, want *openai.Error", err)
 				}
-				if oerr.StatusCode != tc.status || oerr.Type != tc.openAIType || oerr.Code != tc.openAICode || oerr.Message == "" {
-					t.Errorf("status %d, type %q, code %q, message %q; want %d, %q, %q and a message\n%s",
-						oerr.StatusCode, oerr.Type, oerr.Code, oerr.Message, tc.status, tc.openAIType, tc.openAICode, oerr.RawJSON())
+				if oerr.StatusCode != tc.status || oerr.Type != tc.openAIType || oerr.Code != tc.openAICode || oerr.Message != anthropicMsg {
+					t.Errorf("status %d, type %q, code %q, message %q; want %d, %q, %q, %q\n%s",
+						oerr.StatusCode, oerr.Type, oerr.Code, oerr.Message, tc.status, tc.openAIType, tc.openAICode, anthropicMsg, oerr.RawJSON())
 				}
 				if tc.status == 429 && oerr.Response.Header.Get("Retry-After") == "" {
 					t.Error("429 without retry-after")
@@ -1066,9 +1071,9 @@ func TestCrossFormatUpstreamErrors(t *testing.T) {
 					t.Fatalf("error body %q: %v", aerr.RawJSON(), err)
 				}
 				if aerr.StatusCode != tc.status || string(aerr.Type()) != tc.anthropicType || body.Type != "error" ||
-					body.Error.Message == "" || body.RequestID == "" {
-					t.Errorf("status %d, type %q; want %d, %q, with a message and a request_id\n%s",
-						aerr.StatusCode, aerr.Type(), tc.status, tc.anthropicType, aerr.RawJSON())
+					body.Error.Message != openAIMsg || body.RequestID == "" {
+					t.Errorf("status %d, type %q; want %d, %q, message %q and a request_id\n%s",
+						aerr.StatusCode, aerr.Type(), tc.status, tc.anthropicType, openAIMsg, aerr.RawJSON())
 				}
 				if aerr.RequestID == "" || aerr.RequestID != body.RequestID {
 					t.Errorf("request-id header %q, body request_id %q: want one id", aerr.RequestID, body.RequestID)
@@ -1086,6 +1091,27 @@ func TestCrossFormatUpstreamErrors(t *testing.T) {
 			_ = astream.Close()
 		})
 	}
+}
+
+// upstreamErrorMessage asks the mock upstream directly and returns the
+// error message of its answer.
+func upstreamErrorMessage(t *testing.T, g *gateway, path string) string {
+	t.Helper()
+	resp, err := http.Post(g.mock.URL()+path, "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	data, _ := io.ReadAll(resp.Body)
+	if err := jsonx.Unmarshal(data, &body); err != nil || body.Error.Message == "" {
+		t.Fatalf("the upstream's error %s has no message (%v)", data, err)
+	}
+	return body.Error.Message
 }
 
 func TestCrossFormatStreamInterrupted(t *testing.T) {
