@@ -1839,7 +1839,7 @@ func TestCrossFormatThinking(t *testing.T) {
 	g := startGateway(t, mock.DefaultConfig(), "", nil)
 	client := g.openAI(toAnthropicUpstream)
 
-	t.Run("text answer", func(t *testing.T) {
+	t.Run("openai client, text answer", func(t *testing.T) {
 		params := chatParams("think first")
 		params.ReasoningEffort = shared.ReasoningEffortLow
 		runs := chatRuns(t, g, client, params)
@@ -1882,7 +1882,29 @@ func TestCrossFormatThinking(t *testing.T) {
 		}
 	})
 
-	t.Run("tool use round trip", func(t *testing.T) {
+	t.Run("anthropic client asking for thinking", func(t *testing.T) {
+		params := messageParams("think first")
+		params.MaxTokens = 2048
+		params.Thinking = anthropic.ThinkingConfigParamOfEnabled(1024)
+		for _, run := range messageRuns(t, g, g.anthropic(toOpenAIUpstream), params) {
+			t.Run(run.mode, func(t *testing.T) {
+				if got := anthropicText(run.msg); got != "Hello! You said: think first" {
+					t.Errorf("answer %q", got)
+				}
+				var up struct {
+					ReasoningEffort     string `json:"reasoning_effort"`
+					MaxCompletionTokens int    `json:"max_completion_tokens"`
+				}
+				// A reasoning request goes to a reasoning model, which
+				// takes only max_completion_tokens.
+				if err := jsonx.Unmarshal(run.upstream, &up); err != nil || up.ReasoningEffort == "" || up.MaxCompletionTokens != 2048 {
+					t.Errorf("upstream %s: want a reasoning_effort and max_completion_tokens 2048", run.upstream)
+				}
+			})
+		}
+	})
+
+	t.Run("openai client, tool use round trip", func(t *testing.T) {
 		question := openai.UserMessage("weather, thoughtfully")
 		params := chatParams("")
 		params.Messages = []openai.ChatCompletionMessageParamUnion{question}
