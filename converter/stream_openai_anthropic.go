@@ -88,7 +88,7 @@ func (s *Stream) openAIToAnthropic(dst []byte, ev sse.Event) ([]byte, error) {
 		}
 	}
 	if body.Error != nil {
-		return s.o2aError(dst, body.Error.Message), nil
+		return s.o2aError(dst, body.Error), nil
 	}
 	if body.Usage != nil {
 		s.usage = body.Usage.gateway()
@@ -380,11 +380,27 @@ func (s *Stream) o2aClose(dst []byte, eof bool) []byte {
 
 // o2aError turns an upstream error payload into an Anthropic error event;
 // the stream ends with it.
-func (s *Stream) o2aError(dst []byte, msg string) []byte {
+func (s *Stream) o2aError(dst []byte, e *openAIStreamError) []byte {
 	s.done = true
-	dst = append(dst, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":"...)
-	dst = jsonx.AppendString(dst, cmp.Or(msg, "the upstream reported an error"))
+	dst = append(dst, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"...)
+	dst = jsonx.AppendString(dst, anthropicStreamErrorType(e.Type))
+	dst = append(dst, `,"message":`...)
+	dst = jsonx.AppendString(dst, cmp.Or(e.Message, "the upstream reported an error"))
 	return append(dst, "}}\n\n"...)
+}
+
+// anthropicStreamErrorType names an OpenAI error type the way Anthropic
+// does, so that an Anthropic client can tell a refused request or a rate
+// limit from a failure of the upstream even after the stream has started.
+// OpenAI reports rate limits with the limit's kind as the type.
+func anthropicStreamErrorType(openAIType string) string {
+	switch openAIType {
+	case "invalid_request_error":
+		return "invalid_request_error"
+	case "rate_limit_error", "rate_limit_exceeded", "requests", "tokens", "insufficient_quota":
+		return "rate_limit_error"
+	}
+	return "api_error"
 }
 
 func appendBlockStartHead(dst []byte, index int) []byte {
