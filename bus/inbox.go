@@ -95,8 +95,14 @@ func (in *Inbox) deliver(m *nats.Msg) {
 }
 
 func (in *Inbox) serveBody(m *nats.Msg) {
+	if m.Reply == "" {
+		return
+	}
 	v, ok := in.replies.Load(lastToken(m.Subject))
-	if !ok || m.Reply == "" {
+	if !ok {
+		// The request ended: say so at once rather than leave the worker
+		// waiting for an answer until its context ends.
+		_ = m.Respond(nil)
 		return
 	}
 	r := v.(*Reply)

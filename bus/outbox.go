@@ -324,6 +324,8 @@ func (s *Sender) waitCredit(ctx context.Context) error {
 			timer = time.NewTimer(s.outbox.stall)
 			defer timer.Stop()
 		}
+		// The sender's own context counts as well as the caller's: a flush
+		// must end when the ingress cancels, whatever context it was given.
 		select {
 		case <-s.credit:
 		case <-ctx.Done():
@@ -331,6 +333,11 @@ func (s *Sender) waitCredit(ctx context.Context) error {
 				return ErrCancelled
 			}
 			return ctx.Err()
+		case <-s.ctx.Done():
+			if s.Cancelled() {
+				return ErrCancelled
+			}
+			return s.ctx.Err()
 		case <-timer.C:
 			return ErrCreditStalled
 		}
