@@ -3,6 +3,7 @@ package ingress
 import (
 	"bytes"
 	"errors"
+	"net"
 	"time"
 
 	"github.com/nats-io/nuid"
@@ -113,6 +114,11 @@ func (s *Server) serveParseError(ctx *fasthttp.RequestCtx, err error) {
 		format, label = r.format, r.Path
 	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		// fasthttp closes the connection after this answer. A client still
+		// sending its body would see the close as a reset and never read
+		// the 413, so the rest of the body is read and dropped first.
+		drainBody(ctx.Conn(), int64(ctx.Request.Header.ContentLength()))
+		ctx.SetConnectionClose()
 		s.reject(ctx, label, format, converter.Errorf(converter.KindRequestTooLarge,
 			"request body is larger than the limit of %d bytes", s.cfg.Server.MaxBodyBytes), start)
 		return
@@ -179,4 +185,35 @@ func printable(b []byte) bool {
 
 func msSince(t time.Time) float64 {
 	return float64(time.Since(t).Microseconds()) / 1000
+}
+
+// Bounds on draining an oversized body: never more than this many bytes,
+// and stop once the client pauses this long (it has sent everything and waits
+// for the answer).
+const (
+	drainLimit = 256 << 20
+	drainPause = 100 * time.Millisecond
+)
+
+// drainBody reads and discards what remains of a request body the gateway
+// refuses, up to size bytes (or drainLimit when unknown).
+func drainBody(c net.Conn, size int64) {
+	if c == nil {
+		return
+	}
+	if size <= 0 || size > drainLimit {
+		size = drainLimit
+	}
+	buf := make([]byte, 32<<10)
+	for read := int64(0); read < size; {
+		if err := c.SetReadDeadline(time.Now().Add(drainPause)); err != nil {
+			return
+		}
+		n, err := c.Read(buf)
+		read += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	_ = c.SetReadDeadline(time.Time{})
 }
