@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/cmd/mockupstream/mock"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter/jsonx"
@@ -210,30 +213,38 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
 
-// TestOverloadRefusesAtOnce fills an upstream's 4 slots and 8 queue places
-// with a burst of 40 requests: exactly 12 are answered, the other 28 are
-// refused at once in the client's own error shape.
-func TestOverloadRefusesAtOnce(t *testing.T) {
-	const (
-		concurrency = 4
-		queueSize   = 8
-		burst       = 40
-	)
+// overloadRig is a gateway whose upstream has 4 slots and 8 queue places,
+// in front of a mock whose calls are held until the test opens the gate.
+type overloadRig struct {
+	t      *testing.T
+	p      *proc
+	m      *mock.Server
+	gate   *gate
+	client *http.Client
+	sent   int
+}
+
+const (
+	rigConcurrency = 4
+	rigQueueSize   = 8
+)
+
+func newOverloadRig(t *testing.T) *overloadRig {
 	m := mock.New(mock.Config{Latency: 200 * time.Millisecond, Strict: true})
 	g := newGate()
 	upstream := httptest.NewServer(g.wrap(m.Handler()))
 	t.Cleanup(func() { g.release(); upstream.Close() })
 	p := startProc(t, ModeAll, upstream.URL, upstream.URL, "", map[string]string{
-		"GATEWAY_UPSTREAMS_OPENAI_CONCURRENCY": fmt.Sprint(concurrency),
-		"GATEWAY_UPSTREAMS_OPENAI_QUEUE_SIZE":  fmt.Sprint(queueSize),
+		"GATEWAY_UPSTREAMS_OPENAI_CONCURRENCY": fmt.Sprint(rigConcurrency),
+		"GATEWAY_UPSTREAMS_OPENAI_QUEUE_SIZE":  fmt.Sprint(rigQueueSize),
 	})
-
-	// One connection per request, opened beforehand, so that the burst
+	// One connection per request, opened beforehand, so that a burst
 	// measures the gateway rather than TCP handshakes.
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: burst, MaxConnsPerHost: burst}}
-	defer client.CloseIdleConnections()
+	const conns = 64
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+	t.Cleanup(client.CloseIdleConnections)
 	var warm sync.WaitGroup
-	for range burst {
+	for range conns {
 		warm.Go(func() {
 			if resp, err := client.Get(p.url + "/health"); err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
@@ -242,22 +253,25 @@ func TestOverloadRefusesAtOnce(t *testing.T) {
 		})
 	}
 	warm.Wait()
+	return &overloadRig{t: t, p: p, m: m, gate: g, client: client}
+}
 
-	// Both dialects reach the same upstream, and so share its slots and queue.
+// fire sends n requests at once, alternating between the two dialects,
+// which reach the same upstream and so share its slots and queue.
+func (o *overloadRig) fire(n int, results chan<- result, wg *sync.WaitGroup) {
 	routes := []string{"/v1/chat/completions", "/x-openai/v1/messages"}
-	results := make(chan result, burst)
 	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range burst {
-		route := routes[i%2]
-		text := fmt.Sprintf("burst request %d", i)
+	for range n {
+		o.sent++
+		route := routes[o.sent%2]
+		text := fmt.Sprintf("burst request %d", o.sent)
 		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodPost, p.url+route, strings.NewReader(overloadBody(route, text)))
+			req, _ := http.NewRequest(http.MethodPost, o.p.url+route, strings.NewReader(overloadBody(route, text)))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("anthropic-version", "2023-06-01")
 			<-start
 			sent := time.Now()
-			resp, err := client.Do(req)
+			resp, err := o.client.Do(req)
 			r := result{route: route, text: text, err: err}
 			if err == nil {
 				r.body, r.err = io.ReadAll(resp.Body)
@@ -269,38 +283,52 @@ func TestOverloadRefusesAtOnce(t *testing.T) {
 		})
 	}
 	close(start)
+}
 
-	// The refusals come back while every admitted request is held upstream
-	// or in the queue, so no slot can free up and admit a 13th.
+// collect reads n results.
+func (o *overloadRig) collect(results <-chan result, n int) []result {
+	o.t.Helper()
 	var got []result
-	collect := func(n int) {
-		t.Helper()
-		timeout := time.After(20 * time.Second)
-		for len(got) < n {
-			select {
-			case r := <-results:
-				got = append(got, r)
-			case <-timeout:
-				t.Fatalf("only %d of %d answers arrived", len(got), n)
-			}
+	timeout := time.After(20 * time.Second)
+	for len(got) < n {
+		select {
+		case r := <-results:
+			got = append(got, r)
+		case <-timeout:
+			o.t.Fatalf("only %d of %d answers arrived", len(got), n)
 		}
 	}
-	collect(burst - concurrency - queueSize)
-	eventually(t, 5*time.Second, func() error {
-		if held := g.held(); held != concurrency {
-			return fmt.Errorf("%d upstream calls held, want %d", held, concurrency)
-		}
-		return nil
-	})
-	if busy := gatheredValue(t, p.app, "gateway_worker_busy", "upstream", "openai"); busy != concurrency {
-		t.Errorf("gateway_worker_busy = %v, want %d", busy, concurrency)
-	}
-	g.release()
-	wg.Wait()
-	collect(burst)
+	return got
+}
 
-	var ok, refused int
-	var refusals []time.Duration
+// queued is the number of requests waiting in the upstream's stream.
+func (o *overloadRig) queued() (uint64, error) {
+	nc, err := nats.Connect("", nats.InProcessServer(o.p.app.embedded))
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, bus.QueueStream("openai"))
+	if err != nil {
+		return 0, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
+}
+
+// check verifies every answer and refusal and returns how many of each.
+func (o *overloadRig) check(got []result) (ok int, refusals []time.Duration) {
+	t := o.t
+	t.Helper()
 	for _, r := range got {
 		if r.err != nil {
 			t.Errorf("%s %q: %v", r.route, r.text, r.err)
@@ -315,7 +343,6 @@ func TestOverloadRefusesAtOnce(t *testing.T) {
 				t.Errorf("%s %q: answer %q (%v)", r.route, r.text, text, err)
 			}
 		case http.StatusTooManyRequests, 529:
-			refused++
 			refusals = append(refusals, r.elapsed)
 			wantStatus, wantBody := http.StatusTooManyRequests, `"code":"queue_full"`
 			if anthropicShape {
@@ -327,8 +354,8 @@ func TestOverloadRefusesAtOnce(t *testing.T) {
 			if r.header.Get("Retry-After") == "" {
 				t.Errorf("%s refusal without Retry-After", r.route)
 			}
-			// Generous: the requirement is "well under 50 ms"; the figure
-			// is logged below.
+			// Generous: the requirement is "well under 50 ms"; the figures
+			// are logged.
 			if r.elapsed > time.Second {
 				t.Errorf("%s refusal took %v", r.route, r.elapsed)
 			}
@@ -336,17 +363,83 @@ func TestOverloadRefusesAtOnce(t *testing.T) {
 			t.Errorf("%s %q: unexpected status %d: %s", r.route, r.text, r.status, r.body)
 		}
 	}
-	if ok != concurrency+queueSize || refused != burst-concurrency-queueSize {
-		t.Errorf("%d answered and %d refused, want %d and %d", ok, refused, concurrency+queueSize, burst-concurrency-queueSize)
+	if n := gatheredValue(t, o.p.app, "gateway_rejected_total", "upstream", "openai", "reason", "queue_full"); n != float64(len(refusals)) {
+		t.Errorf("gateway_rejected_total{reason=queue_full} = %v, want %d", n, len(refusals))
 	}
-	if calls := m.Stats().Requests; calls != concurrency+queueSize {
-		t.Errorf("upstream saw %d calls, want %d", calls, concurrency+queueSize)
+	if calls := o.m.Stats().Requests; calls != int64(ok) {
+		t.Errorf("upstream saw %d calls, %d answers", calls, ok)
 	}
-	if n := gatheredValue(t, p.app, "gateway_rejected_total", "upstream", "openai", "reason", "queue_full"); n != float64(refused) {
-		t.Errorf("gateway_rejected_total{reason=queue_full} = %v, want %d", n, refused)
+	return ok, refusals
+}
+
+// TestOverloadRefusesAtOnce fills an upstream's 4 slots, then sends 36
+// requests at once: exactly 8 wait in the queue and are answered later, the
+// other 28 are refused at once in the client's own error shape.
+func TestOverloadRefusesAtOnce(t *testing.T) {
+	o := newOverloadRig(t)
+	results := make(chan result, 40)
+	var wg sync.WaitGroup
+	o.fire(rigConcurrency, results, &wg)
+	eventually(t, 5*time.Second, func() error {
+		if held := o.gate.held(); held != rigConcurrency {
+			return fmt.Errorf("%d upstream calls held, want %d", held, rigConcurrency)
+		}
+		return nil
+	})
+	if busy := gatheredValue(t, o.p.app, "gateway_worker_busy", "upstream", "openai"); busy != rigConcurrency {
+		t.Errorf("gateway_worker_busy = %v, want %d", busy, rigConcurrency)
+	}
+	// With every slot taken no worker pulls, so the queue holds exactly
+	// queue_size requests and refuses the rest.
+	o.fire(40-rigConcurrency, results, &wg)
+	got := o.collect(results, 40-rigConcurrency-rigQueueSize)
+	eventually(t, 5*time.Second, func() error {
+		n, err := o.queued()
+		if err == nil && n != rigQueueSize {
+			err = fmt.Errorf("%d requests queued, want %d", n, rigQueueSize)
+		}
+		return err
+	})
+	o.gate.release()
+	wg.Wait()
+	got = append(got, o.collect(results, rigConcurrency+rigQueueSize)...)
+	ok, refusals := o.check(got)
+	if ok != rigConcurrency+rigQueueSize || len(refusals) != 40-rigConcurrency-rigQueueSize {
+		t.Errorf("%d answered and %d refused, want %d and %d", ok, len(refusals), rigConcurrency+rigQueueSize, 40-rigConcurrency-rigQueueSize)
 	}
 	t.Logf("refusal latency: p50 %v, p99 %v, max %v over %d refusals",
 		percentile(refusals, .5), percentile(refusals, .99), percentile(refusals, 1), len(refusals))
+}
+
+// TestOverloadBurst sends 40 requests at the same instant to an idle
+// upstream with 4 slots and 8 queue places. Requests on their way to a
+// worker with free slots count against the queue until the worker's
+// acknowledgement reaches the stream, so a burst admits between 8 and 12;
+// never more, and everything else is refused at once.
+func TestOverloadBurst(t *testing.T) {
+	o := newOverloadRig(t)
+	results := make(chan result, 40)
+	var wg sync.WaitGroup
+	o.fire(40, results, &wg)
+	got := o.collect(results, 40-rigConcurrency-rigQueueSize)
+	eventually(t, 5*time.Second, func() error {
+		n, err := o.queued()
+		if err != nil {
+			return err
+		}
+		if settled := len(got) + len(results) + o.gate.held() + int(n); settled != 40 {
+			return fmt.Errorf("%d of 40 requests answered, held upstream or queued", settled)
+		}
+		return nil
+	})
+	o.gate.release()
+	wg.Wait()
+	got = append(got, o.collect(results, 40-len(got))...)
+	ok, refusals := o.check(got)
+	if ok < rigQueueSize || ok > rigConcurrency+rigQueueSize || ok+len(refusals) != 40 {
+		t.Errorf("%d answered and %d refused; want 8 to 12 answered, the rest refused", ok, len(refusals))
+	}
+	t.Logf("burst of 40: %d admitted; refusal latency p50 %v, p99 %v", ok, percentile(refusals, .5), percentile(refusals, .99))
 }
 
 // TestQueueTimeout checks that a request nobody starts within queue_timeout
