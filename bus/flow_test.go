@@ -344,3 +344,46 @@ func TestBodyTravelsInChunks(t *testing.T) {
 		t.Errorf("fetching a dropped body failed only after %v", waited)
 	}
 }
+
+// TestSlowClientKeepsItsStream checks that a worker waiting for credit
+// longer than the stall time-out keeps its stream while the ingress answers
+// its heartbeats: the client reads slowly, the ingress is alive.
+func TestSlowClientKeepsItsStream(t *testing.T) {
+	const stall = 2500 * time.Millisecond
+	p, _, _ := openPair(t, stall, "slowclient")
+	done := make(chan error, 1)
+	go func() {
+		for range 2 * Window / (32 << 10) {
+			p.sender.Data(make([]byte, 32<<10))
+			if err := p.sender.Flush(context.Background()); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- p.sender.End(context.Background(), Usage{})
+	}()
+	if f := nextFrame(t, p.reply); f.Kind != FrameAccept {
+		t.Fatalf("first frame %q, want accept", f.Kind)
+	}
+	// Hold the credit well past the stall time-out while heartbeats flow.
+	hold := time.After(stall + 1500*time.Millisecond)
+	for waiting := true; waiting; {
+		select {
+		case <-hold:
+			waiting = false
+		case <-p.reply.Ready():
+			// Only heartbeats can arrive: the worker has no credit left.
+			// Frames stay queued; the dispatcher answers the heartbeats.
+		}
+	}
+	for {
+		f := nextFrame(t, p.reply)
+		if f.Kind == FrameEnd {
+			break
+		}
+		p.reply.Written(len(f.Payload))
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("worker gave up on a slow client: %v", err)
+	}
+}

@@ -28,6 +28,9 @@ var (
 const (
 	controlCredit byte = 'C'
 	controlCancel byte = 'X'
+	// controlAlive answers a worker's heartbeat: the ingress is alive, only
+	// its client reads slowly, so a worker waiting for credit keeps waiting.
+	controlAlive byte = 'K'
 )
 
 // Inbox receives the reply frames of every request one ingress process has
@@ -89,9 +92,17 @@ func (in *Inbox) deliver(m *nats.Msg) {
 	if !ok {
 		return // the request already ended; late frames are dropped
 	}
+	r := v.(*Reply)
+	if len(m.Data) > 0 && m.Data[0] == byte(FrameHeartbeat) {
+		// Answered here rather than by the request's goroutine, which may
+		// be blocked writing to a slow client.
+		if ctl := r.ctl.Load(); ctl != nil {
+			_ = in.nc.Publish(*ctl, []byte{controlAlive})
+		}
+	}
 	// Frames are never empty: an empty message is the server's "no
 	// responders" status for a publish no stream took.
-	v.(*Reply).push(m.Data)
+	r.push(m.Data)
 }
 
 func (in *Inbox) serveBody(m *nats.Msg) {
@@ -127,6 +138,9 @@ type Reply struct {
 	subject string
 	notify  chan struct{}
 	body    atomic.Pointer[[]byte]
+	// ctl is the worker's control subject, for the dispatcher's answers to
+	// heartbeats; control is the request goroutine's own copy.
+	ctl atomic.Pointer[string]
 
 	mu       sync.Mutex
 	queued   [][]byte
@@ -237,6 +251,7 @@ func (r *Reply) Next() (f Frame, ok bool, got bool, err error) {
 			}
 			r.queueWait = time.Duration(wait) * time.Microsecond
 			r.control = string(f.Payload[n:])
+			r.ctl.Store(&r.control)
 		case FrameEnd, FrameError:
 			r.finished = true
 		}

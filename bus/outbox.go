@@ -100,6 +100,11 @@ func (o *Outbox) control(m *nats.Msg) {
 		}
 	case controlCancel:
 		s.cancel()
+	case controlAlive:
+		select {
+		case s.alive <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -156,6 +161,7 @@ func (o *Outbox) Begin(ctx context.Context, req *Request, queueWait time.Duratio
 		id:      req.ID,
 		subject: req.Reply,
 		credit:  make(chan struct{}, 1),
+		alive:   make(chan struct{}, 1),
 		ctx:     ctx,
 		stop:    cancel,
 	}
@@ -206,6 +212,7 @@ type Sender struct {
 	id      string
 	subject string
 	credit  chan struct{}
+	alive   chan struct{} // the ingress answered a heartbeat
 	ctx     context.Context
 	stop    context.CancelFunc
 
@@ -328,6 +335,9 @@ func (s *Sender) waitCredit(ctx context.Context) error {
 		// must end when the ingress cancels, whatever context it was given.
 		select {
 		case <-s.credit:
+		case <-s.alive:
+			// A slow client, not a dead ingress: keep waiting.
+			timer.Reset(s.outbox.stall)
 		case <-ctx.Done():
 			if s.Cancelled() {
 				return ErrCancelled

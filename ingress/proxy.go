@@ -28,6 +28,8 @@ const (
 	// that proxies keep it open and a departed client shows up as a failed
 	// write.
 	pingAfter = 10 * time.Second
+	// maxWrite bounds one write of a stream to its client.
+	maxWrite = 32 << 10
 )
 
 var (
@@ -399,14 +401,18 @@ func (b *streamBody) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for !b.done {
 		chunk, err := b.nextChunk()
-		if len(chunk) > 0 {
-			n, werr := w.Write(chunk)
+		for len(chunk) > 0 {
+			// Slices keep credit flowing back to the worker while a slow
+			// client drains a large burst.
+			piece := chunk[:min(len(chunk), maxWrite)]
+			n, werr := w.Write(piece)
 			total += int64(n)
 			if werr != nil {
 				b.clientLeft()
 				return total, werr
 			}
 			b.wrote(n)
+			chunk = chunk[n:]
 		}
 		if err != nil {
 			return total, nil

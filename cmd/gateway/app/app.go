@@ -165,8 +165,12 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 		if err != nil {
 			return nil, err
 		}
-		if err := a.ingress.WaitForWorkers(ctx, 2*time.Second); err != nil && opts.Mode == ModeAll {
-			a.logger.Warn("workers not visible yet", "err", err)
+		if opts.Mode == ModeAll {
+			// The process's own workers announce themselves at once; wait
+			// for them so the first request does not meet "no workers".
+			if err := a.ingress.WaitForWorkers(ctx, 2*time.Second); err != nil {
+				a.logger.Warn("workers not visible yet", "err", err)
+			}
 		}
 		go func() { a.serveDone <- a.ingress.Serve(ln) }()
 	} else {
