@@ -165,12 +165,11 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 		if err != nil {
 			return nil, err
 		}
-		if opts.Mode == ModeAll {
-			// The process's own workers announce themselves at once; wait
-			// for them so the first request does not meet "no workers".
-			if err := a.ingress.WaitForWorkers(ctx, 2*time.Second); err != nil {
-				a.logger.Warn("workers not visible yet", "err", err)
-			}
+		// Workers answer the ingress's presence probe within a round trip;
+		// waiting for them briefly keeps the first requests from meeting
+		// "no workers". An upstream nobody serves only delays the start.
+		if err := a.ingress.WaitForWorkers(ctx, 2*time.Second); err != nil {
+			a.logger.Warn("workers not visible yet", "err", err)
 		}
 		go func() { a.serveDone <- a.ingress.Serve(ln) }()
 	} else {
