@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -206,51 +205,21 @@ func freeLoopbackAddr(t testing.TB) string {
 }
 
 // startAccessApp starts a gateway process of the given mode from the base
-// configuration plus extra, against upstreamURL. Unlike startGatewayAt it
-// lets the test stop the process itself (stop is idempotent and also runs
-// at cleanup), and takes the store directory so that a second process can
-// reopen the first one's quota counters.
+// configuration plus extra, against upstreamURL. It takes the store directory
+// so that a second process can reopen the first one's quota counters, and
+// returns a stop function for tests that restart the gateway (stopping is
+// idempotent and also happens at cleanup).
 func startAccessApp(t testing.TB, mode Mode, upstreamURL, storeDir, extra string, env map[string]string) (g *gateway, stop func()) {
 	t.Helper()
-	text := fmt.Sprintf(baseTOML, storeDir, upstreamURL, upstreamURL) + extra
-	cfg, err := config.Parse("test.toml", []byte(text), func(name string) (string, bool) {
-		v, ok := env[name]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	a, err := Start(ctx, cfg, Options{Mode: mode, Logger: logger, Version: "test", Listener: ln})
-	if err != nil {
-		_ = ln.Close()
-		t.Fatalf("starting gateway (%s): %v", mode, err)
-	}
-	g = &gateway{t: t, app: a, url: "http://" + a.Addr(), logs: logs}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := a.Shutdown(ctx); err != nil {
-				t.Errorf("shutdown (%s): %v", mode, err)
-			}
-		})
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("%s gateway logs:\n%s", mode, tail(logs.String(), 40))
+	g = launch(t, launchOptions{mode: mode, openaiURL: upstreamURL, anthropicURL: upstreamURL,
+		storeDir: storeDir, extra: extra, env: env})
+	return g, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.app.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown (%s): %v", mode, err)
 		}
-	})
-	return g, stop
+	}
 }
 
 // startAccessMock starts a mock upstream for the test.

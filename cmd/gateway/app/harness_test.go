@@ -136,9 +136,35 @@ func startGateway(t testing.TB, mockCfg mock.Config, extra string, env map[strin
 
 func startGatewayAt(t testing.TB, openaiURL, anthropicURL, extra string, env map[string]string) *gateway {
 	t.Helper()
-	text := fmt.Sprintf(baseTOML, t.TempDir(), openaiURL, anthropicURL) + extra
+	return launch(t, launchOptions{mode: ModeAll, openaiURL: openaiURL, anthropicURL: anthropicURL, extra: extra, env: env})
+}
+
+// launchOptions say how launch starts a gateway process.
+type launchOptions struct {
+	mode                    Mode
+	openaiURL, anthropicURL string
+	// storeDir is bus.store_dir; empty means a fresh temporary directory.
+	// A second process given the first one's directory reopens its state.
+	storeDir string
+	// extra is appended to baseTOML; env answers the GATEWAY_* lookups.
+	extra string
+	env   map[string]string
+	// tolerateShutdownErrors is set by tests that cut a process's bus
+	// connection: its shutdown reports the failed unsubscriptions, and only
+	// a hang matters.
+	tolerateShutdownErrors bool
+}
+
+// launch starts a gateway process from baseTOML and shuts it down when the
+// test ends; the test may call g.app.Shutdown earlier, which is idempotent.
+func launch(t testing.TB, o launchOptions) *gateway {
+	t.Helper()
+	if o.storeDir == "" {
+		o.storeDir = t.TempDir()
+	}
+	text := fmt.Sprintf(baseTOML, o.storeDir, o.openaiURL, o.anthropicURL) + o.extra
 	cfg, err := config.Parse("test.toml", []byte(text), func(name string) (string, bool) {
-		v, ok := env[name]
+		v, ok := o.env[name]
 		return v, ok
 	})
 	if err != nil {
@@ -150,21 +176,22 @@ func startGatewayAt(t testing.TB, openaiURL, anthropicURL, extra string, env map
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	a, err := Start(ctx, cfg, Options{Mode: ModeAll, Logger: logger, Version: "test", Listener: ln})
+	a, err := Start(ctx, cfg, Options{Mode: o.mode, Logger: logger, Version: "test", Listener: ln})
 	if err != nil {
-		t.Fatalf("starting gateway: %v", err)
+		_ = ln.Close()
+		t.Fatalf("starting gateway (%s): %v", o.mode, err)
 	}
 	g := &gateway{t: t, app: a, url: "http://" + a.Addr(), logs: logs}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
+		if err := a.Shutdown(ctx); err != nil && !o.tolerateShutdownErrors {
+			t.Errorf("shutdown (%s): %v", o.mode, err)
 		}
 		if t.Failed() {
-			t.Logf("gateway logs:\n%s", tail(logs.String(), 40))
+			t.Logf("%s gateway logs:\n%s", o.mode, tail(logs.String(), 40))
 		}
 	})
 	return g

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -20,55 +18,19 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/cmd/mockupstream/mock"
-	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
 // proc is one gateway process started by a test, in any mode.
-type proc struct {
-	t    testing.TB
-	app  *App
-	url  string
-	logs *syncBuffer
-}
+type proc = gateway
 
 // startProc starts a gateway process in mode with baseTOML pointed at the
 // given upstreams, extra appended and env as GATEWAY_* overrides. The process
 // is shut down when the test ends.
 func startProc(t testing.TB, mode Mode, openaiURL, anthropicURL, extra string, env map[string]string) *proc {
 	t.Helper()
-	text := fmt.Sprintf(baseTOML, t.TempDir(), openaiURL, anthropicURL) + extra
-	cfg, err := config.Parse("test.toml", []byte(text), func(name string) (string, bool) {
-		v, ok := env[name]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	a, err := Start(ctx, cfg, Options{Mode: mode, Logger: logger, Version: "test", Listener: ln})
-	if err != nil {
-		t.Fatalf("starting gateway (%s): %v", mode, err)
-	}
-	p := &proc{t: t, app: a, url: "http://" + a.Addr(), logs: logs}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		// A process whose bus connection a test cut reports the failed
-		// unsubscriptions; only a hang matters here.
-		_ = a.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("%s logs:\n%s", mode, tail(logs.String(), 30))
-		}
-	})
-	return p
+	return launch(t, launchOptions{mode: mode, openaiURL: openaiURL, anthropicURL: anthropicURL,
+		extra: extra, env: env, tolerateShutdownErrors: true})
 }
 
 // cutBus closes the process's NATS connection of role (ingress or worker)
