@@ -32,10 +32,8 @@ const (
 	maxWrite = 32 << 10
 )
 
-var (
-	errClientGone = errors.New("client disconnected")
-	ssePing       = []byte(": ping\n\n")
-)
+// ssePing is the comment written to a stream during long silences.
+var ssePing = []byte(": ping\n\n")
 
 // exchange is one request's trip through the bus, from publish to the last
 // frame.
@@ -50,10 +48,10 @@ type exchange struct {
 	deadline  time.Time
 	timer     *time.Timer
 
-	lastRx time.Time
-	accept time.Duration
-	model  string
-	stream bool
+	lastRx    time.Time
+	queueWait time.Duration // as the worker that took the request measured it
+	model     string
+	stream    bool
 
 	status     int
 	usage      bus.Usage
@@ -260,7 +258,7 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 		}
 		if ok {
 			if f.Kind == bus.FrameAccept {
-				x.accept = x.reply.QueueWait()
+				x.queueWait = x.reply.QueueWait()
 				continue
 			}
 			return f, false, nil
@@ -352,7 +350,7 @@ func (x *exchange) finish() {
 			slog.String("model", x.model),
 			slog.Int("status", status),
 			slog.Bool("stream", x.stream),
-			slog.Float64("queue_wait_ms", float64(x.accept.Microseconds())/1000),
+			slog.Float64("queue_wait_ms", float64(x.queueWait.Microseconds())/1000),
 			slog.Float64("ttfb_ms", float64(x.firstWrite.Microseconds())/1000),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.Int64("input_tokens", x.usage.InputTokens),
