@@ -458,7 +458,12 @@ func TestLargeBodies(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{"GATEWAY_SERVER_MAX_BODY_BYTES": strconv.Itoa(24 << 20)}
+			env := map[string]string{
+				"GATEWAY_SERVER_MAX_BODY_BYTES": strconv.Itoa(24 << 20),
+				// The mock reads and decodes 20 MB before it answers, which
+				// under the race detector on a busy machine takes seconds.
+				"GATEWAY_UPSTREAMS_OPENAI_FIRST_BYTE_TIMEOUT": "60s",
+			}
 			if tc.maxPayload != "" {
 				env["GATEWAY_BUS_MAX_PAYLOAD"] = tc.maxPayload
 			}
