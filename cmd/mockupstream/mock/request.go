@@ -63,19 +63,20 @@ type oaPart struct {
 	} `json:"image_url"`
 }
 
-// oaContent is a message's content: a string, an array of parts, or null.
-type oaContent struct {
+// content is message content as both provider APIs write it: a string, an
+// array of parts or blocks, or null.
+type content[T any] struct {
 	set      bool
 	isString bool
 	text     string
-	parts    []oaPart
+	items    []T
 }
 
-// UnmarshalJSON accepts a string, an array of parts or null.
-func (c *oaContent) UnmarshalJSON(b []byte) error {
+// UnmarshalJSON accepts a string, an array or null.
+func (c *content[T]) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || string(b) == "null" {
-		*c = oaContent{}
+		*c = content[T]{}
 		return nil
 	}
 	c.set = true
@@ -84,10 +85,13 @@ func (c *oaContent) UnmarshalJSON(b []byte) error {
 		c.isString = true
 		return jsonx.Unmarshal(b, &c.text)
 	case '[':
-		return jsonx.Unmarshal(b, &c.parts)
+		return jsonx.Unmarshal(b, &c.items)
 	}
-	return fmt.Errorf("content must be a string or an array of parts")
+	return fmt.Errorf("content must be a string or an array")
 }
+
+// oaContent is an OpenAI message's content: a string, parts, or null.
+type oaContent struct{ content[oaPart] }
 
 // joinedText returns the content's text, text parts joined with a space,
 // and how many image parts it holds.
@@ -97,7 +101,7 @@ func (c *oaContent) joinedText() (string, int) {
 	}
 	var texts []string
 	images := 0
-	for _, p := range c.parts {
+	for _, p := range c.items {
 		switch p.Type {
 		case "text":
 			texts = append(texts, p.Text)
@@ -163,31 +167,8 @@ type anBlock struct {
 	Source    *anSource        `json:"source"`
 }
 
-// anContent is a string or an array of content blocks.
-type anContent struct {
-	set      bool
-	isString bool
-	text     string
-	blocks   []anBlock
-}
-
-// UnmarshalJSON accepts a string, an array of blocks or null.
-func (c *anContent) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || string(b) == "null" {
-		*c = anContent{}
-		return nil
-	}
-	c.set = true
-	switch b[0] {
-	case '"':
-		c.isString = true
-		return jsonx.Unmarshal(b, &c.text)
-	case '[':
-		return jsonx.Unmarshal(b, &c.blocks)
-	}
-	return fmt.Errorf("content must be a string or an array of blocks")
-}
+// anContent is an Anthropic message's content: a string or blocks.
+type anContent struct{ content[anBlock] }
 
 // joinedText returns the text blocks joined with sep and the number of
 // image blocks.
@@ -197,7 +178,7 @@ func (c *anContent) joinedText(sep string) (string, int) {
 	}
 	var texts []string
 	images := 0
-	for _, b := range c.blocks {
+	for _, b := range c.items {
 		switch b.Type {
 		case "text":
 			texts = append(texts, b.Text)
@@ -210,7 +191,7 @@ func (c *anContent) joinedText(sep string) (string, int) {
 
 // hasToolResults reports whether the content holds a tool_result block.
 func (c *anContent) hasToolResults() bool {
-	for _, b := range c.blocks {
+	for _, b := range c.items {
 		if b.Type == "tool_result" {
 			return true
 		}
@@ -369,7 +350,7 @@ func anthropicPrompt(req *anRequest, body []byte) prompt {
 		}
 		c := &msgs[i].Content
 		if c.hasToolResults() {
-			for _, b := range c.blocks {
+			for _, b := range c.items {
 				if b.Type == "tool_result" {
 					t, _ := b.Content.joinedText("")
 					p.toolResults = append(p.toolResults, t)

@@ -98,7 +98,7 @@ func validateAnthropic(req *anRequest) *apiError {
 }
 
 func validateAnthropicSystem(sys *anContent) *apiError {
-	for i, b := range sys.blocks {
+	for i, b := range sys.items {
 		if b.Type != "text" {
 			return invalid(fmt.Sprintf("system.%d.type: Input should be 'text'", i))
 		}
@@ -174,7 +174,7 @@ func validateAnthropicMessages(msgs []anMessage, haveTools bool) *apiError {
 			return invalid(fmt.Sprintf("messages.%d.role: Input should be 'user' or 'assistant'", i))
 		}
 		final := i == len(msgs)-1
-		if !m.Content.set || (m.Content.isString && m.Content.text == "") || (!m.Content.isString && len(m.Content.blocks) == 0) {
+		if !m.Content.set || (m.Content.isString && m.Content.text == "") || (!m.Content.isString && len(m.Content.items) == 0) {
 			if !(final && m.Role == "assistant") {
 				return invalid(fmt.Sprintf("messages.%d: all messages must have non-empty content except for the optional final assistant message", i))
 			}
@@ -183,8 +183,8 @@ func validateAnthropicMessages(msgs []anMessage, haveTools bool) *apiError {
 		answered := make(map[string]bool, len(pending))
 		inResults := true // tool_result blocks are only valid at the start
 		var uses []string
-		for j := range m.Content.blocks {
-			b := &m.Content.blocks[j]
+		for j := range m.Content.items {
+			b := &m.Content.items[j]
 			if !allowed[b.Type] {
 				return invalid(fmt.Sprintf("messages.%d.content.%d: Input tag '%s' found using 'type' does not match any of the expected tags for role '%s'", i, j, b.Type, m.Role))
 			}
@@ -216,8 +216,8 @@ func validateAnthropicMessages(msgs []anMessage, haveTools bool) *apiError {
 					return invalid(fmt.Sprintf("messages.%d.content.%d: unexpected `tool_use_id` found in `tool_result` blocks: %s. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.", i, j, b.ToolUseID))
 				}
 				answered[b.ToolUseID] = true
-				for k := range b.Content.blocks {
-					if c := &b.Content.blocks[k]; c.Type == "text" && c.Text == "" {
+				for k := range b.Content.items {
+					if c := &b.Content.items[k]; c.Type == "text" && c.Text == "" {
 						return invalid("messages: text content blocks must be non-empty")
 					}
 				}
@@ -358,7 +358,7 @@ func validateOpenAIMessages(msgs []oaMessage) *apiError {
 			}
 			open = append(open[:k], open[k+1:]...)
 		}
-		for j, part := range m.Content.parts {
+		for j, part := range m.Content.items {
 			switch part.Type {
 			case "text":
 			case "image_url":
