@@ -82,10 +82,13 @@ func openPair(t *testing.T, stall time.Duration, id string) (*pair, *Inbox, *Out
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = outbox.Close() })
-	// A worker process subscribes long before its first request; here the
-	// subscriptions must reach the server before the test publishes.
-	if err := wnc.Flush(); err != nil {
-		t.Fatal(err)
+	// Processes subscribe long before their first request; here both
+	// sides' subscriptions must reach the server before the test publishes,
+	// or the first frames go to no subscriber.
+	for _, nc := range []*nats.Conn{inc, wnc} {
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	reply := inbox.Open(id)
 	t.Cleanup(reply.Close)
