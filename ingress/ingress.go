@@ -26,6 +26,7 @@ import (
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
 	"github.com/aigateway/gateway/ingress/access"
+	"github.com/aigateway/gateway/ingress/accesslog"
 )
 
 // Options are the dependencies of a Server.
@@ -35,8 +36,12 @@ type Options struct {
 	Gatherer     prometheus.Gatherer
 	QueueMetrics *bus.QueueMetrics
 	// Guard enforces API keys and limits; nil disables access control.
-	Guard   *access.Guard
-	Version string
+	Guard *access.Guard
+	// AccessLog writes the per-request lines when server.access_log is on;
+	// nil writes them through Logger. The Server flushes it in Shutdown;
+	// closing it is up to its owner.
+	AccessLog *accesslog.Logger
+	Version   string
 }
 
 // route is a configured route with what the hot path needs precomputed.
@@ -70,11 +75,12 @@ type Server struct {
 	started     time.Time
 
 	// closing ends the streams still open when the shutdown grace is over.
-	closing      chan struct{}
-	closeOnce    sync.Once
-	inFlight     sync.WaitGroup
-	maxInline    int
-	accessLog    bool
+	closing   chan struct{}
+	closeOnce sync.Once
+	inFlight  sync.WaitGroup
+	maxInline int
+	// access writes the access log; nil when it is off.
+	access       *accesslog.Logger
 	shuttingDown atomic.Bool
 }
 
@@ -86,16 +92,21 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 		return nil, fmt.Errorf("opening JetStream: %w", err)
 	}
 	s := &Server{
-		cfg:       cfg,
-		nc:        nc,
-		logger:    opts.Logger.With("component", "ingress"),
-		opts:      opts,
-		metrics:   newMetrics(opts.Registerer),
-		queues:    bus.NewQueues(js),
-		routes:    make(map[string]*route, len(cfg.Routes)),
-		started:   time.Now(),
-		closing:   make(chan struct{}),
-		accessLog: cfg.Server.AccessLog,
+		cfg:     cfg,
+		nc:      nc,
+		logger:  opts.Logger.With("component", "ingress"),
+		opts:    opts,
+		metrics: newMetrics(opts.Registerer),
+		queues:  bus.NewQueues(js),
+		routes:  make(map[string]*route, len(cfg.Routes)),
+		started: time.Now(),
+		closing: make(chan struct{}),
+	}
+	if cfg.Server.AccessLog {
+		s.access = accesslog.FromSlog(s.logger)
+		if opts.AccessLog != nil {
+			s.access = opts.AccessLog.With(slog.String("component", "ingress"))
+		}
 	}
 	for _, u := range cfg.Upstreams {
 		if _, err := bus.EnsureQueue(ctx, js, bus.QueueConfig{
@@ -175,6 +186,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-waited:
 	case <-time.After(5 * time.Second):
 		s.logger.Warn("requests still open after shutdown")
+	}
+	if s.access != nil {
+		// A batching access log would otherwise hold the last lines until
+		// its owner closes it.
+		s.access.Flush()
 	}
 	return errors.Join(err, s.registry.Close(), s.inbox.Close())
 }

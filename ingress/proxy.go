@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/converter"
 	"github.com/aigateway/gateway/ingress/access"
+	"github.com/aigateway/gateway/ingress/accesslog"
 )
 
 const (
@@ -342,25 +342,22 @@ func (x *exchange) finish() {
 	s.metrics.observe(x.method, r.Path, status, elapsed.Seconds())
 	s.metrics.inFlight.WithLabelValues(x.method, r.Path).Dec()
 	s.inFlight.Done()
-	if s.accessLog {
-		attrs := []slog.Attr{
-			slog.String("request_id", x.requestID),
-			slog.String("route", r.Path),
-			slog.String("upstream", r.upstream.Name),
-			slog.String("model", x.model),
-			slog.Int("status", status),
-			slog.Bool("stream", x.stream),
-			slog.Float64("queue_wait_ms", float64(x.queueWait.Microseconds())/1000),
-			slog.Float64("ttfb_ms", float64(x.firstWrite.Microseconds())/1000),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.Int64("input_tokens", x.usage.InputTokens),
-			slog.Int64("output_tokens", x.usage.OutputTokens),
-			slog.Int64("cached_tokens", x.usage.CacheReadTokens),
-		}
-		if x.failure != "" {
-			attrs = append(attrs, slog.String("error", x.failure))
-		}
-		s.logger.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+	if s.access != nil {
+		s.access.LogRequest(&accesslog.Request{
+			RequestID:    x.requestID,
+			Route:        r.Path,
+			Upstream:     r.upstream.Name,
+			Model:        x.model,
+			Status:       status,
+			Stream:       x.stream,
+			QueueWait:    x.queueWait,
+			TTFB:         x.firstWrite,
+			Duration:     elapsed,
+			InputTokens:  x.usage.InputTokens,
+			OutputTokens: x.usage.OutputTokens,
+			CachedTokens: x.usage.CacheReadTokens,
+			Error:        x.failure,
+		})
 	}
 }
 

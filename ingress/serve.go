@@ -11,6 +11,7 @@ import (
 
 	"github.com/aigateway/gateway/converter"
 	"github.com/aigateway/gateway/converter/jsonx"
+	"github.com/aigateway/gateway/ingress/accesslog"
 )
 
 // Fixed path labels for requests that match no route.
@@ -135,9 +136,11 @@ func (s *Server) reject(ctx *fasthttp.RequestCtx, pathLabel string, f converter.
 	requestID := s.requestID(ctx)
 	writeError(ctx, f, e, requestID)
 	s.metrics.observe(string(ctx.Method()), pathLabel, ctx.Response.StatusCode(), time.Since(start).Seconds())
-	if s.accessLog {
-		s.logger.Info("request", "request_id", requestID, "method", string(ctx.Method()), "path", pathLabel,
-			"status", ctx.Response.StatusCode(), "error", e.Message, "duration_ms", msSince(start))
+	if s.access != nil {
+		s.access.LogRejected(&accesslog.Rejected{
+			RequestID: requestID, Method: string(ctx.Method()), Path: pathLabel,
+			Status: ctx.Response.StatusCode(), Error: e.Message, Duration: time.Since(start),
+		})
 	}
 }
 
@@ -181,10 +184,6 @@ func printable(b []byte) bool {
 		}
 	}
 	return true
-}
-
-func msSince(t time.Time) float64 {
-	return float64(time.Since(t).Microseconds()) / 1000
 }
 
 // Bounds on draining an oversized body: never more than this many bytes,

@@ -30,6 +30,7 @@ import (
 	"github.com/aigateway/gateway/cmd/gateway/app"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/ingress/access"
+	"github.com/aigateway/gateway/ingress/accesslog"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -80,10 +81,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var accessLog *accesslog.Logger
+	if cfg.Server.AccessLog && mode != app.ModeWorker {
+		if accessLog, err = newAccessLog(cfg.Logging, stderr); err != nil {
+			return err
+		}
+		// Close writes the lines still batched; the ingress flushes it when
+		// it shuts down, this covers the ways out that skip that.
+		defer accessLog.Close()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.Start(ctx, cfg, app.Options{Mode: mode, Logger: logger, Version: version})
+	a, err := app.Start(ctx, cfg, app.Options{Mode: mode, Logger: logger, AccessLog: accessLog, Version: version})
 	if err != nil {
 		return err
 	}
@@ -103,15 +113,41 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 func newLogger(cfg config.Logging, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
-		return nil, fmt.Errorf("logging.level: %w", err)
+	level, err := logLevel(cfg)
+	if err != nil {
+		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Format == "pretty" {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// accessLogFlush is how long access-log lines may wait in memory to be
+// written together: one write system call for many lines instead of one per
+// line, at the price of the last lines if the process dies without shutting
+// down.
+const accessLogFlush = 100 * time.Millisecond
+
+// newAccessLog returns the access log, written to w beside the other logs,
+// in the same format and at the same level.
+func newAccessLog(cfg config.Logging, w io.Writer) (*accesslog.Logger, error) {
+	level, err := logLevel(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return accesslog.New(w, accesslog.Options{
+		Format: accesslog.Format(cfg.Format), Level: level, FlushInterval: accessLogFlush,
+	}), nil
+}
+
+func logLevel(cfg config.Logging) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
+		return 0, fmt.Errorf("logging.level: %w", err)
+	}
+	return level, nil
 }
 
 func runKeys(args []string, stdin io.Reader, stdout io.Writer) error {

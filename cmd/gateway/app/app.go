@@ -26,6 +26,7 @@ import (
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/ingress"
 	"github.com/aigateway/gateway/ingress/access"
+	"github.com/aigateway/gateway/ingress/accesslog"
 	"github.com/aigateway/gateway/workers"
 )
 
@@ -44,9 +45,12 @@ const (
 
 // Options are an App's dependencies.
 type Options struct {
-	Mode    Mode
-	Logger  *slog.Logger
-	Version string
+	Mode   Mode
+	Logger *slog.Logger
+	// AccessLog writes the ingress's per-request lines (server.access_log);
+	// nil writes them through Logger. The caller closes it after Shutdown.
+	AccessLog *accesslog.Logger
+	Version   string
 	// Listener, when set, replaces the listener on server.host:port.
 	Listener net.Listener
 }
@@ -160,7 +164,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 		}
 		a.ingress, err = ingress.New(ctx, cfg, nc, ingress.Options{
 			Logger: a.logger, Registerer: a.registry, Gatherer: a.registry,
-			QueueMetrics: queueMetrics, Guard: a.guard, Version: opts.Version,
+			QueueMetrics: queueMetrics, Guard: a.guard, AccessLog: opts.AccessLog, Version: opts.Version,
 		})
 		if err != nil {
 			return nil, err
