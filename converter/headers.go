@@ -9,21 +9,21 @@ import (
 // Header is one response header for the client.
 type Header struct{ Name, Value string }
 
-// headerName is a header name as written to clients (lower case, as the
-// providers send them) and as looked up in an http.Header (canonical form).
-// Keeping both avoids canonicalising, and allocating, on every answer.
-type headerName struct{ out, canon string }
+// HeaderLookup returns the value of an upstream response header, "" when
+// absent. Names are passed in lower case; lookups are case-insensitive.
+type HeaderLookup func(name string) string
 
-func name(lower string) headerName {
-	return headerName{out: lower, canon: http.CanonicalHeaderKey(lower)}
+// HTTPHeader looks headers up in an http.Header.
+func HTTPHeader(h http.Header) HeaderLookup {
+	return func(name string) string { return h.Get(name) }
 }
 
 // retryHeaders are understood by both SDK families and passed through as is.
-var retryHeaders = [...]headerName{name("retry-after"), name("retry-after-ms"), name("x-should-retry")}
+var retryHeaders = [...]string{"retry-after", "retry-after-ms", "x-should-retry"}
 
-var (
-	anthropicRequestID = name("request-id")
-	openAIRequestID    = name("x-request-id")
+const (
+	anthropicRequestID = "request-id"
+	openAIRequestID    = "x-request-id"
 )
 
 // rateLimitFamily is one rate-limit dimension in both dialects: Anthropic's
@@ -31,15 +31,15 @@ var (
 // x-ratelimit-{limit,remaining,reset}-<what>. Anthropic's input/output token
 // splits have no OpenAI equivalent.
 type rateLimitFamily struct {
-	anthropic [3]headerName // limit, remaining, reset
-	openAI    [3]headerName
+	anthropic [3]string // limit, remaining, reset
+	openAI    [3]string
 }
 
 func family(what string) rateLimitFamily {
 	var f rateLimitFamily
 	for i, kind := range [...]string{"limit", "remaining", "reset"} {
-		f.anthropic[i] = name("anthropic-ratelimit-" + what + "-" + kind)
-		f.openAI[i] = name("x-ratelimit-" + kind + "-" + what)
+		f.anthropic[i] = "anthropic-ratelimit-" + what + "-" + kind
+		f.openAI[i] = "x-ratelimit-" + kind + "-" + what
 	}
 	return f
 }
@@ -47,13 +47,13 @@ func family(what string) rateLimitFamily {
 var rateLimitFamilies = [...]rateLimitFamily{family("requests"), family("tokens")}
 
 // anthropicOnlyRateLimits are passed through on Anthropic → Anthropic routes.
-var anthropicOnlyRateLimits = [...]headerName{
-	name("anthropic-ratelimit-input-tokens-limit"),
-	name("anthropic-ratelimit-input-tokens-remaining"),
-	name("anthropic-ratelimit-input-tokens-reset"),
-	name("anthropic-ratelimit-output-tokens-limit"),
-	name("anthropic-ratelimit-output-tokens-remaining"),
-	name("anthropic-ratelimit-output-tokens-reset"),
+var anthropicOnlyRateLimits = [...]string{
+	"anthropic-ratelimit-input-tokens-limit",
+	"anthropic-ratelimit-input-tokens-remaining",
+	"anthropic-ratelimit-input-tokens-reset",
+	"anthropic-ratelimit-output-tokens-limit",
+	"anthropic-ratelimit-output-tokens-remaining",
+	"anthropic-ratelimit-output-tokens-reset",
 }
 
 // TranslateResponseHeaders appends the upstream response headers worth
@@ -70,54 +70,48 @@ var anthropicOnlyRateLimits = [...]headerName{
 //
 // Same format: those same headers pass through unchanged. Names are written
 // in lower case, as the providers send them.
-func TranslateResponseHeaders(from, to Format, h http.Header, now time.Time, dst []Header) []Header {
-	get := func(n headerName) string {
-		if v := h[n.canon]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	add := func(n headerName, value string) {
+func TranslateResponseHeaders(from, to Format, lookup HeaderLookup, now time.Time, dst []Header) []Header {
+	add := func(name, value string) {
 		if value != "" {
-			dst = append(dst, Header{Name: n.out, Value: value})
+			dst = append(dst, Header{Name: name, Value: value})
 		}
 	}
 	const limit, remaining, reset = 0, 1, 2
 	switch {
 	case from == to && from == Anthropic:
-		add(anthropicRequestID, get(anthropicRequestID))
+		add(anthropicRequestID, lookup(anthropicRequestID))
 		for _, f := range rateLimitFamilies {
 			for _, n := range f.anthropic {
-				add(n, get(n))
+				add(n, lookup(n))
 			}
 		}
 		for _, n := range anthropicOnlyRateLimits {
-			add(n, get(n))
+			add(n, lookup(n))
 		}
 	case from == to:
-		add(openAIRequestID, get(openAIRequestID))
+		add(openAIRequestID, lookup(openAIRequestID))
 		for _, f := range rateLimitFamilies {
 			for _, n := range f.openAI {
-				add(n, get(n))
+				add(n, lookup(n))
 			}
 		}
 	case from == Anthropic:
-		add(openAIRequestID, get(anthropicRequestID))
+		add(openAIRequestID, lookup(anthropicRequestID))
 		for _, f := range rateLimitFamilies {
-			add(f.openAI[limit], get(f.anthropic[limit]))
-			add(f.openAI[remaining], get(f.anthropic[remaining]))
-			add(f.openAI[reset], resetToDuration(get(f.anthropic[reset]), now))
+			add(f.openAI[limit], lookup(f.anthropic[limit]))
+			add(f.openAI[remaining], lookup(f.anthropic[remaining]))
+			add(f.openAI[reset], resetToDuration(lookup(f.anthropic[reset]), now))
 		}
 	default:
-		add(anthropicRequestID, get(openAIRequestID))
+		add(anthropicRequestID, lookup(openAIRequestID))
 		for _, f := range rateLimitFamilies {
-			add(f.anthropic[limit], get(f.openAI[limit]))
-			add(f.anthropic[remaining], get(f.openAI[remaining]))
-			add(f.anthropic[reset], durationToReset(get(f.openAI[reset]), now))
+			add(f.anthropic[limit], lookup(f.openAI[limit]))
+			add(f.anthropic[remaining], lookup(f.openAI[remaining]))
+			add(f.anthropic[reset], durationToReset(lookup(f.openAI[reset]), now))
 		}
 	}
 	for _, n := range retryHeaders {
-		add(n, get(n))
+		add(n, lookup(n))
 	}
 	return dst
 }

@@ -134,7 +134,7 @@ func TestTranslateResponseHeaders(t *testing.T) {
 			for k, v := range tt.in {
 				h.Set(k, v)
 			}
-			got := TranslateResponseHeaders(tt.from, tt.to, h, now, nil)
+			got := TranslateResponseHeaders(tt.from, tt.to, HTTPHeader(h), now, nil)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %v\nwant %v", got, tt.want)
 			}
@@ -146,7 +146,7 @@ func TestTranslateResponseHeadersAppends(t *testing.T) {
 	h := http.Header{}
 	h.Set("x-request-id", "r")
 	dst := []Header{{"x-existing", "1"}}
-	got := TranslateResponseHeaders(OpenAIChat, Anthropic, h, time.Now(), dst)
+	got := TranslateResponseHeaders(OpenAIChat, Anthropic, HTTPHeader(h), time.Now(), dst)
 	want := []Header{{"x-existing", "1"}, {"request-id", "r"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)

@@ -8,12 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
@@ -134,15 +133,15 @@ func (c *call) serve() {
 		c.upstreamFailed(err, context.Cause(ctx))
 		return
 	}
-	defer resp.Body.Close()
+	defer resp.Close()
 	c.p.pm.firstByte.Observe(time.Since(sent).Seconds())
-	c.p.pm.request(resp.StatusCode)
+	c.p.pm.request(resp.Status())
 
-	if resp.StatusCode >= 300 {
+	if resp.Status() >= 300 {
 		c.forwardError(ctx, resp)
 		return
 	}
-	if c.req.Stream && isEventStream(resp) {
+	if c.req.Stream && resp.IsEventStream() {
 		c.stream(ctx, cancelCall, resp)
 		return
 	}
@@ -166,6 +165,13 @@ func (c *call) upstreamFailed(err, cause error) {
 	switch {
 	case c.sender.Cancelled():
 		c.abandon(bus.ErrCancelled, converter.Usage{})
+	case errors.Is(err, errBrokenBody):
+		kind := converter.KindUpstreamUnavailable
+		if isTimeout(err) {
+			kind = converter.KindUpstreamTimeout
+		}
+		c.p.pm.failure(errInterrupted)
+		c.fail(converter.Errorf(kind, "upstream %s broke off its answer", c.p.upstream.Name), err)
 	case isTimeout(err):
 		c.p.pm.failure(errTimeout)
 		c.fail(converter.Errorf(converter.KindUpstreamTimeout, "upstream %s did not answer in time", c.p.upstream.Name), err)
@@ -180,12 +186,11 @@ func (c *call) upstreamFailed(err, cause error) {
 
 // forwardError passes an upstream HTTP error on with its status, in the
 // client's error format.
-func (c *call) forwardError(ctx context.Context, resp *http.Response) {
+func (c *call) forwardError(ctx context.Context, resp *upstreamResponse) {
 	c.p.pm.failure(errStatus)
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-	if err != nil && len(body) == 0 {
-		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s failed with status %d", c.p.upstream.Name, resp.StatusCode), err)
-		return
+	body := resp.Body()
+	if len(body) > maxErrorBytes {
+		body = body[:maxErrorBytes]
 	}
 	// An Anthropic client reads the request id from the request-id header
 	// and the body alike, and the head passes the upstream's id on as
@@ -196,17 +201,21 @@ func (c *call) forwardError(ctx context.Context, resp *http.Response) {
 		if c.p.format == converter.OpenAIChat {
 			idHeader = "x-request-id"
 		}
-		requestID = cmp.Or(resp.Header.Get(idHeader), requestID)
+		requestID = cmp.Or(resp.Get(idHeader), requestID)
 	}
-	out := converter.TranslateErrorBody(c.p.format, c.client, resp.StatusCode, body, requestID)
-	c.sender.Head(c.head(resp.StatusCode, resp.Header, "application/json"))
+	out := converter.TranslateErrorBody(c.p.format, c.client, resp.Status(), body, requestID)
+	c.sender.Head(c.head(resp, "application/json"))
 	c.sender.Data(out)
 	c.end(ctx, converter.Usage{})
 }
 
 // respond converts and sends a whole answer.
-func (c *call) respond(ctx context.Context, resp *http.Response) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+func (c *call) respond(ctx context.Context, resp *upstreamResponse) {
+	body, err := resp.Body(), error(nil)
+	if resp.Stream != nil {
+		// A streamed request the upstream answered with a whole body.
+		body, err = io.ReadAll(io.LimitReader(resp.Stream, maxResponseBytes))
+	}
 	if err != nil {
 		if c.sender.Cancelled() {
 			c.abandon(bus.ErrCancelled, converter.Usage{})
@@ -226,14 +235,14 @@ func (c *call) respond(ctx context.Context, resp *http.Response) {
 		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s sent an answer the gateway cannot read", c.p.upstream.Name), err)
 		return
 	}
-	c.sender.Head(c.head(resp.StatusCode, resp.Header, "application/json"))
+	c.sender.Head(c.head(resp, "application/json"))
 	c.sender.Data(out)
 	c.end(ctx, usage)
 }
 
 // stream converts and relays a streamed answer event by event, gathering
 // events that arrived together into one frame.
-func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, resp *http.Response) {
+func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, resp *upstreamResponse) {
 	pm := c.p.pm
 	idle := c.p.upstream.IdleTimeout.Duration
 	idleTimer := time.AfterFunc(idle, func() { cancelCall(errIdle) })
@@ -244,12 +253,12 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 		IncludeUsage: c.req.IncludeUsage,
 		Created:      c.start.Unix(),
 	})
-	c.sender.Head(c.head(resp.StatusCode, resp.Header, "text/event-stream; charset=utf-8"))
+	c.sender.Head(c.head(resp, "text/event-stream; charset=utf-8"))
 	if err := c.sender.Flush(ctx); err != nil {
 		c.abandon(err, st.Usage())
 		return
 	}
-	reader := sse.NewReader(resp.Body, maxEventBytes)
+	reader := sse.NewReader(resp.Stream, maxEventBytes)
 	out := c.out[:0]
 	for !st.Done() {
 		ev, err := reader.Next()
@@ -336,10 +345,10 @@ func busUsage(u converter.Usage) bus.Usage {
 
 // head builds the head frame: the status, the content type and the upstream
 // headers worth passing on, in the client's dialect.
-func (c *call) head(status int, h http.Header, contentType string) bus.Head {
+func (c *call) head(resp *upstreamResponse, contentType string) bus.Head {
 	var buf [12]converter.Header
-	headers := converter.TranslateResponseHeaders(c.p.format, c.client, h, time.Now(), buf[:0])
-	out := bus.Head{Status: status, Headers: make([]bus.Header, 0, len(headers)+1)}
+	headers := converter.TranslateResponseHeaders(c.p.format, c.client, resp.Get, time.Now(), buf[:0])
+	out := bus.Head{Status: resp.Status(), Headers: make([]bus.Header, 0, len(headers)+1)}
 	out.Headers = append(out.Headers, bus.Header{Name: "Content-Type", Value: contentType})
 	for _, kv := range headers {
 		out.Headers = append(out.Headers, bus.Header{Name: kv.Name, Value: kv.Value})
@@ -359,13 +368,10 @@ func (c *call) reportedModel() string {
 
 var errIdle = errors.New("upstream idle time-out")
 
-func isEventStream(resp *http.Response) bool {
-	return strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-}
-
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, fasthttp.ErrTimeout) ||
 		(errors.As(err, &ne) && ne.Timeout())
 }
 

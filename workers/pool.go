@@ -39,12 +39,16 @@ type pool struct {
 	rejectGone    prometheus.Counter
 }
 
-func newPool(s *Service, u config.Upstream) *pool {
+func newPool(s *Service, u config.Upstream) (*pool, error) {
+	client, err := newUpstreamClient(u)
+	if err != nil {
+		return nil, err
+	}
 	p := &pool{
 		svc:           s,
 		upstream:      u,
 		format:        converter.Format(u.Format),
-		client:        newUpstreamClient(u),
+		client:        client,
 		routes:        make(map[string]config.Route),
 		logger:        s.logger.With("upstream", u.Name),
 		pm:            s.m.forPool(u.Name, provider(converter.Format(u.Format))),
@@ -63,7 +67,7 @@ func newPool(s *Service, u config.Upstream) *pool {
 		}
 	}
 	s.qm.Capacity.WithLabelValues(u.Name).Set(float64(u.Concurrency))
-	return p
+	return p, nil
 }
 
 // provider is the provider label of metrics for an upstream format.

@@ -1,53 +1,116 @@
 package workers
 
 import (
-	"bytes"
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpproxy"
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
 )
 
-// defaultAnthropicVersion is sent when an OpenAI-format client reaches an
-// Anthropic upstream, or an Anthropic client sent no version of its own.
-const defaultAnthropicVersion = "2023-06-01"
+const (
+	// defaultAnthropicVersion is sent when an OpenAI-format client reaches
+	// an Anthropic upstream, or an Anthropic client sent no version of its
+	// own.
+	defaultAnthropicVersion = "2023-06-01"
+	// idleConnTimeout closes pooled connections unused for this long,
+	// shorter than the keep-alive time-outs providers' load balancers use,
+	// so that a call rarely picks a connection the other side is closing.
+	idleConnTimeout = 30 * time.Second
+	// drainTimeout bounds the wait for the end of a streamed body after its
+	// last event, to keep the connection for the next call.
+	drainTimeout = 50 * time.Millisecond
+	// maxDrainBytes is the most of an unread body read to keep a connection.
+	maxDrainBytes = 4 << 10
+	userAgent     = "aigateway"
+)
 
-// upstreamClient calls one provider endpoint.
+// upstreamClient calls one provider endpoint over HTTP/1.1.
+//
+// It uses fasthttp's connection pool and its request and response codecs,
+// which cost a fraction of net/http's per-call goroutines, header maps and
+// copies. fasthttp's client has no notion of a context, so a call takes a
+// connection from the pool itself and closes it when its context ends: that
+// is what aborts the call of a client that left, a time-out, or a shutdown.
 type upstreamClient struct {
-	endpoint string
-	format   converter.Format
-	apiKey   string
-	client   *http.Client
+	endpoint         string
+	format           converter.Format
+	authorization    string // header value, with the key
+	apiKey           string
+	firstByteTimeout time.Duration
+	hc               *fasthttp.HostClient
 }
 
-func newUpstreamClient(u config.Upstream) *upstreamClient {
-	transport := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   u.ConnectTimeout.Duration,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   max(u.Concurrency, 16),
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   u.ConnectTimeout.Duration,
-		ResponseHeaderTimeout: u.FirstByteTimeout.Duration,
-		// Answers are small JSON or event streams that must not wait on a
-		// decompressor's buffer.
-		DisableCompression: true,
+func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
+	endpoint := endpoint(u.URL, converter.Format(u.Format))
+	parsed, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: url: %w", u.Name, err)
 	}
-	return &upstreamClient{
-		endpoint: endpoint(u.URL, converter.Format(u.Format)),
-		format:   converter.Format(u.Format),
-		apiKey:   u.APIKey,
-		client:   &http.Client{Transport: transport},
+	isTLS := parsed.Scheme == "https"
+	addr := parsed.Host
+	if parsed.Port() == "" {
+		port := "80"
+		if isTLS {
+			port = "443"
+		}
+		addr = net.JoinHostPort(parsed.Hostname(), port)
 	}
+	dial, err := dialer(parsed, isTLS, u.ConnectTimeout.Duration)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
+	}
+	c := &upstreamClient{
+		endpoint:         endpoint,
+		format:           converter.Format(u.Format),
+		apiKey:           u.APIKey,
+		firstByteTimeout: u.FirstByteTimeout.Duration,
+		hc: &fasthttp.HostClient{
+			Addr:  addr,
+			IsTLS: isTLS,
+			Dial:  dial,
+			// A pool never runs more calls than its concurrency; the
+			// margin covers connections still closing.
+			MaxConns:            max(u.Concurrency, 1) + 16,
+			MaxConnWaitTimeout:  u.ConnectTimeout.Duration,
+			MaxIdleConnDuration: idleConnTimeout,
+			ReadBufferSize:      16 << 10,
+			WriteBufferSize:     16 << 10,
+			ConnPoolStrategy:    fasthttp.LIFO,
+		},
+	}
+	if u.APIKey != "" {
+		c.authorization = "Bearer " + u.APIKey
+	}
+	return c, nil
+}
+
+// dialer connects to the upstream, through the proxy the environment names
+// for it (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), as net/http would.
+func dialer(target *url.URL, isTLS bool, timeout time.Duration) (fasthttp.DialFunc, error) {
+	proxyURL, err := http.ProxyFromEnvironment(&http.Request{URL: target})
+	if err != nil {
+		return nil, fmt.Errorf("proxy from the environment: %w", err)
+	}
+	if proxyURL != nil {
+		d := &fasthttpproxy.Dialer{Timeout: timeout, ConnectTimeout: timeout, DialDualStack: true}
+		return d.GetDialFuncForTLS(true, isTLS)
+	}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	return func(addr string) (net.Conn, error) { return d.Dial("tcp", addr) }, nil
 }
 
 // endpoint appends the API path to the configured base URL, which may or may
@@ -61,15 +124,78 @@ func endpoint(base string, f converter.Format) string {
 	return base + "/v1/chat/completions"
 }
 
-// do sends body to the upstream. client is the format the request came in,
-// whose protocol headers (anthropic-version, anthropic-beta) pass through.
-func (c *upstreamClient) do(ctx context.Context, req *bus.Request, client converter.Format, body []byte) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+// upstreamResponse is an upstream's answer whose head has been read. A
+// non-streamed body has been read whole; a streamed one is read from Body.
+// Close must be called once the body is no longer needed.
+type upstreamResponse struct {
+	*fasthttp.Response
+	// Stream is the streamed body; nil when the body was read whole.
+	Stream io.Reader
+	stream *eofReader
+	// reusable is false when the upstream closes the connection after
+	// this answer, or marks the body's end by closing it.
+	reusable bool
+	release  func(reusable bool)
+	conn     net.Conn
+}
+
+// Status is the HTTP status code.
+func (r *upstreamResponse) Status() int { return r.StatusCode() }
+
+// Get returns a response header's value, "" when absent.
+func (r *upstreamResponse) Get(name string) string { return string(r.Header.Peek(name)) }
+
+// IsEventStream reports whether the body is a server-sent event stream.
+func (r *upstreamResponse) IsEventStream() bool {
+	return strings.HasPrefix(string(r.Header.ContentType()), "text/event-stream")
+}
+
+// Close returns the connection to the pool when the body ended cleanly, and
+// closes it otherwise.
+func (r *upstreamResponse) Close() {
+	reusable := r.reusable
+	if r.stream != nil {
+		reusable = reusable && r.stream.drain(r.conn)
+		_ = r.CloseBodyStream()
 	}
-	h := hreq.Header
-	h.Set("Content-Type", "application/json")
+	r.release(reusable)
+	fasthttp.ReleaseResponse(r.Response)
+}
+
+// do sends body to the upstream and reads the response head, and the whole
+// body unless the request is streamed. client is the format the request came
+// in, whose protocol headers (anthropic-version, anthropic-beta) pass
+// through. Errors after ctx ended are ctx's error.
+func (c *upstreamClient) do(ctx context.Context, req *bus.Request, client converter.Format, body []byte) (*upstreamResponse, error) {
+	r := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(r)
+	c.build(r, req, client, body)
+	// A connection that sat idle in the pool may have been closed by the
+	// other side just as it is reused; nothing reached the upstream then,
+	// so the call is tried once more on a new connection.
+	for attempt := 0; ; attempt++ {
+		resp, reused, err := c.roundTrip(ctx, r, req.Stream)
+		if err == nil {
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			if errors.Is(err, errBrokenBody) {
+				return nil, fmt.Errorf("%w: %w", errBrokenBody, ctx.Err())
+			}
+			return nil, fmt.Errorf("calling upstream: %w", ctx.Err())
+		}
+		if !reused || attempt > 0 || errors.Is(err, errBrokenBody) || !isStaleConnection(err) {
+			return nil, err
+		}
+	}
+}
+
+func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client converter.Format, body []byte) {
+	r.SetRequestURI(c.endpoint)
+	h := &r.Header
+	h.SetMethod(fasthttp.MethodPost)
+	h.SetContentType("application/json")
+	h.SetUserAgent(userAgent)
 	if req.Stream {
 		h.Set("Accept", "text/event-stream")
 	} else {
@@ -91,8 +217,8 @@ func (c *upstreamClient) do(ctx context.Context, req *bus.Request, client conver
 		}
 		h.Set("Anthropic-Version", version)
 	default:
-		if c.apiKey != "" {
-			h.Set("Authorization", "Bearer "+c.apiKey)
+		if c.authorization != "" {
+			h.Set("Authorization", c.authorization)
 		}
 		for _, name := range [...]string{"openai-organization", "openai-project"} {
 			if v := req.Header(name); v != "" && client == converter.OpenAIChat {
@@ -100,8 +226,158 @@ func (c *upstreamClient) do(ctx context.Context, req *bus.Request, client conver
 			}
 		}
 	}
-	return c.client.Do(hreq)
+	r.SetBodyRaw(body)
+}
+
+// roundTrip makes one attempt on one connection. reused tells whether the
+// connection had served a call before.
+func (c *upstreamClient) roundTrip(ctx context.Context, r *fasthttp.Request, stream bool) (resp *upstreamResponse, reused bool, err error) {
+	cc, err := c.hc.AcquireConn(0, false)
+	if err != nil {
+		return nil, false, fmt.Errorf("connecting to upstream: %w", err)
+	}
+	reused = cc.LastUseTime().After(cc.CreatedTime())
+	conn := cc.Conn()
+	// From here the connection is this call's: closing it is how the call
+	// is aborted. A connection whose call was aborted is never reused.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	release := func(reusable bool) {
+		if stop() && reusable {
+			c.hc.ReleaseConn(cc)
+		} else {
+			c.hc.CloseConn(cc)
+		}
+	}
+
+	bw := c.hc.AcquireWriter(conn)
+	err = r.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	c.hc.ReleaseWriter(bw)
+	if err != nil {
+		release(false)
+		return nil, reused, fmt.Errorf("sending request upstream: %w", err)
+	}
+
+	br := c.hc.AcquireReader(conn)
+	fresp := fasthttp.AcquireResponse()
+	fail := func(err error) (*upstreamResponse, bool, error) {
+		c.hc.ReleaseReader(br)
+		fasthttp.ReleaseResponse(fresp)
+		release(false)
+		return nil, reused, err
+	}
+	if err := readHead(conn, br, &fresp.Header, c.firstByteTimeout); err != nil {
+		return fail(fmt.Errorf("reading upstream response head: %w", err))
+	}
+	resp = &upstreamResponse{
+		Response: fresp,
+		conn:     conn,
+		reusable: !fresp.ConnectionClose() && fresp.Header.ContentLength() != -2,
+	}
+	if stream && fresp.StatusCode() < 300 {
+		fresp.StreamBody = true
+		if err := fresp.ReadBody(br, 0); err != nil {
+			return fail(fmt.Errorf("reading upstream response: %w", err))
+		}
+		resp.stream = &eofReader{r: fresp.BodyStream()}
+		resp.Stream = resp.stream
+		resp.release = func(reusable bool) {
+			c.hc.ReleaseReader(br)
+			release(reusable)
+		}
+		return resp, reused, nil
+	}
+	if !noBody(fresp.StatusCode()) {
+		chunked := fresp.Header.ContentLength() == -1
+		if err := fresp.ReadBody(br, maxResponseBytes); err != nil {
+			return fail(fmt.Errorf("%w: %w", errBrokenBody, err))
+		}
+		if chunked {
+			if err := fresp.Header.ReadTrailer(br); err != nil {
+				return fail(fmt.Errorf("%w: reading the trailer: %w", errBrokenBody, err))
+			}
+		}
+	}
+	c.hc.ReleaseReader(br)
+	resp.release = release
+	return resp, reused, nil
+}
+
+// readHead reads the status line and headers, skipping interim (1xx)
+// responses, within the first-byte time-out.
+func readHead(conn net.Conn, br *bufio.Reader, h *fasthttp.ResponseHeader, timeout time.Duration) error {
+	if timeout > 0 {
+		if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+			return err
+		}
+	}
+	for interim := 0; ; interim++ {
+		if err := h.Read(br); err != nil {
+			return err
+		}
+		if s := h.StatusCode(); s >= 200 || s == fasthttp.StatusSwitchingProtocols {
+			break
+		}
+		if interim == 100 {
+			return errors.New("too many interim responses")
+		}
+	}
+	if timeout > 0 {
+		return conn.SetReadDeadline(time.Time{})
+	}
+	return nil
+}
+
+func noBody(status int) bool {
+	return status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
+}
+
+// errBrokenBody is a call whose upstream sent its response head but not all
+// of its body.
+var errBrokenBody = errors.New("upstream broke off its answer")
+
+// isStaleConnection reports an error that a connection closed by the other
+// side while idle gives on its next use.
+func isStaleConnection(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// eofReader tells whether the stream it reads was read to its end.
+type eofReader struct {
+	r      io.Reader
+	eof    bool
+	broken bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	switch {
+	case errors.Is(err, io.EOF):
+		e.eof = true
+	case err != nil:
+		e.broken = true
+	}
+	return n, err
+}
+
+// drain reads what is left of a stream whose last event has been handled
+// (usually only the end of the chunked body), briefly, and reports whether
+// the stream ended cleanly so that its connection can serve another call.
+func (e *eofReader) drain(conn net.Conn) bool {
+	if e.eof || e.broken {
+		return e.eof
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(drainTimeout)); err != nil {
+		return false
+	}
+	n, _ := io.Copy(io.Discard, io.LimitReader(e, maxDrainBytes))
+	if !e.eof || n == maxDrainBytes {
+		return false
+	}
+	return conn.SetReadDeadline(time.Time{}) == nil
 }
 
 // close releases idle connections.
-func (c *upstreamClient) close() { c.client.CloseIdleConnections() }
+func (c *upstreamClient) close() { c.hc.CloseIdleConnections() }

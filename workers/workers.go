@@ -67,7 +67,11 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		outbox: outbox,
 	}
 	for _, u := range cfg.Upstreams {
-		s.pools = append(s.pools, newPool(s, u))
+		p, err := newPool(s, u)
+		if err != nil {
+			return nil, err
+		}
+		s.pools = append(s.pools, p)
 	}
 	return s, nil
 }
