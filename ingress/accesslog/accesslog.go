@@ -373,11 +373,12 @@ func (l *Logger) begin() []byte {
 // the output.
 func (l *Logger) end(b []byte) {
 	o := l.out
+	// Deferred so that a panicking writer does not leave the lock held.
+	defer o.mu.Unlock()
 	o.buf = append(b, '}', '\n')
 	if len(o.buf) >= o.batch {
 		o.writeLocked()
 	}
-	o.mu.Unlock()
 }
 
 // appendKeyString appends key (already quoted, with its comma and colon) and
