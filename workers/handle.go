@@ -39,7 +39,7 @@ type call struct {
 	route  config.Route
 	client converter.Format
 	sender *bus.Sender
-	logger *slog.Logger
+	logger *slog.Logger // see log
 	start  time.Time
 	out    []byte
 	// upstreamModel is the model name sent upstream, after mapping.
@@ -87,7 +87,6 @@ func (p *pool) handle(work context.Context, msg jetstream.Msg) {
 		route:  route,
 		client: converter.Format(route.InputFormat),
 		sender: sender,
-		logger: p.logger.With("request_id", req.ClientRequestID, "route", req.Route),
 		start:  now,
 	}
 	c.serve()
@@ -152,11 +151,11 @@ func (c *call) serve() {
 // logged when the failure was not the client's doing.
 func (c *call) fail(e *converter.Error, cause error) {
 	if cause != nil {
-		c.logger.Warn("request failed", "err", cause, "status", e.Status(c.client))
+		c.log().Warn("request failed", "err", cause, "status", e.Status(c.client))
 	}
 	c.out = converter.AppendErrorBody(c.out[:0], c.client, e, c.req.ClientRequestID)
 	if err := c.sender.Error(c.sender.Context(), e.Status(c.client), c.out); err != nil && !isCancellation(err) {
-		c.logger.Warn("sending error reply failed", "err", err)
+		c.log().Warn("sending error reply failed", "err", err)
 	}
 }
 
@@ -276,7 +275,7 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 				kind, errType = converter.KindUpstreamTimeout, errIdleTimeout
 			}
 			pm.failure(errType)
-			c.logger.Warn("upstream stream broke off", "err", err)
+			c.log().Warn("upstream stream broke off", "err", err)
 			out = st.Fail(out, converter.Errorf(kind, "the upstream stream broke off: %s", describe(err, ctx)))
 			break
 		}
@@ -286,7 +285,7 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 		out, err = st.Event(out, ev)
 		if err != nil {
 			pm.failure(errProtocol)
-			c.logger.Warn("upstream sent an unreadable event", "err", err)
+			c.log().Warn("upstream sent an unreadable event", "err", err)
 			var cerr *converter.Error
 			if !errors.As(err, &cerr) {
 				cerr = converter.Errorf(converter.KindStreamInterrupted, "the upstream sent an unreadable event")
@@ -327,11 +326,20 @@ func (c *call) abandon(err error, u converter.Usage) {
 	case errors.Is(err, bus.ErrCancelled):
 		c.p.rejectGone.Inc()
 	case errors.Is(err, bus.ErrCreditStalled):
-		c.logger.Warn("ingress stopped taking frames; aborting the upstream call")
+		c.log().Warn("ingress stopped taking frames; aborting the upstream call")
 	default:
-		c.logger.Warn("sending reply frames failed; aborting the upstream call", "err", err)
+		c.log().Warn("sending reply frames failed; aborting the upstream call", "err", err)
 	}
 	c.sender.Abort(busUsage(u))
+}
+
+// log is the request's logger. It is built on first use: most requests
+// log nothing here, and building it costs allocations.
+func (c *call) log() *slog.Logger {
+	if c.logger == nil {
+		c.logger = c.p.logger.With("request_id", c.req.ClientRequestID, "route", c.req.Route)
+	}
+	return c.logger
 }
 
 func busUsage(u converter.Usage) bus.Usage {
