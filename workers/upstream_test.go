@@ -94,7 +94,7 @@ func TestUpstreamClientSendsProviderHeaders(t *testing.T) {
 		{
 			name:   "anthropic upstream, openai client: default version",
 			format: config.FormatAnthropic, client: converter.OpenAIChat,
-			want:   map[string]string{"Anthropic-Version": defaultAnthropicVersion, "Anthropic-Beta": ""},
+			want: map[string]string{"Anthropic-Version": defaultAnthropicVersion, "Anthropic-Beta": ""},
 		},
 	}
 	for _, tt := range tests {
