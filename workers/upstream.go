@@ -46,7 +46,10 @@ const (
 // connection from the pool itself and closes it when its context ends: that
 // is what aborts the call of a client that left, a time-out, or a shutdown.
 type upstreamClient struct {
-	endpoint         string
+	// host and path are the endpoint's Host header and request target,
+	// set as they are so that no URL is parsed per call.
+	host             string
+	path             string
 	format           converter.Format
 	authorization    string // header value, with the key
 	apiKey           string
@@ -74,7 +77,8 @@ func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
 		return nil, fmt.Errorf("upstream %s: %w", u.Name, err)
 	}
 	c := &upstreamClient{
-		endpoint:         endpoint,
+		host:             parsed.Host,
+		path:             parsed.RequestURI(),
 		format:           converter.Format(u.Format),
 		apiKey:           u.APIKey,
 		firstByteTimeout: u.FirstByteTimeout.Duration,
@@ -191,8 +195,9 @@ func (c *upstreamClient) do(ctx context.Context, req *bus.Request, client conver
 }
 
 func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client converter.Format, body []byte) {
-	r.SetRequestURI(c.endpoint)
 	h := &r.Header
+	h.SetHost(c.host)
+	h.SetRequestURI(c.path)
 	h.SetMethod(fasthttp.MethodPost)
 	h.SetContentType("application/json")
 	h.SetUserAgent(userAgent)
