@@ -32,6 +32,7 @@ type pool struct {
 
 	slots    chan struct{} // one token per free slot
 	inflight sync.WaitGroup
+	runner   runner
 
 	busy          prometheus.Gauge
 	wait          prometheus.Observer
@@ -137,14 +138,14 @@ func (p *pool) fetchLoop(ctx, work context.Context) {
 			used++
 			p.inflight.Add(1)
 			p.busy.Inc()
-			go func() {
+			p.runner.run(func() {
 				defer func() {
 					p.busy.Dec()
 					p.slots <- struct{}{}
 					p.inflight.Done()
 				}()
 				p.handle(work, msg)
-			}()
+			})
 		}
 		cancelFetch()
 		p.returnSlots(free - used)

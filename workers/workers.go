@@ -95,11 +95,8 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	}
 	var wg sync.WaitGroup
 	for _, p := range s.pools {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.fetchLoop(ctx, work)
-		}()
+		wg.Go(func() { p.fetchLoop(ctx, work) })
+		wg.Go(func() { p.runner.sweepUntil(ctx) })
 	}
 	s.logger.Info("workers started", "worker_id", s.id, "upstreams", len(s.pools))
 	<-ctx.Done()
@@ -121,6 +118,7 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 		<-drained
 	}
 	for _, p := range s.pools {
+		p.runner.stop()
 		p.client.close()
 	}
 	return s.outbox.Close()
