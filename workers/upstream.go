@@ -2,6 +2,7 @@ package workers
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -135,7 +136,7 @@ type upstreamResponse struct {
 	*fasthttp.Response
 	// Stream is the streamed body; nil when the body was read whole.
 	Stream io.Reader
-	stream *eofReader
+	stream *bodyReader
 	// reusable is false when the upstream closes the connection after
 	// this answer, or marks the body's end by closing it.
 	reusable bool
@@ -286,7 +287,7 @@ func (c *upstreamClient) roundTrip(ctx context.Context, r *fasthttp.Request, str
 		if err := fresp.ReadBody(br, 0); err != nil {
 			return fail(fmt.Errorf("reading upstream response: %w", err))
 		}
-		resp.stream = &eofReader{r: fresp.BodyStream()}
+		resp.stream = &bodyReader{r: fresp.BodyStream(), conn: br}
 		resp.Stream = resp.stream
 		resp.release = func(reusable bool) {
 			c.hc.ReleaseReader(br)
@@ -349,28 +350,54 @@ func isStaleConnection(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// eofReader tells whether the stream it reads was read to its end.
-type eofReader struct {
+// bodyReader reads a streamed body, and tells whether it was read to its
+// end.
+//
+// One read returns everything already received rather than one HTTP chunk:
+// providers send an event per chunk, and events that arrived together are
+// converted and relayed together (see call.stream).
+type bodyReader struct {
 	r      io.Reader
+	conn   *bufio.Reader // what r reads from
 	eof    bool
 	broken bool
 }
 
-func (e *eofReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	switch {
-	case errors.Is(err, io.EOF):
-		e.eof = true
-	case err != nil:
-		e.broken = true
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n := 0
+	for {
+		m, err := b.r.Read(p[n:])
+		n += m
+		switch {
+		case errors.Is(err, io.EOF):
+			b.eof = true
+			return n, err
+		case err != nil:
+			b.broken = true
+			return n, err
+		case n == len(p) || !b.moreBuffered():
+			return n, nil
+		}
 	}
-	return n, err
+}
+
+// moreBuffered reports whether the next read is served from what was
+// received already: some body bytes, or a complete chunk-size line. It may
+// err towards false, never towards a read that waits on the network while
+// data is held back.
+func (b *bodyReader) moreBuffered() bool {
+	buffered := b.conn.Buffered()
+	if buffered == 0 {
+		return false
+	}
+	next, _ := b.conn.Peek(buffered)
+	return bytes.IndexByte(next, '\n') >= 0
 }
 
 // drain reads what is left of a stream whose last event has been handled
 // (usually only the end of the chunked body), briefly, and reports whether
 // the stream ended cleanly so that its connection can serve another call.
-func (e *eofReader) drain(conn net.Conn) bool {
+func (e *bodyReader) drain(conn net.Conn) bool {
 	if e.eof || e.broken {
 		return e.eof
 	}

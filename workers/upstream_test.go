@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -293,5 +294,41 @@ func TestUpstreamClientReportsABrokenBody(t *testing.T) {
 	_, err := c.do(context.Background(), &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
 	if !errors.Is(err, errBrokenBody) {
 		t.Fatalf("err = %v, want errBrokenBody", err)
+	}
+}
+
+func TestUpstreamClientReadsChunksThatArrivedTogetherAtOnce(t *testing.T) {
+	events := []string{"data: {\"n\":1}\n\n", "data: {\"n\":2}\n\n", "data: [DONE]\n\n"}
+	url := rawServer(t, func(_ int, conn net.Conn, br *bufio.Reader) {
+		defer conn.Close()
+		readRequest(t, br)
+		// One write: a head and three chunks, as a provider flushing
+		// events faster than they are read.
+		var b strings.Builder
+		b.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+		for _, e := range events {
+			fmt.Fprintf(&b, "%x\r\n%s\r\n", len(e), e)
+		}
+		b.WriteString("0\r\n\r\n")
+		_, _ = io.WriteString(conn, b.String())
+		_, _ = io.Copy(io.Discard, conn)
+	})
+	c := testClient(t, url, config.FormatOpenAIChat, nil)
+	resp, err := c.do(context.Background(), &bus.Request{Stream: true}, converter.OpenAIChat, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Close()
+	want := strings.Join(events, "")
+	// The head and the three chunks went out in one write and arrived in
+	// one segment: reading the head buffered them all, and one read
+	// returns all three events.
+	buf := make([]byte, 4096)
+	n, err := resp.Stream.Read(buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	if got := string(buf[:n]); got != want {
+		t.Fatalf("one read returned %q, want %q", got, want)
 	}
 }
