@@ -37,7 +37,14 @@ type Outbox struct {
 	earlyStops map[string]time.Time // cancelled before this worker registered them
 	stop       chan struct{}
 	done       chan struct{}
+	// bufs holds senders' frame buffers (*[]byte) for reuse.
+	bufs sync.Pool
 }
+
+// maxPooledBuffer is the largest frame buffer kept for reuse; a stream's
+// coalesced frames rarely exceed it, and bigger ones are left to the
+// collector rather than held.
+const maxPooledBuffer = 64 << 10
 
 // NewOutbox subscribes to the control subjects of worker process id. stall is
 // how long a sender waits for credit before it decides the ingress is gone.
@@ -166,6 +173,9 @@ func (o *Outbox) Begin(ctx context.Context, req *Request, queueWait time.Duratio
 		stop:    cancel,
 	}
 	s.granted.Store(Window)
+	if buf, ok := o.bufs.Get().(*[]byte); ok {
+		s.buf = (*buf)[:0]
+	}
 	s.lastSend.Store(time.Now().UnixNano())
 	o.mu.Lock()
 	_, early := o.earlyStops[req.ID]
@@ -372,4 +382,12 @@ func (s *Sender) Close() {
 	s.acceptTimer.Stop()
 	s.outbox.senders.Delete(s.id)
 	s.stop()
+	// The accept timer may be running still; it finds no buffer.
+	s.mu.Lock()
+	buf := s.buf
+	s.buf = nil
+	s.mu.Unlock()
+	if buf != nil && cap(buf) <= maxPooledBuffer {
+		s.outbox.bufs.Put(&buf)
+	}
 }
