@@ -128,22 +128,40 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 	if _, err := EnsureQueue(ctx, js, QueueConfig{Upstream: "bench", Size: 4096, Timeout: time.Minute}); err != nil {
 		b.Fatal(err)
 	}
-	wjs, _ := jetstream.New(workerConn)
-	cons, err := wjs.Consumer(ctx, QueueStream("bench"), queueConsumer)
+	puller, err := NewPuller(workerConn, "bench", 16)
 	if err != nil {
 		b.Fatal(err)
 	}
-	fetchCtx, stop := context.WithCancel(ctx)
-	defer stop()
+	defer puller.Close()
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	defer func() {
+		close(stop)
+		<-stopped
+	}()
 	go func() {
-		for fetchCtx.Err() == nil {
-			batch, err := cons.Fetch(16, jetstream.FetchMaxWait(time.Second))
-			if err != nil {
-				continue
+		defer close(stopped)
+		for {
+			if err := puller.Pull(16, time.Second); err != nil {
+				return
 			}
-			for m := range batch.Messages() {
-				_ = m.Ack()
-				req, err := DecodeRequest(m.Data())
+			for pending := 16; pending > 0; {
+				var m *nats.Msg
+				select {
+				case <-stop:
+					return
+				case m = <-puller.Messages():
+				}
+				switch puller.Classify(m) {
+				case PullEnded:
+					pending = 0
+					continue
+				case PullNoise:
+					continue
+				}
+				pending--
+				_ = puller.Ack(m)
+				req, err := DecodeRequest(m.Data)
 				if err != nil {
 					continue
 				}

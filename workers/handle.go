@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/bus"
@@ -46,14 +46,14 @@ type call struct {
 	upstreamModel string
 }
 
-func (p *pool) handle(work context.Context, msg jetstream.Msg) {
+func (p *pool) handle(work context.Context, msg *nats.Msg) {
 	// Acknowledge first: a request handed to a worker with a free slot has
 	// left the queue, and until the acknowledgement reaches the stream it
 	// still counts against queue_size, so a burst would be refused while
 	// slots sit idle. Nothing is lost by it: half an answer cannot be
 	// replayed, so a request is never redelivered anyway (MaxDeliver 1).
-	_ = msg.Ack()
-	req, err := bus.DecodeRequest(msg.Data())
+	_ = p.puller.Ack(msg)
+	req, err := bus.DecodeRequest(msg.Data)
 	if err != nil {
 		p.logger.Error("dropping malformed request envelope", "err", err)
 		return

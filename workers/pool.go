@@ -2,13 +2,11 @@ package workers
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aigateway/gateway/bus"
@@ -28,7 +26,7 @@ type pool struct {
 	routes   map[string]config.Route
 	logger   *slog.Logger
 	pm       *poolMetrics
-	cons     jetstream.Consumer
+	puller   *bus.Puller
 
 	slots    chan struct{} // one token per free slot
 	inflight sync.WaitGroup
@@ -80,7 +78,7 @@ func provider(f converter.Format) string {
 }
 
 func (p *pool) setup(ctx context.Context) error {
-	cons, err := bus.EnsureQueue(ctx, p.svc.js, bus.QueueConfig{
+	_, err := bus.EnsureQueue(ctx, p.svc.js, bus.QueueConfig{
 		Upstream: p.upstream.Name,
 		Size:     p.upstream.QueueSize,
 		Timeout:  p.upstream.QueueTimeout.Duration,
@@ -89,7 +87,11 @@ func (p *pool) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.cons = cons
+	puller, err := bus.NewPuller(p.svc.nc, p.upstream.Name, p.upstream.Concurrency)
+	if err != nil {
+		return err
+	}
+	p.puller = puller
 	return nil
 }
 
@@ -116,15 +118,8 @@ func (p *pool) fetchLoop(ctx, work context.Context) {
 				break count
 			}
 		}
-		// The pull ends when ctx does, so shutdown never waits for it.
-		fetchCtx, cancelFetch := context.WithTimeout(ctx, fetchWait)
-		batch, err := p.cons.Fetch(free, jetstream.FetchContext(fetchCtx))
-		if err != nil {
-			cancelFetch()
+		if err := p.puller.Pull(free, fetchWait); err != nil {
 			p.returnSlots(free)
-			if ctx.Err() != nil {
-				return
-			}
 			p.logger.Warn("pulling from queue failed", "err", err)
 			select {
 			case <-ctx.Done():
@@ -133,26 +128,53 @@ func (p *pool) fetchLoop(ctx, work context.Context) {
 			}
 			continue
 		}
-		used := 0
-		for msg := range batch.Messages() {
-			used++
-			p.inflight.Add(1)
-			p.busy.Inc()
-			p.runner.run(func() {
-				defer func() {
-					p.busy.Dec()
-					p.slots <- struct{}{}
-					p.inflight.Done()
-				}()
-				p.handle(work, msg)
-			})
-		}
-		cancelFetch()
-		p.returnSlots(free - used)
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			p.logger.Debug("pull ended", "err", err)
+		unused, ok := p.receive(ctx, work, free)
+		p.returnSlots(unused)
+		if !ok {
+			return
 		}
 	}
+}
+
+// receive starts the requests of the pull in progress as they arrive, until
+// it brought batch of them or ended. It returns the number of slots left
+// unused, and false when ctx ended.
+func (p *pool) receive(ctx, work context.Context, batch int) (unused int, ok bool) {
+	// JetStream ends a pull that expires with a status message; should that
+	// be lost, the pull is given up on a little later.
+	giveUp := time.NewTimer(fetchWait + time.Second)
+	defer giveUp.Stop()
+	for batch > 0 {
+		select {
+		case <-ctx.Done():
+			return batch, false
+		case <-giveUp.C:
+			return batch, true
+		case m := <-p.puller.Messages():
+			switch p.puller.Classify(m) {
+			case bus.PulledRequest:
+				batch--
+				p.start(work, m)
+			case bus.PullEnded:
+				return batch, true
+			}
+		}
+	}
+	return 0, true
+}
+
+// start runs a pulled request in a slot already taken for it.
+func (p *pool) start(work context.Context, m *nats.Msg) {
+	p.inflight.Add(1)
+	p.busy.Inc()
+	p.runner.run(func() {
+		defer func() {
+			p.busy.Dec()
+			p.slots <- struct{}{}
+			p.inflight.Done()
+		}()
+		p.handle(work, m)
+	})
 }
 
 func (p *pool) returnSlots(n int) {

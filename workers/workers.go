@@ -102,6 +102,12 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	<-ctx.Done()
 	stopAnnouncing()
 	wg.Wait() // no more fetching
+	for _, p := range s.pools {
+		// JetStream delivers nothing more to a pull nobody listens to.
+		if err := p.puller.Close(); err != nil {
+			s.logger.Warn("closing a queue subscription", "upstream", p.upstream.Name, "err", err)
+		}
+	}
 
 	drained := make(chan struct{})
 	go func() {
