@@ -3,6 +3,7 @@ package converter
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -51,23 +52,30 @@ func badUpstreamBody(err error) *Error {
 // forwardResponse passes a same-format answer through untouched, except for
 // the model name, and reads its usage.
 func forwardResponse(f Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
+	// Only the usage member is decoded: the rest of the answer is checked,
+	// not built into values that would be thrown away.
+	if !jsonx.Valid(body) {
+		return nil, Usage{}, badUpstreamBody(errors.New("malformed document"))
+	}
+	if start := skipSpace(body, 0); start == len(body) || body[start] != '{' {
+		return nil, Usage{}, Errorf(KindUpstreamUnavailable, "the upstream answer is not a JSON object")
+	}
 	var u Usage
-	if f == Anthropic {
-		var r struct {
-			Usage anthropicResponseUsage `json:"usage"`
+	if m, ok := findObjectMember(body, 0, len(body), "usage"); ok {
+		raw := body[m.valStart:m.valEnd]
+		if f == Anthropic {
+			var usage anthropicResponseUsage
+			if err := decodeUpstream(raw, &usage); err != nil {
+				return nil, Usage{}, badUpstreamBody(err)
+			}
+			u = usage.gateway()
+		} else {
+			var usage *openAIResponseUsage
+			if err := decodeUpstream(raw, &usage); err != nil {
+				return nil, Usage{}, badUpstreamBody(err)
+			}
+			u = usage.gateway()
 		}
-		if err := decodeUpstream(body, &r); err != nil {
-			return nil, Usage{}, badUpstreamBody(err)
-		}
-		u = r.Usage.gateway()
-	} else {
-		var r struct {
-			Usage *openAIResponseUsage `json:"usage"`
-		}
-		if err := decodeUpstream(body, &r); err != nil {
-			return nil, Usage{}, badUpstreamBody(err)
-		}
-		u = r.Usage.gateway()
 	}
 	if opts.Model == "" {
 		return body, u, nil
