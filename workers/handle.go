@@ -114,19 +114,19 @@ func (c *call) serve() {
 		c.fail(cerr, nil)
 		return
 	}
-	var cancelCall context.CancelCauseFunc
+	// A streamed call ends when its upstream goes silent (the idle timer
+	// cancels it); a whole answer must come by the call's deadline.
+	var deadline time.Time
+	cancelCall := func(error) {}
 	if c.req.Stream {
-		// The idle timer cancels a streamed call whose upstream goes silent.
 		ctx, cancelCall = context.WithCancelCause(ctx)
+		defer cancelCall(nil)
 	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.p.upstream.Timeout.Duration)
-		cancelCall = func(error) { cancel() }
+		deadline = time.Now().Add(c.p.upstream.Timeout.Duration)
 	}
-	defer cancelCall(nil)
 
 	sent := time.Now()
-	resp, err := c.p.client.do(ctx, c.req, c.client, upstreamBody)
+	resp, err := c.p.client.do(ctx, deadline, c.req, c.client, upstreamBody)
 	if err != nil {
 		c.p.pm.request(0)
 		c.upstreamFailed(err, context.Cause(ctx))

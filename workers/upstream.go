@@ -168,10 +168,11 @@ func (r *upstreamResponse) Close() {
 }
 
 // do sends body to the upstream and reads the response head, and the whole
-// body unless the request is streamed. client is the format the request came
-// in, whose protocol headers (anthropic-version, anthropic-beta) pass
-// through. Errors after ctx ended are ctx's error.
-func (c *upstreamClient) do(ctx context.Context, req *bus.Request, client converter.Format, body []byte) (*upstreamResponse, error) {
+// body unless the request is streamed, by deadline unless it is zero.
+// client is the format the request came in, whose protocol headers
+// (anthropic-version, anthropic-beta) pass through. Errors after ctx ended
+// are ctx's error.
+func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Request, client converter.Format, body []byte) (*upstreamResponse, error) {
 	r := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(r)
 	c.build(r, req, client, body)
@@ -179,7 +180,7 @@ func (c *upstreamClient) do(ctx context.Context, req *bus.Request, client conver
 	// other side just as it is reused; nothing reached the upstream then,
 	// so the call is tried once more on a new connection.
 	for attempt := 0; ; attempt++ {
-		resp, reused, err := c.roundTrip(ctx, r, req.Stream)
+		resp, reused, err := c.roundTrip(ctx, deadline, r, req.Stream)
 		if err == nil {
 			return resp, nil
 		}
@@ -237,7 +238,7 @@ func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client con
 
 // roundTrip makes one attempt on one connection. reused tells whether the
 // connection had served a call before.
-func (c *upstreamClient) roundTrip(ctx context.Context, r *fasthttp.Request, stream bool) (resp *upstreamResponse, reused bool, err error) {
+func (c *upstreamClient) roundTrip(ctx context.Context, deadline time.Time, r *fasthttp.Request, stream bool) (resp *upstreamResponse, reused bool, err error) {
 	cc, err := c.hc.AcquireConn(0, false)
 	if err != nil {
 		return nil, false, fmt.Errorf("connecting to upstream: %w", err)
@@ -255,6 +256,11 @@ func (c *upstreamClient) roundTrip(ctx context.Context, r *fasthttp.Request, str
 		}
 	}
 
+	// A pooled connection may carry its last call's deadline.
+	if err := conn.SetDeadline(deadline); err != nil {
+		release(false)
+		return nil, reused, fmt.Errorf("sending request upstream: %w", err)
+	}
 	bw := c.hc.AcquireWriter(conn)
 	err = r.Write(bw)
 	if err == nil {
@@ -274,7 +280,7 @@ func (c *upstreamClient) roundTrip(ctx context.Context, r *fasthttp.Request, str
 		release(false)
 		return nil, reused, err
 	}
-	if err := readHead(conn, br, &fresp.Header, c.firstByteTimeout); err != nil {
+	if err := readHead(conn, br, &fresp.Header, c.firstByteTimeout, deadline); err != nil {
 		return fail(fmt.Errorf("reading upstream response head: %w", err))
 	}
 	resp = &upstreamResponse{
@@ -312,10 +318,16 @@ func (c *upstreamClient) roundTrip(ctx context.Context, r *fasthttp.Request, str
 }
 
 // readHead reads the status line and headers, skipping interim (1xx)
-// responses, within the first-byte time-out.
-func readHead(conn net.Conn, br *bufio.Reader, h *fasthttp.ResponseHeader, timeout time.Duration) error {
+// responses, within the first-byte time-out and by the call's deadline.
+func readHead(conn net.Conn, br *bufio.Reader, h *fasthttp.ResponseHeader, timeout time.Duration, deadline time.Time) error {
+	headDeadline := deadline
 	if timeout > 0 {
-		if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		if firstByte := time.Now().Add(timeout); deadline.IsZero() || firstByte.Before(deadline) {
+			headDeadline = firstByte
+		}
+	}
+	if !headDeadline.Equal(deadline) {
+		if err := conn.SetReadDeadline(headDeadline); err != nil {
 			return err
 		}
 	}
@@ -330,8 +342,8 @@ func readHead(conn net.Conn, br *bufio.Reader, h *fasthttp.ResponseHeader, timeo
 			return errors.New("too many interim responses")
 		}
 	}
-	if timeout > 0 {
-		return conn.SetReadDeadline(time.Time{})
+	if !headDeadline.Equal(deadline) {
+		return conn.SetReadDeadline(deadline)
 	}
 	return nil
 }
