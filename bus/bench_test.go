@@ -81,6 +81,10 @@ func BenchmarkReplyFrames(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer inbox.Close()
+	// The inbox's subscription must reach the server before the first frame.
+	if err := ingressConn.Flush(); err != nil {
+		b.Fatal(err)
+	}
 	outbox, err := NewOutbox(workerConn, "bench", 10*time.Second)
 	if err != nil {
 		b.Fatal(err)
