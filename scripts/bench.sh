@@ -73,6 +73,19 @@ scenario anthropic-to-openai-stream-c$conc "$gw_pid" -c "$conc" -shape anthropic
 echo "RSS of the gateway after load: $(grep VmRSS /proc/$gw_pid/status)" | tee "$out/rss-after.txt"
 stop_gateway
 
+# The same gateway on one CPU, as in a container limited to one CPU (Go
+# sizes GOMAXPROCS to the CPU quota): on a small machine shared with the
+# load generator and the mock, hand-offs between goroutines stay on one core.
+start_gateway one-cpu GOMAXPROCS=1
+scenario one-cpu-openai-c$conc "$gw_pid" -c "$conc"
+scenario one-cpu-openai-c1 "$gw_pid" -c 1
+scenario one-cpu-openai-stream-c$conc "$gw_pid" -c "$conc" -stream
+scenario one-cpu-openai-stream-c1 "$gw_pid" -c 1 -stream
+scenario one-cpu-openai-to-anthropic-c$conc "$gw_pid" -c "$conc" -path /anthropic/v1/chat/completions -direct-path /v1/chat/completions
+scenario one-cpu-openai-to-anthropic-stream-c$conc "$gw_pid" -c "$conc" -stream -path /anthropic/v1/chat/completions -direct-path /v1/chat/completions
+echo "RSS of the gateway after load: $(grep VmRSS /proc/$gw_pid/status)" | tee "$out/rss-after-one-cpu.txt"
+stop_gateway
+
 # Access control on: one key, limits far above the load.
 cat >"$bin/access.toml" <<'TOML'
 [access]
