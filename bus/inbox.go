@@ -93,6 +93,15 @@ func (in *Inbox) deliver(m *nats.Msg) {
 		return // the request already ended; late frames are dropped
 	}
 	r := v.(*Reply)
+	if len(m.Data) > 0 && m.Data[0] == '{' {
+		// JetStream's acknowledgement of the enqueued request. Only a
+		// refusal concerns the request's goroutine: the sequence number of
+		// a queued request is recorded here, without waking it.
+		if seq, err := parsePubAck(m.Data); err == nil {
+			r.queuedSeq.Store(seq)
+			return
+		}
+	}
 	if len(m.Data) > 0 && m.Data[0] == byte(FrameHeartbeat) {
 		// Answered here rather than by the request's goroutine, which may
 		// be blocked writing to a slow client.
@@ -149,7 +158,7 @@ type Reply struct {
 
 	// Read side, owned by the request's goroutine.
 	cur       []byte
-	queuedSeq uint64
+	queuedSeq atomic.Uint64 // set by the dispatcher
 	queueWait time.Duration
 	expect    uint64
 	control   string
@@ -224,7 +233,7 @@ func (r *Reply) Next() (f Frame, ok bool, got bool, err error) {
 				}
 				return Frame{}, false, got, err
 			}
-			r.queuedSeq = seq
+			r.queuedSeq.Store(seq)
 			continue
 		}
 		f, rest, err := NextFrame(r.cur)
@@ -271,7 +280,7 @@ func (r *Reply) Pending() bool {
 
 // QueuedSeq is the stream sequence of the request while it waits in the
 // queue, once JetStream has acknowledged it; 0 before.
-func (r *Reply) QueuedSeq() uint64 { return r.queuedSeq }
+func (r *Reply) QueuedSeq() uint64 { return r.queuedSeq.Load() }
 
 // QueueWait is how long the request waited before a worker took it, as the
 // worker measured it; 0 until accepted.
