@@ -130,13 +130,12 @@ func endpoint(base string, f converter.Format) string {
 }
 
 // upstreamResponse is an upstream's answer whose head has been read. A
-// non-streamed body has been read whole; a streamed one is read from Body.
-// Close must be called once the body is no longer needed.
+// non-streamed body has been read whole (Body); a streamed one is read from
+// Stream. Close must be called once the body is no longer needed.
 type upstreamResponse struct {
 	*fasthttp.Response
 	// Stream is the streamed body; nil when the body was read whole.
-	Stream io.Reader
-	stream *bodyReader
+	Stream *bodyReader
 	// reusable is false when the upstream closes the connection after
 	// this answer, or marks the body's end by closing it.
 	reusable bool
@@ -152,15 +151,15 @@ func (r *upstreamResponse) Get(name string) string { return string(r.Header.Peek
 
 // IsEventStream reports whether the body is a server-sent event stream.
 func (r *upstreamResponse) IsEventStream() bool {
-	return strings.HasPrefix(string(r.Header.ContentType()), "text/event-stream")
+	return bytes.HasPrefix(r.Header.ContentType(), eventStream)
 }
 
 // Close returns the connection to the pool when the body ended cleanly, and
 // closes it otherwise.
 func (r *upstreamResponse) Close() {
 	reusable := r.reusable
-	if r.stream != nil {
-		reusable = reusable && r.stream.drain(r.conn)
+	if r.Stream != nil {
+		reusable = reusable && r.Stream.drain(r.conn)
 		_ = r.CloseBodyStream()
 	}
 	r.release(reusable)
@@ -293,8 +292,7 @@ func (c *upstreamClient) roundTrip(ctx context.Context, deadline time.Time, r *f
 		if err := fresp.ReadBody(br, 0); err != nil {
 			return fail(fmt.Errorf("reading upstream response: %w", err))
 		}
-		resp.stream = &bodyReader{r: fresp.BodyStream(), conn: br}
-		resp.Stream = resp.stream
+		resp.Stream = &bodyReader{r: fresp.BodyStream(), conn: br}
 		resp.release = func(reusable bool) {
 			c.hc.ReleaseReader(br)
 			release(reusable)
@@ -351,6 +349,8 @@ func readHead(conn net.Conn, br *bufio.Reader, h *fasthttp.ResponseHeader, timeo
 func noBody(status int) bool {
 	return status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
 }
+
+var eventStream = []byte("text/event-stream")
 
 // errBrokenBody is a call whose upstream sent its response head but not all
 // of its body.
