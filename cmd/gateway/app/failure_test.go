@@ -328,7 +328,7 @@ func TestIngressVanishesMidStream(t *testing.T) {
 // stream at the same time runs at full speed.
 func TestSlowReaderStaysBounded(t *testing.T) {
 	const (
-		events    = 1000
+		events    = 2000
 		eventSize = 8 << 10
 	)
 	up := &bigStream{events: events, eventSize: eventSize}
@@ -419,10 +419,11 @@ func TestSlowReaderStaysBounded(t *testing.T) {
 		t.Errorf("the slow stream finished before the fast one; the test proves nothing")
 	}
 	grew := int64(peak.Load()) - int64(base)
-	// The answer is 8 MB; without flow control most of it would sit in the
+	// The answer is 16 MB; without flow control most of it would sit in the
 	// ingress while the client reads. The bound is generous: two windows per
-	// stream and the buffers around them.
-	if grew > 4<<20 {
+	// stream, the buffers around them, and what the NATS clients and server
+	// hold in passing, which on a busy 2-core machine measured 1–5 MB.
+	if grew > 6<<20 {
 		t.Errorf("live heap grew by %d bytes while streaming %d bytes to a slow reader", grew, total)
 	}
 	t.Logf("answer %d MB: fast stream %v, slow stream %v; live heap grew at most %.1f MB",
