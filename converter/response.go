@@ -52,17 +52,25 @@ func badUpstreamBody(err error) *Error {
 // forwardResponse passes a same-format answer through untouched, except for
 // the model name, and reads its usage.
 func forwardResponse(f Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
-	// Only the usage member is decoded: the rest of the answer is checked,
-	// not built into values that would be thrown away.
-	if !jsonx.Valid(body) {
-		return nil, Usage{}, badUpstreamBody(errors.New("malformed document"))
-	}
-	if start := skipSpace(body, 0); start == len(body) || body[start] != '{' {
-		return nil, Usage{}, Errorf(KindUpstreamUnavailable, "the upstream answer is not a JSON object")
+	// One pass of the scanner checks the answer and finds its usage, the
+	// only member decoded: the rest is not built into values that would be
+	// thrown away.
+	var usage member
+	found := false
+	if _, err := walkTopObject(body, func(m member) error {
+		if keyIs(body, m, "usage") {
+			usage, found = m, true
+		}
+		return nil
+	}); err != nil {
+		if errors.Is(err, errNotObject) {
+			return nil, Usage{}, Errorf(KindUpstreamUnavailable, "the upstream answer is not a JSON object")
+		}
+		return nil, Usage{}, badUpstreamBody(err)
 	}
 	var u Usage
-	if m, ok := findObjectMember(body, 0, len(body), "usage"); ok {
-		raw := body[m.valStart:m.valEnd]
+	if found {
+		raw := body[usage.valStart:usage.valEnd]
 		if f == Anthropic {
 			var usage anthropicResponseUsage
 			if err := decodeUpstream(raw, &usage); err != nil {
