@@ -92,9 +92,11 @@ func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
 			MaxConns:            max(u.Concurrency, 1) + 16,
 			MaxConnWaitTimeout:  u.ConnectTimeout.Duration,
 			MaxIdleConnDuration: idleConnTimeout,
-			ReadBufferSize:      16 << 10,
-			WriteBufferSize:     16 << 10,
-			ConnPoolStrategy:    fasthttp.LIFO,
+			// A held stream keeps its read buffer, which must still hold
+			// a whole response head; bodies go past the write buffer.
+			ReadBufferSize:   8 << 10,
+			WriteBufferSize:  4 << 10,
+			ConnPoolStrategy: fasthttp.LIFO,
 		},
 	}
 	if u.APIKey != "" {
