@@ -15,6 +15,9 @@ import (
 // pool reads. The library's Fetch subscribes anew for every batch and passes
 // each message through a goroutine of its own: one more hand-off on every
 // request's way to its worker.
+//
+// Pull and Classify belong to the goroutine that reads Messages; Ack may be
+// called from any.
 type Puller struct {
 	nc     *nats.Conn
 	api    string // the consumer's next-message subject
