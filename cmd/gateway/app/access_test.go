@@ -645,15 +645,7 @@ func TestAccessTokenQuotaCountsUsageAndSurvivesRestart(t *testing.T) {
 		}},
 		{"anthropic streaming", func(t *testing.T, g *gateway) int64 {
 			stream := g.anthropicAs("", key, bearer).Messages.NewStreaming(ctx, messageParams("count the streamed tokens too"))
-			var msg anthropic.Message
-			for stream.Next() {
-				if err := msg.Accumulate(stream.Current()); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := stream.Err(); err != nil {
-				t.Fatal(err)
-			}
+			msg := accumulateMessage(t, stream)
 			return msg.Usage.InputTokens + msg.Usage.CacheReadInputTokens + msg.Usage.OutputTokens
 		}},
 	}
@@ -709,6 +701,25 @@ func TestAccessTokenQuotaCountsUsageAndSurvivesRestart(t *testing.T) {
 	})
 }
 
+// gatewayJetStream connects to the gateway's embedded NATS server, for a
+// test that changes what the gateway keeps there. The connection and the
+// context end with the test.
+func gatewayJetStream(t *testing.T, g *gateway) (jetstream.JetStream, context.Context) {
+	t.Helper()
+	nc, err := nats.Connect("", nats.InProcessServer(g.app.embedded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return js, ctx
+}
+
 // deleteAccessBucket makes the counter store unreachable while the bus stays
 // up, the way an operator deleting the bucket or a lost JetStream volume
 // would: the gateway's next claim finds no stream behind the bucket's
@@ -716,17 +727,7 @@ func TestAccessTokenQuotaCountsUsageAndSurvivesRestart(t *testing.T) {
 // the policy would never be what decides the answer.
 func deleteAccessBucket(t *testing.T, g *gateway) {
 	t.Helper()
-	nc, err := nats.Connect("", nats.InProcessServer(g.app.embedded))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	js, ctx := gatewayJetStream(t, g)
 	if err := js.DeleteKeyValue(ctx, access.DefaultBucket); err != nil {
 		t.Fatalf("deleting the access bucket: %v", err)
 	}
@@ -736,17 +737,7 @@ func deleteAccessBucket(t *testing.T, g *gateway) {
 // after deleting it by mistake.
 func restoreAccessBucket(t *testing.T, g *gateway) {
 	t.Helper()
-	nc, err := nats.Connect("", nats.InProcessServer(g.app.embedded))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	js, ctx := gatewayJetStream(t, g)
 	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: access.DefaultBucket, History: 1, Storage: jetstream.FileStorage}); err != nil {
 		t.Fatalf("recreating the access bucket: %v", err)
 	}
@@ -949,15 +940,7 @@ func TestAccessAbortedStreamChargedForWhatWasProduced(t *testing.T) {
 
 	// The whole answer, for reference.
 	stream := client.Messages.NewStreaming(context.Background(), messageParams("tell me a long story"))
-	var msg anthropic.Message
-	for stream.Next() {
-		if err := msg.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
+	msg := accumulateMessage(t, stream)
 	full := msg.Usage.InputTokens + msg.Usage.OutputTokens
 	eventually(t, 5*time.Second, func() error {
 		if q, _, _ := charged(); q != full {

@@ -1629,15 +1629,7 @@ func TestCrossFormatRecordedStreams(t *testing.T) {
 		want := recordedOpenAI(t, fixture(name))
 		g := startGateway(t, mock.Config{ReplayFile: fixture(name)}, "", nil)
 		stream := g.anthropic(toOpenAIUpstream).Messages.NewStreaming(ctx, messageParams("replay"))
-		var msg anthropic.Message
-		for stream.Next() {
-			if err := msg.Accumulate(stream.Current()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := stream.Err(); err != nil {
-			t.Fatal(err)
-		}
+		msg := accumulateMessage(t, stream)
 		_ = stream.Close()
 
 		calls := want.Choices[0].Message.ToolCalls

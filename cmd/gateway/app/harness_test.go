@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go"
+	"github.com/anthropics/anthropic-sdk-go/packages/ssestream"
 	"go.uber.org/goleak"
 
 	"github.com/aigateway/gateway/cmd/mockupstream/mock"
@@ -236,4 +238,20 @@ func TestShutdownIsQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("shutdown took %v\n%s", time.Since(start), g.logs.String())
+}
+
+// accumulateMessage reads an Anthropic stream to its end and rebuilds the
+// message with the SDK's own accumulator.
+func accumulateMessage(t *testing.T, stream *ssestream.Stream[anthropic.MessageStreamEventUnion]) anthropic.Message {
+	t.Helper()
+	var msg anthropic.Message
+	for stream.Next() {
+		if err := msg.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return msg
 }

@@ -128,15 +128,7 @@ func TestAnthropicClientThroughSameFormatUpstream(t *testing.T) {
 
 	t.Run("streaming", func(t *testing.T) {
 		stream := client.Messages.NewStreaming(ctx, messageParams("stream it"))
-		var msg anthropic.Message
-		for stream.Next() {
-			if err := msg.Accumulate(stream.Current()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := stream.Err(); err != nil {
-			t.Fatal(err)
-		}
+		msg := accumulateMessage(t, stream)
 		if len(msg.Content) != 1 || msg.Content[0].Text != "Hello! You said: stream it" {
 			t.Errorf("accumulated content = %+v", msg.Content)
 		}
