@@ -69,7 +69,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 	for _, u := range cfg.Upstreams {
 		p, err := newPool(s, u)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(err, s.release())
 		}
 		s.pools = append(s.pools, p)
 	}
@@ -81,7 +81,8 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	for _, p := range s.pools {
 		if err := p.setup(ctx); err != nil {
-			return err
+			s.closePullers()
+			return errors.Join(err, s.release())
 		}
 	}
 	// Requests run under their own context so that they outlive ctx by the
@@ -91,7 +92,8 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	announce, stopAnnouncing := context.WithCancel(context.Background())
 	if err := bus.Announce(announce, s.nc, s.presence); err != nil {
 		stopAnnouncing()
-		return err
+		s.closePullers()
+		return errors.Join(err, s.release())
 	}
 	var wg sync.WaitGroup
 	for _, p := range s.pools {
@@ -102,12 +104,7 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	<-ctx.Done()
 	stopAnnouncing()
 	wg.Wait() // no more fetching
-	for _, p := range s.pools {
-		// JetStream delivers nothing more to a pull nobody listens to.
-		if err := p.puller.Close(); err != nil {
-			s.logger.Warn("closing a queue subscription", "upstream", p.upstream.Name, "err", err)
-		}
-	}
+	s.closePullers()
 
 	drained := make(chan struct{})
 	go func() {
@@ -123,6 +120,24 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 		cancelWork()
 		<-drained
 	}
+	return s.release()
+}
+
+// closePullers ends the pools' queue subscriptions: JetStream delivers
+// nothing more to a pull nobody listens to.
+func (s *Service) closePullers() {
+	for _, p := range s.pools {
+		if p.puller == nil {
+			continue
+		}
+		if err := p.puller.Close(); err != nil {
+			s.logger.Warn("closing a queue subscription", "upstream", p.upstream.Name, "err", err)
+		}
+	}
+}
+
+// release frees what the pools and the outbox hold, once no request runs.
+func (s *Service) release() error {
 	for _, p := range s.pools {
 		p.runner.stop()
 		p.client.close()
