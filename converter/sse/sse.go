@@ -136,6 +136,18 @@ type Reader struct {
 	eof     bool
 	err     error
 	scratch []byte
+
+	// Where the search for the end of the pending event resumes, relative
+	// to start: lineStart is the start of the first line not yet seen
+	// whole, searched the offset up to which that line holds no line
+	// break. Resuming there instead of parsing from start after every read
+	// keeps a large event arriving in small reads linear rather than
+	// quadratic in its size.
+	lineStart int
+	searched  int
+	// scanned counts the bytes examined while looking for event ends, so
+	// tests can check that the work stays linear in the input.
+	scanned int
 }
 
 // NewReader returns a Reader over src that refuses events larger than maxEvent
@@ -150,21 +162,57 @@ func (r *Reader) Buffered() bool {
 	if r.start >= r.end {
 		return false
 	}
-	_, _, ok, _ := Parse(r.buf[r.start:r.end], r.eof && r.err == nil, nil)
-	return ok
+	return r.pendingWhole() || (r.eof && r.err == nil)
+}
+
+// pendingWhole reports whether the buffered bytes after start hold a whole
+// event, that is a blank line. It resumes where the previous call stopped, so
+// each byte is examined about once however many reads an event takes.
+func (r *Reader) pendingWhole() bool {
+	buf := r.buf[r.start:r.end]
+	for {
+		i := bytes.IndexAny(buf[r.searched:], "\r\n")
+		if i < 0 {
+			r.scanned += len(buf) - r.searched
+			r.searched = len(buf)
+			return false
+		}
+		r.scanned += i + 1
+		i += r.searched
+		n := 1
+		if buf[i] == '\r' {
+			if i+1 == len(buf) {
+				// "\r" may be the first half of "\r\n": look again once
+				// more bytes are in.
+				r.searched = i
+				return false
+			}
+			if buf[i+1] == '\n' {
+				n = 2
+			}
+		}
+		if i == r.lineStart {
+			return true
+		}
+		r.lineStart = i + n
+		r.searched = r.lineStart
+	}
 }
 
 // Next returns the next event, or io.EOF after the last one. The event's slices
 // are valid until the next call.
 func (r *Reader) Next() (Event, error) {
 	for {
-		if r.start < r.end {
-			// After a read error a trailing partial event is not whole: only a
-			// clean EOF may complete it.
-			ev, n, ok, scratch := Parse(r.buf[r.start:r.end], r.eof && r.err == nil, r.scratch)
+		// After a read error a trailing partial event is not whole: only a
+		// clean EOF may complete it.
+		atEOF := r.eof && r.err == nil
+		if r.start < r.end && (r.pendingWhole() || atEOF) {
+			ev, n, ok, scratch := Parse(r.buf[r.start:r.end], atEOF, r.scratch)
 			r.scratch = scratch
 			if ok {
+				r.scanned += n
 				r.start += n
+				r.lineStart, r.searched = 0, 0
 				return ev, nil
 			}
 		}

@@ -288,3 +288,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// chunkReader returns at most n bytes per Read, as a network connection does.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+// TestReaderScansLinearly: a large event arriving in small reads is scanned
+// a bounded number of times per byte, not once per read from its start.
+func TestReaderScansLinearly(t *testing.T) {
+	tests := []struct {
+		name  string
+		event string
+	}{
+		{"one long data line", "data: " + strings.Repeat("x", 1<<20) + "\n\n"},
+		{"many short lines", strings.Repeat("data: "+strings.Repeat("y", 60)+"\n", 1<<14) + "\n"},
+		{"crlf lines", strings.Repeat("data: "+strings.Repeat("z", 1000)+"\r\n", 1<<10) + "\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(chunkReader{strings.NewReader(tt.event + "data: end\n\n"), 4096}, 8<<20)
+			evs, err := readAll(t, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != 2 || evs[0].Raw != tt.event {
+				t.Fatalf("read %d events, want the large one and the last", len(evs))
+			}
+			if limit := 3 * (len(tt.event) + 16); r.scanned > limit {
+				t.Errorf("scanned %d bytes for %d bytes of input, want at most %d", r.scanned, len(tt.event), limit)
+			}
+		})
+	}
+}
