@@ -13,13 +13,11 @@ const maxOpenAIStop = 4
 // anthropicToOpenAIRequest implements CONVERSION §3.1; docs/conversion.md has
 // the field table.
 func anthropicToOpenAIRequest(body []byte, opts RequestOptions) ([]byte, error) {
-	if _, err := walkTopObject(body, nil); err != nil {
-		return nil, asRequestError(err)
-	}
 	var req anRequest
-	if err := jsonx.Unmarshal(body, &req); err != nil {
-		return nil, Errorf(KindInvalidRequest, "invalid request body: %v", err)
+	if err := decodeRequest(body, &req); err != nil {
+		return nil, err
 	}
+	readAdmitted(body).pinAnthropic(&req)
 	out := oaRequest{
 		Model:       req.Model,
 		Temperature: req.Temperature,

@@ -131,7 +131,8 @@ func validUTF8(s string) bool {
 }
 
 // FuzzRequestTypesMatchEncodingJSON decodes the same bytes into the request
-// types with the project codec and with encoding/json: both must agree.
+// types the way the translators do (decodeRequest, the project codec) and
+// with encoding/json: both must agree.
 func FuzzRequestTypesMatchEncodingJSON(f *testing.F) {
 	addGoldenSeeds(f, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -152,12 +153,12 @@ func FuzzRequestTypesMatchEncodingJSON(f *testing.F) {
 			return
 		}
 		var a1, a2 oaRequest
-		e1, e2 := jsonx.Unmarshal(body, &a1), encjson.Unmarshal(body, &a2)
+		e1, e2 := decodeRequest(body, &a1), encjson.Unmarshal(body, &a2)
 		if e1 == nil && e2 == nil && !reflect.DeepEqual(a1, a2) {
 			t.Fatalf("OpenAI request decodes differently:\ngoccy: %+v\nencoding/json: %+v", a1, a2)
 		}
 		var b1, b2 anRequest
-		e1, e2 = jsonx.Unmarshal(body, &b1), encjson.Unmarshal(body, &b2)
+		e1, e2 = decodeRequest(body, &b1), encjson.Unmarshal(body, &b2)
 		if e1 == nil && e2 == nil && !reflect.DeepEqual(b1, b2) {
 			t.Fatalf("Anthropic request decodes differently:\ngoccy: %+v\nencoding/json: %+v", b1, b2)
 		}

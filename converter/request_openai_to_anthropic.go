@@ -29,13 +29,11 @@ const placeholderToolName = "unavailable_tool"
 // openAIToAnthropicRequest implements CONVERSION §1; docs/conversion.md has
 // the field table.
 func openAIToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, error) {
-	if _, err := walkTopObject(body, nil); err != nil {
-		return nil, asRequestError(err)
-	}
 	var req oaRequest
-	if err := jsonx.Unmarshal(body, &req); err != nil {
-		return nil, Errorf(KindInvalidRequest, "invalid request body: %v", err)
+	if err := decodeRequest(body, &req); err != nil {
+		return nil, err
 	}
+	readAdmitted(body).pinOpenAI(&req)
 	out := anRequest{Model: req.Model, Stream: req.Stream}
 	if opts.Model != "" {
 		out.Model = opts.Model

@@ -409,6 +409,10 @@ func DashboardQueries(path string) ([]Query, error) {
 			// label_names(), label_values(label) and metrics(regex) select no metric.
 			continue
 		}
+		if strings.TrimSpace(q) == "" {
+			// label_values( , label) or query_result( ): no metric either.
+			continue
+		}
 		out = append(out, Query{Where: "variable " + v.Name, Expr: ExpandGrafanaVars(q)})
 	}
 	return out, nil
