@@ -62,6 +62,9 @@ type Server struct {
 	Port int `toml:"port"`
 	// MaxBodyBytes bounds request bodies; larger ones get 413.
 	MaxBodyBytes int `toml:"max_body_bytes"`
+	// MaxHeaderBytes bounds the request line and headers together; larger
+	// ones get 431. Each connection holds a read buffer of this size.
+	MaxHeaderBytes int `toml:"max_header_bytes"`
 	// ReadTimeout bounds reading a request (headers and body).
 	ReadTimeout Duration `toml:"read_timeout"`
 	// IdleTimeout closes keep-alive connections idle for this long.
@@ -237,6 +240,10 @@ func Default() Config {
 			ShutdownGrace: Duration{30 * time.Second},
 			StallTimeout:  Duration{30 * time.Second},
 			AccessLog:     true,
+
+			// Node.js's limit, so what reaches a Node service reaches us:
+			// SDK headers are 1-2 KiB, OAuth tokens and beta lists add a few.
+			MaxHeaderBytes: 16 << 10,
 		},
 		Logging: Logging{Level: "info", Format: "json"},
 		Bus: Bus{
@@ -274,6 +281,7 @@ func DefaultUpstream() Upstream {
 func (c *Config) ApplyDefaults() {
 	d := Default()
 	fill(&c.Server.MaxBodyBytes, d.Server.MaxBodyBytes)
+	fill(&c.Server.MaxHeaderBytes, d.Server.MaxHeaderBytes)
 	fill(&c.Server.ReadTimeout, d.Server.ReadTimeout)
 	fill(&c.Server.IdleTimeout, d.Server.IdleTimeout)
 	fill(&c.Server.ShutdownGrace, d.Server.ShutdownGrace)

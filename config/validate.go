@@ -113,6 +113,9 @@ func (v *validator) server() {
 		v.fail("server.port", "%d is outside 0-65535", s.Port)
 	}
 	v.positive("server.max_body_bytes", int64(s.MaxBodyBytes))
+	if s.MaxHeaderBytes < 1<<10 {
+		v.fail("server.max_header_bytes", "%d is below 1024: no real client's headers fit", s.MaxHeaderBytes)
+	}
 	v.positiveDuration("server.read_timeout", s.ReadTimeout)
 	v.positiveDuration("server.idle_timeout", s.IdleTimeout)
 	v.positiveDuration("server.shutdown_grace", s.ShutdownGrace)

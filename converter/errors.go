@@ -29,6 +29,8 @@ const (
 	KindUpstreamUnavailable                  // the upstream could not be reached
 	KindUpstreamTimeout                      // the upstream did not answer in time
 	KindStreamInterrupted                    // the answer broke off after it started
+	KindHeadersTooLarge                      // request line and headers over the configured maximum
+	KindRequestTimeout                       // the client did not send its request in time
 )
 
 // Error is a failure reported to a client in its own API's error shape.
@@ -86,6 +88,8 @@ var errorShapes = [...]errorShape{
 	KindUpstreamUnavailable: {502, "server_error", "upstream_unavailable", 502, "api_error"},
 	KindUpstreamTimeout:     {504, "server_error", "upstream_timeout", 504, "timeout_error"},
 	KindStreamInterrupted:   {502, "server_error", "stream_interrupted", 502, "api_error"},
+	KindHeadersTooLarge:     {431, "invalid_request_error", "request_header_fields_too_large", 431, "invalid_request_error"},
+	KindRequestTimeout:      {408, "invalid_request_error", "request_timeout", 408, "timeout_error"},
 }
 
 func (e *Error) shape() errorShape {

@@ -160,6 +160,8 @@ var kindNames = []struct {
 	{KindUpstreamUnavailable, "upstream_unavailable"},
 	{KindUpstreamTimeout, "upstream_timeout"},
 	{KindStreamInterrupted, "stream_interrupted"},
+	{KindHeadersTooLarge, "headers_too_large"},
+	{KindRequestTimeout, "request_timeout"},
 }
 
 // TestGatewayErrorsGolden records, for every kind the gateway raises, the

@@ -146,8 +146,14 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 		ErrorHandler:       s.serveParseError,
 		Name:               "gateway",
 		MaxRequestBodySize: cfg.Server.MaxBodyBytes,
-		ReadTimeout:        cfg.Server.ReadTimeout.Duration,
-		IdleTimeout:        cfg.Server.IdleTimeout.Duration,
+		// The read buffer holds the request line and headers whole: its
+		// size is the header limit, and larger headers get 431.
+		ReadBufferSize: cfg.Server.MaxHeaderBytes,
+		// Keep request bytes out of fasthttp's error texts; serveParseError
+		// does not show those either, but fasthttp logs some of its own.
+		SecureErrorLogMessage: true,
+		ReadTimeout:           cfg.Server.ReadTimeout.Duration,
+		IdleTimeout:           cfg.Server.IdleTimeout.Duration,
 		// WriteTimeout would bound a whole stream, not each write: keep it
 		// off and bound waiting with the stall time-out instead.
 		WriteTimeout:                  0,
@@ -222,8 +228,10 @@ func (s *Server) watchQueues() {
 
 type fasthttpLogger struct{ logger *slog.Logger }
 
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.logger.Debug(fmt.Sprintf(format, args...))
+// Printf logs fasthttp's message without its arguments: they can quote the
+// bytes of a request it failed to parse, an Authorization header included.
+func (l fasthttpLogger) Printf(format string, _ ...any) {
+	l.logger.Debug("fasthttp", "message", format)
 }
 
 // WaitForWorkers waits until every routed upstream has a worker, or timeout.

@@ -52,10 +52,10 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	default:
 		if bytes.HasPrefix(path, []byte("/admin/")) {
 			s.serveAdmin(ctx)
-			s.metrics.observe(string(ctx.Method()), pathAdmin, ctx.Response.StatusCode(), time.Since(start).Seconds())
+			s.metrics.observe(methodLabel(ctx.Method()), pathAdmin, ctx.Response.StatusCode(), time.Since(start).Seconds())
 			return
 		}
-		s.reject(ctx, pathOther, formatForPath(path), converter.Errorf(converter.KindNotFound, "no route for %s %s", ctx.Method(), path), start)
+		s.reject(ctx, pathOther, formatForPath(path), converter.Errorf(converter.KindNotFound, "no route for %s %s", methodLabel(ctx.Method()), path), start)
 	}
 }
 
@@ -106,15 +106,19 @@ func (s *Server) serveHealth(ctx *fasthttp.RequestCtx) {
 
 // serveParseError answers requests fasthttp could not read, a body over the
 // size limit above all, in the error shape of the route they were sent to.
+//
+// fasthttp's error text quotes the request it could not parse, headers and
+// Authorization included, so it is never written anywhere: the client gets a
+// fixed message for the class of error, and the logs and metrics the same.
 func (s *Server) serveParseError(ctx *fasthttp.RequestCtx, err error) {
 	start := time.Now()
-	path := ctx.Path()
-	format := formatForPath(path)
-	label := pathOther
-	if r, ok := s.routes[string(path)]; ok {
-		format, label = r.format, r.Path
-	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		// Only here were the headers read whole, so the route is known.
+		path := ctx.Path()
+		format, label := formatForPath(path), pathOther
+		if r, ok := s.routes[string(path)]; ok {
+			format, label = r.format, r.Path
+		}
 		// fasthttp closes the connection after this answer. A client still
 		// sending its body would see the close as a reset and never read
 		// the 413, so the rest of the body is read and dropped first.
@@ -124,21 +128,77 @@ func (s *Server) serveParseError(ctx *fasthttp.RequestCtx, err error) {
 			"request body is larger than the limit of %d bytes", s.cfg.Server.MaxBodyBytes), start)
 		return
 	}
+	// Nothing of the request can be trusted, not even its method and path:
+	// fasthttp resets the headers it failed to read. The connection is
+	// closed since where the next request would start is unknown.
+	ctx.SetConnectionClose()
+	var e *converter.Error
+	var small *fasthttp.ErrSmallBuffer
 	var timeout interface{ Timeout() bool }
-	if errors.As(err, &timeout) && timeout.Timeout() {
-		ctx.SetConnectionClose()
+	switch {
+	case errors.As(err, &small):
+		e = converter.Errorf(converter.KindHeadersTooLarge,
+			"request headers are larger than the limit of %d bytes", s.cfg.Server.MaxHeaderBytes)
+	case errors.As(err, &timeout) && timeout.Timeout():
+		e = converter.Errorf(converter.KindRequestTimeout,
+			"the request was not received within %s", s.cfg.Server.ReadTimeout.Duration)
+	default:
+		e = converter.Errorf(converter.KindInvalidRequest, "malformed HTTP request")
 	}
-	s.reject(ctx, label, format, converter.Errorf(converter.KindInvalidRequest, "malformed HTTP request: %v", err), start)
+	s.rejectUnparsed(ctx, e, start)
+}
+
+// Labels of requests fasthttp could not parse.
+const (
+	methodUnparsed = "unparsed"
+	pathUnparsed   = "unparsed"
+)
+
+// rejectUnparsed answers a request that could not be parsed, in the OpenAI
+// shape (no path tells the dialect), and records it as unparsed.
+func (s *Server) rejectUnparsed(ctx *fasthttp.RequestCtx, e *converter.Error, start time.Time) {
+	requestID := s.requestID(ctx)
+	writeError(ctx, converter.OpenAIChat, e, requestID)
+	s.metrics.observe(methodUnparsed, pathUnparsed, ctx.Response.StatusCode(), time.Since(start).Seconds())
+	if s.access != nil {
+		s.access.LogRejected(&accesslog.Rejected{
+			RequestID: requestID, Method: methodUnparsed, Path: pathUnparsed,
+			Status: ctx.Response.StatusCode(), Error: e.Message, Duration: time.Since(start),
+		})
+	}
+}
+
+// methodLabel bounds the method label of metrics and access lines: a client
+// may send anything as a method, a misplaced key included.
+func methodLabel(m []byte) string {
+	switch string(m) {
+	case fasthttp.MethodGet:
+		return fasthttp.MethodGet
+	case fasthttp.MethodHead:
+		return fasthttp.MethodHead
+	case fasthttp.MethodPost:
+		return fasthttp.MethodPost
+	case fasthttp.MethodPut:
+		return fasthttp.MethodPut
+	case fasthttp.MethodPatch:
+		return fasthttp.MethodPatch
+	case fasthttp.MethodDelete:
+		return fasthttp.MethodDelete
+	case fasthttp.MethodOptions:
+		return fasthttp.MethodOptions
+	}
+	return "other"
 }
 
 // reject answers with a gateway error in the given format and records it.
 func (s *Server) reject(ctx *fasthttp.RequestCtx, pathLabel string, f converter.Format, e *converter.Error, start time.Time) {
 	requestID := s.requestID(ctx)
 	writeError(ctx, f, e, requestID)
-	s.metrics.observe(string(ctx.Method()), pathLabel, ctx.Response.StatusCode(), time.Since(start).Seconds())
+	method := methodLabel(ctx.Method())
+	s.metrics.observe(method, pathLabel, ctx.Response.StatusCode(), time.Since(start).Seconds())
 	if s.access != nil {
 		s.access.LogRejected(&accesslog.Rejected{
-			RequestID: requestID, Method: string(ctx.Method()), Path: pathLabel,
+			RequestID: requestID, Method: method, Path: pathLabel,
 			Status: ctx.Response.StatusCode(), Error: e.Message, Duration: time.Since(start),
 		})
 	}
