@@ -85,7 +85,7 @@ func BenchmarkReplyFrames(b *testing.B) {
 	if err := ingressConn.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	outbox, err := NewOutbox(workerConn, "bench", 10*time.Second)
+	outbox, err := NewOutbox(workerConn, "bench", 10*time.Second, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func openPair(t *testing.T, stall time.Duration, id string) (*pair, *Inbox, *Out
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = inbox.Close() })
-	outbox, err := NewOutbox(wnc, "worker1", stall)
+	outbox, err := NewOutbox(wnc, "worker1", stall, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestCancelReachesTheWorker(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = inbox.Close() }()
-		outbox, err := NewOutbox(wnc, "worker2", time.Second)
+		outbox, err := NewOutbox(wnc, "worker2", time.Second, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

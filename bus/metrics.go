@@ -8,6 +8,9 @@ const (
 	RejectQueueTimeout = "queue_timeout"
 	RejectNoWorkers    = "no_workers"
 	RejectClientGone   = "client_gone"
+	// RejectSlowClient counts streams cut because their client stopped
+	// reading for longer than the slow-client time-out.
+	RejectSlowClient = "slow_client"
 )
 
 // QueueMetrics are the queueing metrics both halves of the gateway update.

@@ -22,6 +22,9 @@ var (
 	ErrCancelled = errors.New("bus: request cancelled by the ingress")
 	// ErrCreditStalled means the ingress stopped granting credit: it is gone.
 	ErrCreditStalled = errors.New("bus: no flow-control credit from the ingress")
+	// ErrSlowClient means the ingress is alive but its client has not read
+	// enough to renew the window within the slow-client time-out.
+	ErrSlowClient = errors.New("bus: the client stopped reading its answer")
 )
 
 // Outbox is a worker process's side of the reply protocol: it owns the
@@ -31,6 +34,7 @@ type Outbox struct {
 	nc         *nats.Conn
 	ctlPrefix  string
 	stall      time.Duration
+	slowClient time.Duration
 	subs       []*nats.Subscription
 	senders    sync.Map // request id → *Sender
 	mu         sync.Mutex
@@ -47,12 +51,16 @@ type Outbox struct {
 const maxPooledBuffer = 64 << 10
 
 // NewOutbox subscribes to the control subjects of worker process id. stall is
-// how long a sender waits for credit before it decides the ingress is gone.
-func NewOutbox(nc *nats.Conn, id string, stall time.Duration) (*Outbox, error) {
+// how long a sender waits for credit before it decides the ingress is gone;
+// slowClient how long it waits for credit at most while the ingress says it
+// is alive and only its client reads slowly (ErrSlowClient), so that a client
+// that does not read cannot hold an upstream slot without bound.
+func NewOutbox(nc *nats.Conn, id string, stall, slowClient time.Duration) (*Outbox, error) {
 	o := &Outbox{
 		nc:         nc,
 		ctlPrefix:  controlPrefix + id + ".",
 		stall:      stall,
+		slowClient: slowClient,
 		earlyStops: make(map[string]time.Time),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -301,6 +309,24 @@ func (s *Sender) Abort(u Usage) {
 	_ = s.publish()
 }
 
+// Cut ends a stream whose client stopped reading: it sends tail (the
+// dialect's error event) and the end frame with the usage so far, ignoring
+// flow control like Abort. The ingress still writes the frames it holds and
+// then tail, so the client sees the stream end with an error, not complete;
+// the few bytes beyond the window are within the ingress's tolerance.
+func (s *Sender) Cut(tail []byte, u Usage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf, s.seq = s.buf[:0], s.lastSeq.Load()
+	s.pending = 0
+	if len(tail) > 0 {
+		s.appendFrame(FrameData, tail)
+	}
+	var scratch [40]byte
+	s.appendFrame(FrameEnd, AppendUsage(scratch[:0], u))
+	_ = s.publish()
+}
+
 // Error sends a final error frame (before any head frame) and flushes.
 func (s *Sender) Error(ctx context.Context, status int, body []byte) error {
 	s.mu.Lock()
@@ -325,7 +351,8 @@ func (s *Sender) Flush(ctx context.Context) error {
 }
 
 func (s *Sender) waitCredit(ctx context.Context) error {
-	var timer *time.Timer
+	var timer, slow *time.Timer
+	var slowC <-chan time.Time
 	for {
 		granted := s.granted.Load()
 		s.mu.Lock()
@@ -340,6 +367,14 @@ func (s *Sender) waitCredit(ctx context.Context) error {
 		if timer == nil {
 			timer = time.NewTimer(s.outbox.stall)
 			defer timer.Stop()
+			// The bound runs from the start of this wait: a grant means
+			// the client took half a window, which is progress; "alive"
+			// answers mean only that the ingress still waits on it.
+			if s.outbox.slowClient > 0 {
+				slow = time.NewTimer(s.outbox.slowClient)
+				defer slow.Stop()
+				slowC = slow.C
+			}
 		}
 		// The sender's own context counts as well as the caller's: a flush
 		// must end when the ingress cancels, whatever context it was given.
@@ -360,6 +395,8 @@ func (s *Sender) waitCredit(ctx context.Context) error {
 			return s.ctx.Err()
 		case <-timer.C:
 			return ErrCreditStalled
+		case <-slowC:
+			return ErrSlowClient
 		}
 	}
 }

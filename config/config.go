@@ -74,6 +74,11 @@ type Server struct {
 	// StallTimeout ends a request whose worker sent nothing (not even a
 	// heartbeat) for this long.
 	StallTimeout Duration `toml:"stall_timeout"`
+	// SlowClientTimeout cuts a stream whose client has not read half a
+	// flow-control window (128 KiB) for this long while the upstream has
+	// more to send: the worker frees its upstream slot and the client's
+	// stream ends with an error event after what it was already sent.
+	SlowClientTimeout Duration `toml:"slow_client_timeout"`
 	// Pprof serves net/http/pprof on this address when not empty.
 	Pprof string `toml:"pprof"`
 	// AccessLog writes one log line per request.
@@ -244,6 +249,8 @@ func Default() Config {
 			// Node.js's limit, so what reaches a Node service reaches us:
 			// SDK headers are 1-2 KiB, OAuth tokens and beta lists add a few.
 			MaxHeaderBytes: 16 << 10,
+			// A client reading 2 KiB/s still renews the window in time.
+			SlowClientTimeout: Duration{60 * time.Second},
 		},
 		Logging: Logging{Level: "info", Format: "json"},
 		Bus: Bus{
@@ -286,6 +293,7 @@ func (c *Config) ApplyDefaults() {
 	fill(&c.Server.IdleTimeout, d.Server.IdleTimeout)
 	fill(&c.Server.ShutdownGrace, d.Server.ShutdownGrace)
 	fill(&c.Server.StallTimeout, d.Server.StallTimeout)
+	fill(&c.Server.SlowClientTimeout, d.Server.SlowClientTimeout)
 	fill(&c.Logging.Level, d.Logging.Level)
 	fill(&c.Logging.Format, d.Logging.Format)
 	fill(&c.Bus.Mode, d.Bus.Mode)

@@ -120,6 +120,7 @@ func (v *validator) server() {
 	v.positiveDuration("server.idle_timeout", s.IdleTimeout)
 	v.positiveDuration("server.shutdown_grace", s.ShutdownGrace)
 	v.positiveDuration("server.stall_timeout", s.StallTimeout)
+	v.positiveDuration("server.slow_client_timeout", s.SlowClientTimeout)
 	v.hostPort("server.pprof", s.Pprof)
 }
 

@@ -301,6 +301,10 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 			// slow client must not count against it.
 			idleTimer.Stop()
 			if err := c.sender.Flush(ctx); err != nil {
+				if errors.Is(err, bus.ErrSlowClient) {
+					c.cutSlowClient(st)
+					return
+				}
 				c.abandon(err, st.Usage())
 				return
 			}
@@ -319,12 +323,28 @@ func (c *call) end(ctx context.Context, u converter.Usage) {
 	}
 }
 
+// cutSlowClient ends a stream whose client stopped reading: returning frees
+// the upstream slot (the call's context ends), and the client gets the
+// dialect's error event after what it was sent, so the stream does not look
+// complete. It is charged for what was produced.
+func (c *call) cutSlowClient(st *converter.Stream) {
+	c.p.rejectSlow.Inc()
+	c.log().Warn("client stopped reading its stream; cutting it to free the upstream slot",
+		"slow_client_timeout", c.p.svc.cfg.Server.SlowClientTimeout.Duration.String())
+	tail := st.Fail(nil, converter.Errorf(converter.KindStreamInterrupted,
+		"the stream was cut because the client did not read it for %s", c.p.svc.cfg.Server.SlowClientTimeout.Duration))
+	c.sender.Cut(tail, busUsage(st.Usage()))
+}
+
 // abandon gives up on a request whose ingress no longer takes its frames,
 // reporting what was produced so far so the client's key is charged for it.
 func (c *call) abandon(err error, u converter.Usage) {
 	switch {
 	case errors.Is(err, bus.ErrCancelled):
 		c.p.rejectGone.Inc()
+	case errors.Is(err, bus.ErrSlowClient):
+		c.p.rejectSlow.Inc()
+		c.log().Warn("client stopped reading its answer; aborting the upstream call")
 	case errors.Is(err, bus.ErrCreditStalled):
 		c.log().Warn("ingress stopped taking frames; aborting the upstream call")
 	default:

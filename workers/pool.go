@@ -36,6 +36,7 @@ type pool struct {
 	wait          prometheus.Observer
 	rejectTimeout prometheus.Counter
 	rejectGone    prometheus.Counter
+	rejectSlow    prometheus.Counter
 }
 
 func newPool(s *Service, u config.Upstream) (*pool, error) {
@@ -56,6 +57,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 		wait:          s.qm.Wait.WithLabelValues(u.Name),
 		rejectTimeout: s.qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
 		rejectGone:    s.qm.Rejected.WithLabelValues(u.Name, bus.RejectClientGone),
+		rejectSlow:    s.qm.Rejected.WithLabelValues(u.Name, bus.RejectSlowClient),
 	}
 	for range u.Concurrency {
 		p.slots <- struct{}{}

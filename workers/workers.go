@@ -52,7 +52,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("opening JetStream: %w", err)
 	}
 	id := nuid.Next()
-	outbox, err := bus.NewOutbox(nc, id, cfg.Server.StallTimeout.Duration)
+	outbox, err := bus.NewOutbox(nc, id, cfg.Server.StallTimeout.Duration, cfg.Server.SlowClientTimeout.Duration)
 	if err != nil {
 		return nil, err
 	}
