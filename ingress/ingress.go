@@ -78,6 +78,9 @@ type Server struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	inFlight  sync.WaitGroup
+	// open counts the requests in flight, for the drain to poll (a
+	// WaitGroup cannot be waited on while requests still arrive).
+	open      atomic.Int64
 	maxInline int
 	// access writes the access log; nil when it is off.
 	access       *accesslog.Logger
@@ -175,8 +178,15 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting requests, lets those in flight finish within the
 // context's deadline, then ends the streams still open with an error event.
+//
+// Connections stay open while requests are in flight, and every answer
+// meanwhile carries Connection: close (new requests get a retryable 503).
+// Closing them at once would close keep-alive connections under clients
+// that are just sending their next request on them, idle ones or ones whose
+// stream has just ended, and those clients would see a bare EOF.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shuttingDown.Store(true)
+	s.awaitRequests(ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.http.ShutdownWithContext(ctx) }()
 	var err error
@@ -199,6 +209,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.access.Flush()
 	}
 	return errors.Join(err, s.registry.Close(), s.inbox.Close())
+}
+
+// drainPoll is how often the drain checks whether requests are still open.
+const drainPoll = 20 * time.Millisecond
+
+// awaitRequests returns once no request is in flight or ctx ends.
+func (s *Server) awaitRequests(ctx context.Context) {
+	ticker := time.NewTicker(drainPoll)
+	defer ticker.Stop()
+	for s.open.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }
 
 // watchQueues samples queue depths for the gateway_queue_depth gauge.

@@ -73,6 +73,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 	x.requestID = s.requestID(ctx)
 	s.metrics.inFlight.WithLabelValues(x.method, r.Path).Inc()
 	s.inFlight.Add(1)
+	s.open.Add(1)
 
 	guarded := s.opts.Guard != nil && s.opts.Guard.Enabled()
 	if guarded {
@@ -95,6 +96,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 		}
 	}
 	if s.shuttingDown.Load() {
+		ctx.SetConnectionClose()
 		x.refuse(ctx, converter.Errorf(converter.KindUnavailable, "the gateway is shutting down"))
 		return
 	}
@@ -341,6 +343,7 @@ func (x *exchange) finish() {
 	}
 	s.metrics.observe(x.method, r.Path, status, elapsed.Seconds())
 	s.metrics.inFlight.WithLabelValues(x.method, r.Path).Dec()
+	s.open.Add(-1)
 	s.inFlight.Done()
 	if s.access != nil {
 		s.access.LogRequest(&accesslog.Request{

@@ -23,6 +23,11 @@ const (
 )
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	if s.shuttingDown.Load() {
+		// Draining: tell keep-alive clients not to send another request
+		// on this connection (see Shutdown).
+		ctx.SetConnectionClose()
+	}
 	path := ctx.Path()
 	if r, ok := s.routes[string(path)]; ok { // no allocation: the compiler special-cases map[string] lookups
 		if !ctx.IsPost() {

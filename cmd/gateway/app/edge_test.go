@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -211,5 +212,83 @@ func TestHeaderLimitConfigurable(t *testing.T) {
 	}
 	if status := headerStatus(t, g.url, 80<<10); status != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("80 KiB of headers over a 64 KiB limit: status %d, want 431", status)
+	}
+}
+
+// sendOn writes a small chat request on conn and reads the answer's head.
+func sendOn(t *testing.T, conn net.Conn, r *bufio.Reader, body string) (*http.Response, error) {
+	t.Helper()
+	req := fmt.Sprintf("POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	if _, err := io.WriteString(conn, req); err != nil {
+		return nil, err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp, err
+}
+
+// TestDrainTellsKeepAliveClientsToClose: while the gateway drains, a client
+// reusing its keep-alive connection, idle or just done with a stream, gets
+// an answer with Connection: close rather than a socket closed under it.
+func TestDrainTellsKeepAliveClientsToClose(t *testing.T) {
+	g := startGateway(t, mock.Config{Chunks: 30, ChunkGap: 50 * time.Millisecond}, "", nil)
+	addr := strings.TrimPrefix(g.url, "http://")
+	dial := func() (net.Conn, *bufio.Reader) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn, bufio.NewReader(conn)
+	}
+	// idle has been used once and waits in the client's pool.
+	idle, idleR := dial()
+	if resp, err := sendOn(t, idle, idleR, overloadBody("/v1/chat/completions", "warm")); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("warm-up request: %v %v", resp, err)
+	}
+	// streaming is in the middle of a stream when the drain starts.
+	streaming, streamingR := dial()
+	body := streamRequest("drain")
+	if _, err := fmt.Fprintf(streaming, "POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
+		t.Fatal(err)
+	}
+	_ = streaming.SetReadDeadline(time.Now().Add(15 * time.Second))
+	resp, err := http.ReadResponse(streamingR, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("stream: %v %v", resp, err)
+	}
+
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutdown <- g.app.Shutdown(ctx)
+	}()
+	time.Sleep(300 * time.Millisecond) // the drain has begun
+
+	answer, err := sendOn(t, idle, idleR, overloadBody("/v1/chat/completions", "after idle"))
+	if err != nil {
+		t.Errorf("request on the idle connection during the drain: %v", err)
+	} else if !answer.Close {
+		t.Errorf("answer during the drain (status %d) lacks Connection: close", answer.StatusCode)
+	}
+
+	streamed, err := io.ReadAll(resp.Body)
+	if err != nil || !strings.Contains(string(streamed), "[DONE]") {
+		t.Fatalf("the stream in flight did not finish during the drain: %v", err)
+	}
+	answer, err = sendOn(t, streaming, streamingR, overloadBody("/v1/chat/completions", "after stream"))
+	if err != nil {
+		t.Errorf("request after the stream on the same connection during the drain: %v", err)
+	} else if !answer.Close {
+		t.Errorf("answer after the stream (status %d) lacks Connection: close", answer.StatusCode)
+	}
+	if err := <-shutdown; err != nil {
+		t.Errorf("shutdown: %v", err)
 	}
 }
