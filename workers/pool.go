@@ -24,9 +24,11 @@ type pool struct {
 	format   converter.Format
 	client   *upstreamClient
 	routes   map[string]config.Route
-	logger   *slog.Logger
-	pm       *poolMetrics
-	puller   *bus.Puller
+	// endpoints are the paths served beside the routes' (endpoints.go).
+	endpoints map[string]derivedRoute
+	logger    *slog.Logger
+	pm        *poolMetrics
+	puller    *bus.Puller
 
 	slots    chan struct{} // one token per free slot
 	inflight sync.WaitGroup
@@ -65,6 +67,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 			p.routes[r.Path] = r
 		}
 	}
+	p.addEndpoints()
 	s.qm.Capacity.WithLabelValues(u.Name).Set(float64(u.Concurrency))
 	return p, nil
 }
