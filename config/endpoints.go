@@ -35,7 +35,11 @@ func (r Route) APIBase() (base string, ok bool) {
 	if r.InputFormat == FormatAnthropic {
 		suffix = anthropicSuffix
 	}
-	return strings.CutSuffix(r.Path, suffix)
+	base, ok = strings.CutSuffix(r.Path, suffix)
+	if !ok {
+		return "", false
+	}
+	return base, true
 }
 
 // EndpointPath returns the path at which the route serves endpoint e, and

@@ -272,6 +272,7 @@ func (c *modelCatalog) collect(f converter.Format, routes []*route, key *access.
 		}
 		for _, m := range reported {
 			if allowed(r, m.ID) {
+				m.OwnedBy = cmp.Or(m.OwnedBy, r.upstream.Name)
 				out = append(out, catalogModel{m})
 			}
 		}
