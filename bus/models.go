@@ -43,8 +43,8 @@ type ModelList struct {
 // ErrModelListing means the upstream's workers could not list its models.
 var ErrModelListing = errors.New("bus: listing upstream models failed")
 
-// ServeModels answers the upstream's model listing requests with list, run
-// on a goroutine of the caller's (list may call the upstream). Unsubscribe
+// ServeModels subscribes serve to the upstream's model listing requests, in
+// the upstream's queue group. serve runs on the NATS dispatch goroutine and must hand slow work off. Unsubscribe
 // the returned subscription to stop; calls already running keep going until
 // their own context ends.
 func ServeModels(nc *nats.Conn, upstream string, serve func(msg *nats.Msg)) (*nats.Subscription, error) {

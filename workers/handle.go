@@ -88,15 +88,15 @@ func (p *pool) handle(work context.Context, msg *nats.Msg) {
 	}
 	defer sender.Close()
 	c := &call{
-		p:        p,
-		req:      req,
-		route:    route,
-		client:   converter.Format(route.InputFormat),
-		sender:   sender,
-		start:    now,
-		endpoint: derived.endpoint,
+		p:      p,
+		req:    req,
+		route:  route,
+		client: converter.Format(route.InputFormat),
+		sender: sender,
+		start:  now,
 	}
 	if isEndpoint {
+		c.endpoint = derived.endpoint
 		c.serveEndpoint()
 		return
 	}

@@ -24,11 +24,12 @@ type pool struct {
 	format   converter.Format
 	client   *upstreamClient
 	routes   map[string]config.Route
+	logger   *slog.Logger
+	pm       *poolMetrics
+	puller   *bus.Puller
+
 	// endpoints are the paths served beside the routes' (endpoints.go).
 	endpoints map[string]derivedRoute
-	logger    *slog.Logger
-	pm        *poolMetrics
-	puller    *bus.Puller
 
 	slots    chan struct{} // one token per free slot
 	inflight sync.WaitGroup
