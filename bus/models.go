@@ -44,9 +44,9 @@ type ModelList struct {
 var ErrModelListing = errors.New("bus: listing upstream models failed")
 
 // ServeModels subscribes serve to the upstream's model listing requests, in
-// the upstream's queue group. serve runs on the NATS dispatch goroutine and must hand slow work off. Unsubscribe
-// the returned subscription to stop; calls already running keep going until
-// their own context ends.
+// the workers' queue group so that one worker answers each. serve runs on
+// the NATS dispatch goroutine and must hand slow work off. Unsubscribe the
+// returned subscription to stop.
 func ServeModels(nc *nats.Conn, upstream string, serve func(msg *nats.Msg)) (*nats.Subscription, error) {
 	sub, err := nc.QueueSubscribe(ModelsSubject(upstream), modelsQueueGroup, serve)
 	if err != nil {
