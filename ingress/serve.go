@@ -60,16 +60,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 			s.metrics.observe(methodLabel(ctx.Method()), pathAdmin, ctx.Response.StatusCode(), time.Since(start).Seconds())
 			return
 		}
-		s.reject(ctx, pathOther, formatForPath(path), converter.Errorf(converter.KindNotFound, "no route for %s %s", methodLabel(ctx.Method()), path), start)
+		if s.models.serve(ctx, path, start) {
+			return
+		}
+		s.notFound(ctx, path, start)
 	}
-}
-
-// formatForPath guesses the error shape a client of an unknown path expects.
-func formatForPath(path []byte) converter.Format {
-	if bytes.Contains(path, []byte("/messages")) {
-		return converter.Anthropic
-	}
-	return converter.OpenAIChat
 }
 
 // health is the body of GET /health.
@@ -120,7 +115,7 @@ func (s *Server) serveParseError(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		// Only here were the headers read whole, so the route is known.
 		path := ctx.Path()
-		format, label := formatForPath(path), pathOther
+		format, label := requestFormat(ctx), pathOther
 		if r, ok := s.routes[string(path)]; ok {
 			format, label = r.format, r.Path
 		}
