@@ -72,7 +72,7 @@ func TestSlowReadersCannotStarveUpstream(t *testing.T) {
 	p := startProc(t, ModeAll, upstream.URL, upstream.URL, "", map[string]string{
 		"GATEWAY_UPSTREAMS_OPENAI_CONCURRENCY":   fmt.Sprint(slots),
 		"GATEWAY_UPSTREAMS_OPENAI_QUEUE_SIZE":    "128",
-		"GATEWAY_UPSTREAMS_OPENAI_QUEUE_TIMEOUT": "20s",
+		"GATEWAY_UPSTREAMS_OPENAI_QUEUE_TIMEOUT": "60s",
 		"GATEWAY_SERVER_SLOW_CLIENT_TIMEOUT":     "1s",
 	})
 	addr := strings.TrimPrefix(p.url, "http://")
