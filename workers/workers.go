@@ -41,6 +41,7 @@ type Service struct {
 	logger *slog.Logger
 	qm     *bus.QueueMetrics
 	m      *metrics
+	panics prometheus.Counter
 	outbox *bus.Outbox
 	pools  []*pool
 }
@@ -64,6 +65,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		logger: opts.Logger.With("component", "workers"),
 		qm:     opts.QueueMetrics,
 		m:      newMetrics(opts.Registerer),
+		panics: panicsCounter(opts.Registerer, "worker"),
 		outbox: outbox,
 	}
 	for _, u := range cfg.Upstreams {
