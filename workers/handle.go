@@ -301,6 +301,10 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				out = st.Finish(out)
+				if e := st.Failed(); e != nil {
+					pm.failure(errInterrupted)
+					c.log().Warn("upstream stream ended without a complete answer", "err", e.Message)
+				}
 				break
 			}
 			if c.sender.Cancelled() {
