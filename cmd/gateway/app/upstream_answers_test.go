@@ -1,0 +1,79 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go"
+	"github.com/openai/openai-go/v3"
+)
+
+// wholeAnswerUpstream answers every call, streamed or not, with one body of
+// the given content type and a Content-Length, as OpenAI-compatible servers
+// that ignore "stream": true do.
+func wholeAnswerUpstream(t *testing.T, contentType, openAIBody, anthropicBody string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		body := openAIBody
+		if strings.HasSuffix(r.URL.Path, "/messages") {
+			body = anthropicBody
+		}
+		w.Header().Set("Content-Type", contentType)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+const (
+	wholeOpenAIAnswer    = `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"whole"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`
+	wholeAnthropicAnswer = `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"whole"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}`
+)
+
+// TestStreamedRequestAnsweredWithWholeBody covers an upstream that answers a
+// streamed request with a whole JSON or plain-text body: every client gets a
+// 502 in its own format, the gateway counts it and keeps serving.
+func TestStreamedRequestAnsweredWithWholeBody(t *testing.T) {
+	for _, contentType := range []string{"application/json", "text/plain; charset=utf-8"} {
+		t.Run(contentType, func(t *testing.T) {
+			up := wholeAnswerUpstream(t, contentType, wholeOpenAIAnswer, wholeAnthropicAnswer)
+			g := startGatewayAt(t, up.URL, up.URL, "", nil)
+			ctx := context.Background()
+			for _, prefix := range []string{"", toAnthropicUpstream} {
+				stream := g.openAI(prefix).Chat.Completions.NewStreaming(ctx, chatParams("hi"))
+				for stream.Next() {
+				}
+				var oerr *openai.Error
+				if err := stream.Err(); !errors.As(err, &oerr) || oerr.StatusCode != http.StatusBadGateway || oerr.Type != "server_error" {
+					t.Errorf("openai client via %q: err = %v, want a 502 server_error", prefix, err)
+				}
+				_ = stream.Close()
+			}
+			for _, prefix := range []string{"", toOpenAIUpstream} {
+				stream := g.anthropic(prefix).Messages.NewStreaming(ctx, messageParams("hi"))
+				for stream.Next() {
+				}
+				var aerr *anthropic.Error
+				if err := stream.Err(); !errors.As(err, &aerr) || aerr.StatusCode != http.StatusBadGateway || aerr.Type() != "api_error" {
+					t.Errorf("anthropic client via %q: err = %v, want a 502 api_error", prefix, err)
+				}
+				_ = stream.Close()
+			}
+			// The gateway is still serving.
+			if contentType == "application/json" {
+				if _, err := g.openAI("").Chat.Completions.New(ctx, chatParams("hi")); err != nil {
+					t.Errorf("a plain request after the streamed ones: %v", err)
+				}
+			}
+			if got := accessSeries(t, g.metricsText(t), `upstream_errors_total{error_type="not_a_stream",upstream="openai"}`); got < 2 {
+				t.Errorf("upstream_errors_total not_a_stream for openai = %v, want 2", got)
+			}
+		})
+	}
+}
