@@ -36,6 +36,9 @@ type Stream struct {
 	done    bool // the client got its closing or error event
 	failed  *Error
 	usage   Usage
+	// held is a high-surrogate escape that ended the last event's text,
+	// waiting for its low half (see joinSurrogates).
+	held []byte
 
 	a2o a2oState
 	o2a o2aState
@@ -70,6 +73,9 @@ func (s *Stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 	}
 	n := len(dst)
 	var err error
+	if s.from != s.to && bytes.IndexByte(ev.Data, '\\') >= 0 || s.held != nil {
+		ev.Data = s.joinSurrogates(ev.Data)
+	}
 	switch {
 	case s.from == s.to:
 		dst, err = s.passEvent(dst, ev)
@@ -112,6 +118,17 @@ func (s *Stream) Finish(dst []byte) []byte {
 	}
 	s.done = true
 	return dst
+}
+
+// joinSurrogates keeps a UTF-16 surrogate pair split across two events
+// whole (see holdSurrogate).
+func (s *Stream) joinSurrogates(data []byte) []byte {
+	if s.held != nil {
+		data = releaseSurrogate(data, s.held)
+		s.held = nil
+	}
+	data, s.held = holdSurrogate(data)
+	return data
 }
 
 // sawFinish reports whether the upstream said how the answer ended: a
