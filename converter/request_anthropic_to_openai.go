@@ -46,7 +46,7 @@ func anthropicToOpenAIRequest(body []byte, opts RequestOptions) ([]byte, error) 
 		out.Stop = stop
 	}
 	if req.Metadata != nil {
-		out.User = req.Metadata.UserID
+		out.User = opaqueUserID(req.Metadata.UserID)
 	}
 
 	effort, err := anthropicReasoningEffort(req.Thinking, req.OutputConfig)

@@ -88,7 +88,7 @@ func openAIToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, error) 
 	out.StopSequences = stop
 
 	if req.User != "" {
-		out.Metadata = &anMetadata{UserID: req.User}
+		out.Metadata = &anMetadata{UserID: opaqueUserID(req.User)}
 	}
 
 	if req.ResponseFormat != nil {

@@ -271,7 +271,10 @@ func (c *call) respond(ctx context.Context, resp *upstreamResponse) {
 		return
 	}
 	c.sendHead(c.head(resp, "application/json"))
-	c.sender.Data(out)
+	if err := c.sendData(ctx, out); err != nil {
+		c.abandon(err, usage)
+		return
+	}
 	c.end(ctx, usage)
 }
 
@@ -335,20 +338,26 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 			break
 		}
 		if len(out) >= coalesceBytes || !reader.Buffered() {
-			c.sender.Data(out)
-			out = out[:0]
 			// The idle time-out is about a silent upstream; while the
 			// worker waits for credit, the upstream waits for us, and a
 			// slow client must not count against it.
 			idleTimer.Stop()
-			if err := c.sender.Flush(ctx); err != nil {
+			err := c.sendData(ctx, out)
+			out = out[:0]
+			if err == nil {
+				err = c.sender.Flush(ctx)
+			}
+			if err != nil {
 				c.abandon(err, st.Usage())
 				return
 			}
 			idleTimer.Reset(idle)
 		}
 	}
-	c.sender.Data(out)
+	if err := c.sendData(ctx, out); err != nil {
+		c.abandon(err, st.Usage())
+		return
+	}
 	c.out = out[:0]
 	pm.streamDuration.Observe(time.Since(c.start).Seconds())
 	c.end(ctx, st.Usage())
@@ -390,6 +399,24 @@ func busUsage(u converter.Usage) bus.Usage {
 		CacheReadTokens:  u.CacheReadTokens,
 		CacheWriteTokens: u.CacheWriteTokens,
 	}
+}
+
+// sendData buffers p for the client in frames no larger than the bus
+// carries, flushing between them: one event or answer may be larger than
+// bus.max_payload (an image, a long tool argument), and a message over the
+// limit would be refused by the bus and end the answer. The last frame
+// stays buffered.
+func (c *call) sendData(ctx context.Context, p []byte) error {
+	limit := c.p.svc.frameLimit
+	for limit > 0 && len(p) > limit {
+		c.sender.Data(p[:limit])
+		if err := c.sender.Flush(ctx); err != nil {
+			return err
+		}
+		p = p[limit:]
+	}
+	c.sender.Data(p)
+	return nil
 }
 
 // sendHead buffers the head frame and records that it went out.

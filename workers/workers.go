@@ -42,7 +42,10 @@ type Service struct {
 	qm     *bus.QueueMetrics
 	m      *metrics
 	panics prometheus.Counter
-	outbox *bus.Outbox
+	// frameLimit bounds the bytes of one data frame, so that a message of
+	// frames stays under the bus's max_payload with room for the head.
+	frameLimit int
+	outbox     *bus.Outbox
 	pools  []*pool
 }
 
@@ -66,6 +69,8 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		qm:     opts.QueueMetrics,
 		m:      newMetrics(opts.Registerer),
 		panics: panicsCounter(opts.Registerer, "worker"),
+		// A head frame is a few KiB at most.
+		frameLimit: max(int(nc.MaxPayload())-64<<10, 4<<10),
 		outbox: outbox,
 	}
 	for _, u := range cfg.Upstreams {

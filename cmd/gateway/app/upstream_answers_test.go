@@ -77,3 +77,28 @@ func TestStreamedRequestAnsweredWithWholeBody(t *testing.T) {
 		})
 	}
 }
+
+// TestEventLargerThanTheBusPayload streams an event, and answers a whole
+// body, larger than bus.max_payload: both reach the client whole instead of
+// an empty 200.
+func TestEventLargerThanTheBusPayload(t *testing.T) {
+	const size = 3 << 20
+	up := httptest.NewServer(&bigStream{events: 1, eventSize: size})
+	t.Cleanup(up.Close)
+	g := startGatewayAt(t, up.URL, up.URL, "", map[string]string{"GATEWAY_BUS_MAX_PAYLOAD": "1048576"})
+	w, _, err := readStream(t, g.url+"/v1/chat/completions", streamRequest("big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.n < size || !strings.HasSuffix(string(w.last), "data: [DONE]\n\n") {
+		t.Errorf("got %d bytes ending %q, want the %d-byte event and [DONE]", w.n, w.last, size)
+	}
+
+	whole := wholeAnswerUpstream(t, "application/json",
+		`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"`+strings.Repeat("y", size)+`"},"finish_reason":"stop"}]}`, "")
+	g2 := startGatewayAt(t, whole.URL, whole.URL, "", map[string]string{"GATEWAY_BUS_MAX_PAYLOAD": "1048576"})
+	resp, body := g2.post("/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"big"}]}`)
+	if resp.StatusCode != 200 || len(body) < size {
+		t.Errorf("whole answer: status %d, %d bytes; want 200 and the %d-byte answer", resp.StatusCode, len(body), size)
+	}
+}
