@@ -69,8 +69,10 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		qm:     opts.QueueMetrics,
 		m:      newMetrics(opts.Registerer),
 		panics: panicsCounter(opts.Registerer, "worker"),
-		// A head frame is a few KiB at most.
-		frameLimit: max(int(nc.MaxPayload())-64<<10, 4<<10),
+		// A head frame is a few KiB at most. Half the credit window at
+		// most, too: the ingress renews credit once half the window is
+		// used, so a larger piece could wait for credit that never comes.
+		frameLimit: min(max(int(nc.MaxPayload())-64<<10, 4<<10), bus.Window/2),
 		outbox: outbox,
 	}
 	for _, u := range cfg.Upstreams {

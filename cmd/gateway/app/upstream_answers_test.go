@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go"
 	"github.com/openai/openai-go/v3"
@@ -78,6 +79,25 @@ func TestStreamedRequestAnsweredWithWholeBody(t *testing.T) {
 	}
 }
 
+// readStreamWithin reads a streamed answer to its end, or fails after
+// timeout.
+func readStreamWithin(url, body string, timeout time.Duration) (*tailWriter, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	w := &tailWriter{}
+	_, err = io.Copy(w, resp.Body)
+	return w, err
+}
+
+var busPayloadEnv = map[string]string{"GATEWAY_BUS_MAX_PAYLOAD": "1048576"}
+
 // TestEventLargerThanTheBusPayload streams an event, and answers a whole
 // body, larger than bus.max_payload: both reach the client whole instead of
 // an empty 200.
@@ -85,8 +105,8 @@ func TestEventLargerThanTheBusPayload(t *testing.T) {
 	const size = 3 << 20
 	up := httptest.NewServer(&bigStream{events: 1, eventSize: size})
 	t.Cleanup(up.Close)
-	g := startGatewayAt(t, up.URL, up.URL, "", map[string]string{"GATEWAY_BUS_MAX_PAYLOAD": "1048576"})
-	w, _, err := readStream(t, g.url+"/v1/chat/completions", streamRequest("big"))
+	g := startGatewayAt(t, up.URL, up.URL, "", busPayloadEnv)
+	w, err := readStreamWithin(g.url+"/v1/chat/completions", streamRequest("big"), 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +116,7 @@ func TestEventLargerThanTheBusPayload(t *testing.T) {
 
 	whole := wholeAnswerUpstream(t, "application/json",
 		`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"`+strings.Repeat("y", size)+`"},"finish_reason":"stop"}]}`, "")
-	g2 := startGatewayAt(t, whole.URL, whole.URL, "", map[string]string{"GATEWAY_BUS_MAX_PAYLOAD": "1048576"})
+	g2 := startGatewayAt(t, whole.URL, whole.URL, "", busPayloadEnv)
 	resp, body := g2.post("/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"big"}]}`)
 	if resp.StatusCode != 200 || len(body) < size {
 		t.Errorf("whole answer: status %d, %d bytes; want 200 and the %d-byte answer", resp.StatusCode, len(body), size)
