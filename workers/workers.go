@@ -46,7 +46,7 @@ type Service struct {
 	// frames stays under the bus's max_payload with room for the head.
 	frameLimit int
 	outbox     *bus.Outbox
-	pools  []*pool
+	pools      []*pool
 }
 
 // New prepares the worker pools. Nothing runs until Run.
@@ -73,7 +73,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		// most, too: the ingress renews credit once half the window is
 		// used, so a larger piece could wait for credit that never comes.
 		frameLimit: min(max(int(nc.MaxPayload())-64<<10, 4<<10), bus.Window/2),
-		outbox: outbox,
+		outbox:     outbox,
 	}
 	for _, u := range cfg.Upstreams {
 		p, err := newPool(s, u)
