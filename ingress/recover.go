@@ -43,7 +43,7 @@ func internalError() *converter.Error {
 }
 
 // recoverHandler ends a request whose handler panicked with a 500 in the
-// dialect of its path, so that one request's failure cannot take down the
+// dialect of its route, or the one the request looks like, so that one request's failure cannot take down the
 // process and every other request with it. Requests on a route recover in
 // the exchange, which also settles their bookkeeping.
 func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
@@ -55,7 +55,11 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 	s.panicked(v, requestID)
 	ctx.Response.Reset()
 	ctx.Response.Header.Set("X-Request-Id", requestID)
-	writeError(ctx, formatForPath(ctx.Path()), internalError(), requestID)
+	f := requestFormat(ctx)
+	if r, ok := s.routes[string(ctx.Path())]; ok {
+		f = r.format
+	}
+	writeError(ctx, f, internalError(), requestID)
 }
 
 // recoverExchange ends a routed request whose handling panicked before its

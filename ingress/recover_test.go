@@ -46,7 +46,11 @@ func TestHandlerPanicAnswersInTheClientsFormat(t *testing.T) {
 		{"/v1/chat/completions", `"type":"server_error"`},
 		{"/v1/messages", `"type":"api_error"`},
 	} {
-		resp, err := http.Post("http://"+ln.Addr().String()+tc.path, "application/json", strings.NewReader(`{}`))
+		req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+tc.path, strings.NewReader(`{}`))
+		if strings.HasSuffix(tc.path, "/messages") {
+			req.Header.Set("anthropic-version", "2023-06-01")
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("%s: %v (the server did not survive the panic)", tc.path, err)
 		}

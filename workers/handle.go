@@ -48,6 +48,8 @@ type call struct {
 	// headSent and streaming tell how a failure must end the answer: a
 	// head frame is out, of an event stream.
 	headSent, streaming bool
+	// endpoint is set for a request to an endpoint beside chat.
+	endpoint config.Endpoint
 }
 
 func (p *pool) handle(work context.Context, msg *nats.Msg) {
@@ -71,6 +73,10 @@ func (p *pool) handle(work context.Context, msg *nats.Msg) {
 		return
 	}
 	route, ok := p.routes[req.Route]
+	derived, isEndpoint := p.endpoints[req.Route]
+	if isEndpoint {
+		route, ok = derived.route, true
+	}
 	if !ok {
 		p.logger.Error("request for a route this worker does not know; are ingress and worker configs the same?", "route", req.Route)
 		return
@@ -94,6 +100,11 @@ func (p *pool) handle(work context.Context, msg *nats.Msg) {
 		start:  now,
 	}
 	defer c.recoverPanic()
+	if isEndpoint {
+		c.endpoint = derived.endpoint
+		c.serveEndpoint()
+		return
+	}
 	c.serve()
 }
 

@@ -30,6 +30,9 @@ type pool struct {
 	pm       *poolMetrics
 	puller   *bus.Puller
 
+	// endpoints are the paths served beside the routes' (endpoints.go).
+	endpoints map[string]derivedRoute
+
 	slots    chan struct{} // one token per free slot
 	inflight sync.WaitGroup
 	runner   runner
@@ -67,6 +70,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 			p.routes[r.Path] = r
 		}
 	}
+	p.addEndpoints()
 	s.qm.Capacity.WithLabelValues(u.Name).Set(float64(u.Concurrency))
 	return p, nil
 }

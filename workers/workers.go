@@ -23,6 +23,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/converter/tokencount"
 )
 
 // Options are the dependencies of a Service.
@@ -47,6 +48,10 @@ type Service struct {
 	frameLimit int
 	outbox     *bus.Outbox
 	pools      []*pool
+	// tokens estimates count_tokens for upstreams that cannot count.
+	tokens *tokencount.Counter
+	// listers answer model listings (models.go).
+	listers []*modelLister
 }
 
 // New prepares the worker pools. Nothing runs until Run.
@@ -74,6 +79,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		// used, so a larger piece could wait for credit that never comes.
 		frameLimit: min(max(int(nc.MaxPayload())-64<<10, 4<<10), bus.Window/2),
 		outbox:     outbox,
+		tokens:     tokencount.New(),
 	}
 	for _, u := range cfg.Upstreams {
 		p, err := newPool(s, u)
@@ -98,6 +104,11 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	// grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	if err := s.serveModels(); err != nil {
+		s.closePullers()
+		return errors.Join(err, s.release())
+	}
+	defer s.stopModels()
 	announce, stopAnnouncing := context.WithCancel(context.Background())
 	if err := bus.Announce(announce, s.nc, s.presence); err != nil {
 		stopAnnouncing()
@@ -112,6 +123,7 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	s.logger.Info("workers started", "worker_id", s.id, "upstreams", len(s.pools))
 	<-ctx.Done()
 	stopAnnouncing()
+	s.stopModels()
 	wg.Wait() // no more fetching
 	s.closePullers()
 
