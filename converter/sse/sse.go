@@ -162,7 +162,9 @@ func (r *Reader) Buffered() bool {
 	if r.start >= r.end {
 		return false
 	}
-	return r.pendingWhole() || (r.eof && r.err == nil)
+	// One parse per call, and callers call it once per event: linear.
+	_, _, ok, _ := Parse(r.buf[r.start:r.end], r.eof && r.err == nil, nil)
+	return ok
 }
 
 // pendingWhole reports whether the buffered bytes after start hold a whole
