@@ -217,6 +217,7 @@ type prompt struct {
 	includeUsage bool
 	cached       bool
 	bodyLen      int
+	script       *scriptRule // the script's rule for this request, if any
 }
 
 type toolDecl struct {
