@@ -88,7 +88,7 @@ func buildAnswer(p *prompt, chunks int, seq uint64, callPrefix string) answer {
 				frags: split(args, argFragments),
 			})
 		}
-	} else if calls := chooseTools(p); len(calls) > 0 {
+	} else if calls := chooseTools(p); p.script == nil && len(calls) > 0 {
 		a.finish = finishTools
 		seqStr := strconv.FormatUint(seq, 10)
 		for i, t := range calls {

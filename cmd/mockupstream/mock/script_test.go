@@ -71,6 +71,18 @@ func TestScriptedAnswers(t *testing.T) {
 			want: []string{"the word"},
 		},
 		{
+			name: "anthropic scripted text with tools declared",
+			path: "/v1/messages",
+			body: `{"model":"m","max_tokens":100,` + anTools + `,"messages":[{"role":"user","content":"now say the word"}]}`,
+			want: []string{"the word"},
+		},
+		{
+			name: "openai trailing system message",
+			path: "/v1/chat/completions",
+			body: `{"model":"m",` + oaTools + `,"messages":[{"role":"user","content":"run both tools"},{"role":"system","content":"be brief"}]}`,
+			want: []string{`Bash{"command": "echo hi"}`, `Read{"file_path": "/tmp/x.txt"}`},
+		},
+		{
 			name: "openai scripted calls",
 			path: "/v1/chat/completions",
 			body: `{"model":"m",` + oaTools + `,"messages":[{"role":"user","content":"run both tools"}]}`,
