@@ -17,7 +17,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBinaries, startStack, runChecks, tail } from './lib/harness.mjs';
+import { buildBinaries, startStack, runChecks, logSize, problems } from './lib/harness.mjs';
 import * as sdks from './checks/sdks.mjs';
 import * as vercel from './checks/vercel-ai.mjs';
 import * as langchain from './checks/langchain.mjs';
@@ -50,11 +50,15 @@ async function main() {
     ];
     const { passed, failed } = await runChecks(checks, {
       only,
-      // A failed check shows what the gateway logged last, which names the
-      // status and error of the request that went wrong.
-      onFailure: async () => {
-        const alive = stack.gatewayAlive() ? '' : 'the gateway process is gone!\n';
-        return `${alive}gateway log (last lines):\n${await tail(stack.logs.gateway, 8)}`;
+      // A failed check shows the failed requests the gateway logged while
+      // it ran: their status and error name the request that went wrong.
+      onFailure: {
+        before: () => logSize(stack.logs.gateway),
+        explain: async (offset) => {
+          const lines = await problems(stack.logs.gateway, offset);
+          const alive = stack.gatewayAlive() ? '' : 'the gateway process is gone!\n';
+          return `${alive}gateway log, failed requests during the check:\n${lines.join('\n') || '(none)'}`;
+        },
       },
     });
     console.log(`suite took ${((Date.now() - started) / 1000).toFixed(0)}s`);

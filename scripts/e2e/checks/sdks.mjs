@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import {
-  clientKey, routes, question, weatherArgs, timeArgs, weatherResult, timeResult,
+  clientKey, routes, question, echo, weatherArgs, timeArgs, weatherResult, timeResult,
   toolResultsAnswer, weatherSchema, timeSchema,
 } from '../lib/targets.mjs';
 
@@ -117,6 +117,21 @@ export function checks({ gatewayURL }) {
       },
     });
   }
+  list.push({
+    // Claude models from Opus 4.7 on accept only adaptive thinking, so the
+    // gateway must not turn reasoning_effort into a thinking budget.
+    name: 'openai sdk: reasoning_effort on an adaptive-only Claude model (anthropic upstream)',
+    timeoutMs: 20_000,
+    run: async ({ signal }) => {
+      const client = openaiClient(r.openai[1]);
+      const res = await client.chat.completions.create({
+        model: 'claude-opus-4-7', reasoning_effort: 'high', max_completion_tokens: 2048,
+        messages: [{ role: 'user', content: question }],
+      }, { signal });
+      assert.equal(res.choices[0].message.content, echo);
+      assert.equal(res.choices[0].finish_reason, 'stop');
+    },
+  });
   for (const route of r.anthropic) {
     list.push({
       name: `anthropic sdk: streamed parallel tool use and a tool-result turn (${route.upstream} upstream)`,

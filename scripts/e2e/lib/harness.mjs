@@ -5,7 +5,7 @@
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -55,6 +55,28 @@ async function waitHealthy(url, child, logFile, timeoutMs) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} not healthy after ${timeoutMs} ms (${last}); log:\n${await tail(logFile)}`);
+}
+
+// logSize returns a file's length, where a check's log lines start.
+export async function logSize(file) {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return 0;
+  }
+}
+
+// problems returns the lines a log gained after offset that record a
+// failed request or a warning, at most max of them: what the gateway said
+// about the requests of one check.
+export async function problems(file, offset, max = 6) {
+  let text;
+  try {
+    text = (await readFile(file)).subarray(offset).toString('utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter((l) => /"status":[45]\d\d|"level":"(WARN|ERROR)"|panic/.test(l)).slice(-max);
 }
 
 // tail returns the last lines of a log file.
@@ -130,6 +152,7 @@ export async function runChecks(checks, { only, onFailure }) {
   for (const c of checks) {
     if (only && !only.test(c.name)) continue;
     const started = Date.now();
+    const state = onFailure?.before ? await onFailure.before() : undefined;
     const ac = new AbortController();
     let timer;
     const timeout = new Promise((_, reject) => {
@@ -146,7 +169,7 @@ export async function runChecks(checks, { only, onFailure }) {
       failed++;
       console.log(`FAIL  ${c.name} (${secs(started)})`);
       console.log(indent(describe(err)));
-      if (onFailure) console.log(indent(await onFailure(c, err)));
+      if (onFailure) console.log(indent(await onFailure.explain(state)));
     } finally {
       clearTimeout(timer);
       ac.abort(new Error('check finished'));

@@ -12,12 +12,12 @@ export function routes(gatewayURL) {
   return {
     openai: [
       { upstream: 'openai', baseURL: `${gatewayURL}/v1`, model: 'gpt-4o' },
-      { upstream: 'anthropic', baseURL: `${gatewayURL}/anthropic/v1`, model: 'claude-sonnet-4-5' },
+      { upstream: 'anthropic', baseURL: `${gatewayURL}/anthropic/v1`, model: 'claude-sonnet-4-6' },
     ],
     // Anthropic clients take the URL without /v1 (the SDKs append
     // /v1/messages); @ai-sdk/anthropic wants it with /v1.
     anthropic: [
-      { upstream: 'anthropic', baseURL: gatewayURL, model: 'claude-sonnet-4-5' },
+      { upstream: 'anthropic', baseURL: gatewayURL, model: 'claude-sonnet-4-6' },
       { upstream: 'openai', baseURL: `${gatewayURL}/openai`, model: 'gpt-4o' },
     ],
   };
