@@ -7,7 +7,8 @@
 //   node scripts/e2e/run.mjs                 run every check
 //   E2E_ONLY='claude code' node run.mjs      only the checks whose name matches
 //   E2E_PORT_BASE=18300                      gateway on BASE, mock on BASE+1,
-//                                            NATS monitoring on BASE+2
+//                                            NATS monitoring on BASE+2, the
+//                                            clients' refusing proxy on BASE+3
 //   E2E_KEEP=1                               keep the work directory (logs)
 //
 // It prints one line per check and closes with "N passed, M failed"; the
@@ -17,7 +18,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBinaries, startStack, runChecks, logSize, problems } from './lib/harness.mjs';
+import { buildBinaries, startStack, startEgressTrap, runChecks, logSize, problems } from './lib/harness.mjs';
 import * as sdks from './checks/sdks.mjs';
 import * as vercel from './checks/vercel-ai.mjs';
 import * as langchain from './checks/langchain.mjs';
@@ -28,10 +29,11 @@ const root = path.resolve(here, '..', '..');
 
 async function main() {
   const portBase = Number(process.env.E2E_PORT_BASE || 18300);
-  const ports = { gateway: portBase, mock: portBase + 1, monitor: portBase + 2 };
+  const ports = { gateway: portBase, mock: portBase + 1, monitor: portBase + 2, trap: portBase + 3 };
   const only = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY) : null;
   const work = await mkdtemp(path.join(os.tmpdir(), 'gateway-e2e-'));
   let stack;
+  let trap;
   try {
     const started = Date.now();
     const bins = await buildBinaries(root, path.join(work, 'bin'));
@@ -39,9 +41,10 @@ async function main() {
     const scriptFile = path.join(work, 'mock-script.json');
     await writeFile(scriptFile, JSON.stringify({ rules: claudeCode.script(notes) }, null, 2));
     stack = await startStack({ root, bins, work, ports, scriptFile });
+    trap = await startEgressTrap(ports.trap);
     console.log(`gateway ${stack.gatewayURL}, mock upstream ${stack.mockURL}, work directory ${work}`);
 
-    const ctx = { gatewayURL: stack.gatewayURL, work, project, notes };
+    const ctx = { gatewayURL: stack.gatewayURL, work, project, notes, trap };
     const checks = [
       ...sdks.checks(ctx),
       ...vercel.checks(ctx),
@@ -65,6 +68,7 @@ async function main() {
     console.log(`${passed} passed, ${failed} failed`);
     return failed === 0 && passed > 0 ? 0 : 1;
   } finally {
+    if (trap) await trap.close();
     if (stack) await stack.stop();
     if (process.env.E2E_KEEP) {
       console.log(`kept ${work}`);

@@ -73,7 +73,7 @@ export async function prepare(work) {
 // error-report traffic, and a proxy that refuses at once whatever would
 // still try to leave loopback, so nothing can hang waiting on a network
 // that is not there.
-async function claudeEnv(work, baseURL, model) {
+async function claudeEnv(work, baseURL, model, proxyURL) {
   const home = await mkdtemp(path.join(work, 'claude-home-'));
   return {
     PATH: process.env.PATH,
@@ -102,8 +102,8 @@ async function claudeEnv(work, baseURL, model) {
     CLAUDE_CODE_DISABLE_FEATURE_FLAGS: '1',
     CLAUDE_CODE_MAX_RETRIES: '0',
     API_TIMEOUT_MS: '30000',
-    HTTPS_PROXY: 'http://127.0.0.1:9',
-    HTTP_PROXY: 'http://127.0.0.1:9',
+    HTTPS_PROXY: proxyURL,
+    HTTP_PROXY: proxyURL,
     NO_PROXY: '127.0.0.1,localhost',
   };
 }
@@ -155,11 +155,11 @@ function finalResult(events) {
   return result;
 }
 
-export function checks({ gatewayURL, work, project, notes }) {
+export function checks({ gatewayURL, work, project, notes, trap }) {
   const list = [];
   for (const route of routes(gatewayURL).anthropic) {
     const run = async (args, signal) => runClaude(args, {
-      cwd: project, env: await claudeEnv(work, route.baseURL, route.model), signal,
+      cwd: project, env: await claudeEnv(work, route.baseURL, route.model, trap.url), signal,
     });
     list.push({
       name: `claude code: -p --output-format json, plain turn (${route.upstream} upstream)`,
@@ -220,5 +220,12 @@ export function checks({ gatewayURL, work, project, notes }) {
       },
     });
   }
+  list.push({
+    name: 'claude code: no connection attempted beyond loopback',
+    timeoutMs: 1_000,
+    run: async () => {
+      assert.deepEqual([...new Set(trap.attempts)], [], 'hosts Claude Code tried to reach through the proxy');
+    },
+  });
   return list;
 }

@@ -4,6 +4,7 @@
 
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
+import http from 'node:http';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -55,6 +56,32 @@ async function waitHealthy(url, child, logFile, timeoutMs) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} not healthy after ${timeoutMs} ms (${last}); log:\n${await tail(logFile)}`);
+}
+
+// startEgressTrap listens on port as an HTTP proxy that refuses every
+// request and tunnel at once and records where it was meant to go. Clients
+// under test get it as their proxy (loopback excepted), so whatever would
+// leave the machine fails fast instead of hanging, and shows up here.
+export async function startEgressTrap(port) {
+  const attempts = [];
+  const server = http.createServer((req, res) => {
+    attempts.push(req.headers.host ?? req.url);
+    res.writeHead(403, { connection: 'close' }).end('no network here\n');
+  });
+  server.on('connect', (req, socket) => {
+    attempts.push(req.url);
+    socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+  });
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${port}`,
+    attempts,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
 }
 
 // logSize returns a file's length, where a check's log lines start.
