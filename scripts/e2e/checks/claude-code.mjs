@@ -189,6 +189,22 @@ export function checks({ gatewayURL, work, project, notes, trap }) {
       },
     });
     list.push({
+      name: `claude code: parallel Bash and Read tool round trip, json (${route.upstream} upstream)`,
+      timeoutMs: 120_000,
+      run: async ({ signal }) => {
+        const res = await run([
+          '-p', `${toolsPrompt}: run the marker command and read notes.txt, then quote both.`,
+          '--output-format', 'json', '--allowedTools', 'Bash,Read', '--max-turns', '4',
+        ], signal);
+        expectSuccess(res);
+        const out = JSON.parse(res.stdout);
+        assert.equal(out.is_error, false, `is_error: ${res.stdout}`);
+        assert.match(out.result, /^Tool results: /);
+        assert.ok(out.result.includes(bashOutput), `the answer does not quote the shell's output: ${out.result}`);
+        assert.ok(out.result.includes(fileText), `the answer does not quote the file: ${out.result}`);
+      },
+    });
+    list.push({
       name: `claude code: parallel Bash and Read tool round trip, stream-json (${route.upstream} upstream)`,
       timeoutMs: 120_000,
       run: async ({ signal }) => {
