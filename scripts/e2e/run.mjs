@@ -50,6 +50,16 @@ async function main() {
       ...vercel.checks(ctx),
       ...langchain.checks(ctx),
       ...claudeCode.checks(ctx),
+      {
+        // Nothing a client sent may have taken the process down.
+        name: 'gateway: still up and healthy after every client',
+        timeoutMs: 10_000,
+        run: async ({ signal }) => {
+          if (!stack.gatewayAlive()) throw new Error('the gateway process exited during the suite');
+          const res = await fetch(`${stack.gatewayURL}/health`, { signal });
+          if (res.status !== 200) throw new Error(`GET /health: ${res.status} ${await res.text()}`);
+        },
+      },
     ];
     const { passed, failed } = await runChecks(checks, {
       only,
