@@ -26,10 +26,12 @@ go test -race -timeout 20m ./...
 
 # Real clients (Claude Code, the Vercel AI SDK, LangChain JS, the official
 # SDKs) against the gateway and the mock upstream on loopback, installed
-# from the committed lockfile. E2E=0 skips it, for a machine without Node.
+# from the committed lockfile. No install scripts run: the suite starts
+# Claude Code's native binary from its platform package. E2E=0 skips it, for
+# a machine without Node.
 if [ "${E2E:-1}" != "0" ]; then
 	echo "== end-to-end suite with real clients"
-	(cd scripts/e2e && npm ci --no-audit --no-fund --loglevel=error && node run.mjs)
+	(cd scripts/e2e && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && node run.mjs)
 fi
 
 fuzztime=${FUZZTIME:-3s}
