@@ -219,3 +219,19 @@ func FuzzScript(f *testing.F) {
 		}
 	})
 }
+
+// Claude Code may end a request with a system turn (a mid-conversation
+// system message); the model still answers the user's last turn.
+func TestScriptAnthropicTrailingSystemTurn(t *testing.T) {
+	cfg := Config{ScriptFile: writeScript(t, testScript)} // not strict: the system role is beta
+	s := startServer(t, cfg)
+	body := `{"model":"m","max_tokens":100,"messages":[{"role":"user","content":"now say the word"},` +
+		`{"role":"system","content":[{"type":"text","text":"be brief"}]}]}`
+	resp := post(t, s, "/v1/messages", body, nil)
+	if resp.err != nil || resp.status != 200 {
+		t.Fatalf("status %d, err %v: %s", resp.status, resp.err, resp.body)
+	}
+	if got := answerParts(t, "/v1/messages", resp.body); strings.Join(got, "\n") != "the word" {
+		t.Fatalf("answer %q, want the scripted text", got)
+	}
+}
