@@ -20,9 +20,11 @@ const (
 	pathMetrics = "/metrics"
 	pathAdmin   = "/admin"
 	pathOther   = "other"
+	pathRoot    = "/"
 )
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	defer s.recoverHandler(ctx)
 	path := ctx.Path()
 	if r, ok := s.routes[string(path)]; ok { // no allocation: the compiler special-cases map[string] lookups
 		if !ctx.IsPost() {
@@ -35,6 +37,17 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	}
 	start := time.Now()
 	switch string(path) {
+	case pathRoot:
+		// Clients probe the base URL before their first call (Claude Code
+		// sends HEAD /); a 404 there reads as a wrong address.
+		if !ctx.IsGet() && !ctx.IsHead() {
+			s.reject(ctx, pathOther, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/ only accepts GET and HEAD"), start)
+			return
+		}
+		s.requestID(ctx)
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"status":"ok"}`)
+		s.metrics.observe(string(ctx.Method()), pathRoot, fasthttp.StatusOK, time.Since(start).Seconds())
 	case pathHealth:
 		if !ctx.IsGet() && !ctx.IsHead() {
 			s.reject(ctx, pathHealth, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/health only accepts GET"), start)
@@ -55,16 +68,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 			s.metrics.observe(string(ctx.Method()), pathAdmin, ctx.Response.StatusCode(), time.Since(start).Seconds())
 			return
 		}
-		s.reject(ctx, pathOther, formatForPath(path), converter.Errorf(converter.KindNotFound, "no route for %s %s", ctx.Method(), path), start)
+		if s.models.serve(ctx, path, start) {
+			return
+		}
+		s.notFound(ctx, path, start)
 	}
-}
-
-// formatForPath guesses the error shape a client of an unknown path expects.
-func formatForPath(path []byte) converter.Format {
-	if bytes.Contains(path, []byte("/messages")) {
-		return converter.Anthropic
-	}
-	return converter.OpenAIChat
 }
 
 // health is the body of GET /health.
@@ -109,7 +117,7 @@ func (s *Server) serveHealth(ctx *fasthttp.RequestCtx) {
 func (s *Server) serveParseError(ctx *fasthttp.RequestCtx, err error) {
 	start := time.Now()
 	path := ctx.Path()
-	format := formatForPath(path)
+	format := requestFormat(ctx)
 	label := pathOther
 	if r, ok := s.routes[string(path)]; ok {
 		format, label = r.format, r.Path

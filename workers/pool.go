@@ -2,7 +2,9 @@ package workers
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -27,6 +29,9 @@ type pool struct {
 	logger   *slog.Logger
 	pm       *poolMetrics
 	puller   *bus.Puller
+
+	// endpoints are the paths served beside the routes' (endpoints.go).
+	endpoints map[string]derivedRoute
 
 	slots    chan struct{} // one token per free slot
 	inflight sync.WaitGroup
@@ -65,6 +70,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 			p.routes[r.Path] = r
 		}
 	}
+	p.addEndpoints()
 	s.qm.Capacity.WithLabelValues(u.Name).Set(float64(u.Concurrency))
 	return p, nil
 }
@@ -172,6 +178,15 @@ func (p *pool) start(work context.Context, m *nats.Msg) {
 			p.busy.Dec()
 			p.slots <- struct{}{}
 			p.inflight.Done()
+		}()
+		// A request's own call recovers and answers its client; this
+		// catches a panic before the call exists, so that the slot comes
+		// back and the process lives.
+		defer func() {
+			if v := recover(); v != nil {
+				p.svc.panics.Inc()
+				p.logger.Error("panic while taking a request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
 		}()
 		p.handle(work, m)
 	})

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/converter/tokencount"
 )
 
 // Options are the dependencies of a Service.
@@ -41,8 +42,16 @@ type Service struct {
 	logger *slog.Logger
 	qm     *bus.QueueMetrics
 	m      *metrics
-	outbox *bus.Outbox
-	pools  []*pool
+	panics prometheus.Counter
+	// frameLimit bounds the bytes of one data frame, so that a message of
+	// frames stays under the bus's max_payload with room for the head.
+	frameLimit int
+	outbox     *bus.Outbox
+	pools      []*pool
+	// tokens estimates count_tokens for upstreams that cannot count.
+	tokens *tokencount.Counter
+	// listers answer model listings (models.go).
+	listers []*modelLister
 }
 
 // New prepares the worker pools. Nothing runs until Run.
@@ -64,7 +73,13 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		logger: opts.Logger.With("component", "workers"),
 		qm:     opts.QueueMetrics,
 		m:      newMetrics(opts.Registerer),
-		outbox: outbox,
+		panics: panicsCounter(opts.Registerer, "worker"),
+		// A head frame is a few KiB at most. Half the credit window at
+		// most, too: the ingress renews credit once half the window is
+		// used, so a larger piece could wait for credit that never comes.
+		frameLimit: min(max(int(nc.MaxPayload())-64<<10, 4<<10), bus.Window/2),
+		outbox:     outbox,
+		tokens:     tokencount.New(),
 	}
 	for _, u := range cfg.Upstreams {
 		p, err := newPool(s, u)
@@ -89,6 +104,11 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	// grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	if err := s.serveModels(); err != nil {
+		s.closePullers()
+		return errors.Join(err, s.release())
+	}
+	defer s.stopModels()
 	announce, stopAnnouncing := context.WithCancel(context.Background())
 	if err := bus.Announce(announce, s.nc, s.presence); err != nil {
 		stopAnnouncing()
@@ -103,6 +123,7 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	s.logger.Info("workers started", "worker_id", s.id, "upstreams", len(s.pools))
 	<-ctx.Done()
 	stopAnnouncing()
+	s.stopModels()
 	wg.Wait() // no more fetching
 	s.closePullers()
 

@@ -287,6 +287,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 		}
 		return errClientGone
 	}
+	if isEndpointPath(r.URL.Path) {
+		return s.serveEndpoint(w, r, p, seq, body)
+	}
 	known := r.URL.Path == "/v1/chat/completions" || r.URL.Path == "/v1/messages"
 	if !known || r.Method != http.MethodPost {
 		e := statusError(p, http.StatusNotFound)
@@ -331,6 +334,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 		if err != nil {
 			return s.writeError(w, p, seq, len(body), invalid("There was an error parsing the body of your request: "+err.Error()))
 		}
+		req.midConversationSystem = strings.Contains(r.Header.Get("anthropic-beta"), midConversationSystemBeta)
 		if cfg.Strict {
 			if e := validateAnthropic(req); e != nil {
 				return s.writeError(w, p, seq, len(body), e)
