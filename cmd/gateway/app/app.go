@@ -131,14 +131,17 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 		}
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		a.workerCancel, a.workerDone = cancel, make(chan error, 1)
+		// Not a itself: a failed Start sets its result a to nil while this
+		// goroutine still runs.
+		logger, done := a.logger, a.workerDone
 		go func() {
 			err := svc.Run(wctx, cfg.Server.ShutdownGrace.Duration)
 			if err != nil && wctx.Err() == nil {
 				// Otherwise a worker that cannot set up its queues stops
 				// without a word until the process is shut down.
-				a.logger.Error("worker pools stopped", "err", err)
+				logger.Error("worker pools stopped", "err", err)
 			}
-			a.workerDone <- err
+			done <- err
 		}()
 	}
 
