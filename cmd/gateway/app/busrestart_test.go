@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +116,88 @@ func TestSplitModeSurvivesNATSRestart(t *testing.T) {
 		took := firstSuccess(t, g, 20*time.Second)
 		t.Logf("round %d: first successful requests %v after the NATS server restarted", round+1, took)
 	}
+}
+
+// startNATSNodes starts n clustered JetStream servers that a test can
+// restart, and returns once they can place replicated streams.
+func startNATSNodes(t testing.TB, n int) []*natsNode {
+	t.Helper()
+	clientPorts, clusterPorts := freePorts(t, n), freePorts(t, n)
+	var routes []string
+	for _, p := range clusterPorts {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	nodes := make([]*natsNode, n)
+	for i := range nodes {
+		nodes[i] = &natsNode{t: t, opts: server.Options{
+			ServerName: fmt.Sprintf("node-%d", i+1),
+			Host:       "127.0.0.1",
+			Port:       clientPorts[i],
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			NoSigs:     true,
+			NoLog:      true,
+			Cluster:    server.ClusterOpts{Name: "gateway-test", Host: "127.0.0.1", Port: clusterPorts[i]},
+			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
+		}}
+		nodes[i].start()
+		t.Cleanup(nodes[i].stop)
+	}
+	return nodes
+}
+
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+// TestSplitModeSurvivesClusterRestart stops every node of a three-node
+// cluster and starts them again, with empty stores, under two worker and one
+// ingress process with replicated queues.
+func TestSplitModeSurvivesClusterRestart(t *testing.T) {
+	nodes := startNATSNodes(t, 3)
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, n.url())
+	}
+	m := mock.New(mock.DefaultConfig())
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	env := map[string]string{
+		"GATEWAY_BUS_MODE":     "external",
+		"GATEWAY_BUS_URL":      strings.Join(urls, ","),
+		"GATEWAY_BUS_REPLICAS": "3",
+	}
+	// The first process to start waits for the cluster to elect its
+	// leaders; start-up retries creating the queues meanwhile.
+	for range 2 {
+		startProc(t, ModeWorker, m.URL(), m.URL(), "", env)
+	}
+	p := startProc(t, ModeIngress, m.URL(), m.URL(), "", env)
+	g := &gateway{t: t, url: p.url, app: p.app, mock: m, logs: p.logs}
+	firstSuccess(t, g, 30*time.Second)
+
+	for _, n := range nodes {
+		n.stop()
+	}
+	stopped := time.Now()
+	// The nodes come back without their JetStream state, as containers
+	// without persistent volumes do: nothing the gateway created is left.
+	for _, n := range nodes {
+		n.opts.StoreDir = t.TempDir()
+		n.start()
+	}
+	took := firstSuccess(t, g, 60*time.Second)
+	t.Logf("first successful requests %v after the cluster was back (%v after it stopped)", took, time.Since(stopped))
 }
