@@ -44,7 +44,7 @@ func NewOpsServer(nc *nats.Conn, gatherer prometheus.Gatherer, version string, l
 			writeHealth(ctx, path, h, false)
 		default:
 			writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindNotFound,
-				"this is a worker process; it serves only /health and /metrics"), "")
+				"this is a worker process; it serves only /health, /health/live, /health/ready and /metrics"), "")
 		}
 	}
 	return &OpsServer{http: &fasthttp.Server{
