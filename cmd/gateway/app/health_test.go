@@ -134,3 +134,37 @@ func TestHealthFollowsTheBus(t *testing.T) {
 	node.start()
 	eventually(t, 10*time.Second, ready(http.StatusOK))
 }
+
+// TestRefusalsDoNotFloodTheLog cuts the ingress's bus connection and sends
+// a burst of requests, each refused because it cannot be queued: the log
+// keeps a few of the identical error lines and counts the rest.
+func TestRefusalsDoNotFloodTheLog(t *testing.T) {
+	m := mock.New(mock.DefaultConfig())
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	p := startProc(t, ModeAll, m.URL(), m.URL(), "", nil)
+	g := &gateway{t: t, url: p.url, app: p.app, mock: m, logs: p.logs}
+	cutBus(t, p.app, "ingress")
+	const requests = 100
+	refused := 0
+	for range requests {
+		resp, _ := g.post("/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			refused++
+		}
+	}
+	if refused < requests/2 {
+		t.Fatalf("only %d of %d requests refused", refused, requests)
+	}
+	lines := strings.Count(g.logs.String(), `"msg":"publishing request failed"`)
+	if lines > 10 {
+		t.Errorf("%d error lines for %d refused requests", lines, refused)
+	}
+	suppressed := gatheredValue(t, p.app, "gateway_log_lines_suppressed_total", "level", "ERROR")
+	if int(suppressed)+lines < refused {
+		t.Errorf("%d lines logged and %v counted as suppressed for %d refusals", lines, suppressed, refused)
+	}
+	t.Logf("%d refusals: %d lines logged, %v suppressed", refused, lines, suppressed)
+}
