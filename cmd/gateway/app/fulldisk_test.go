@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aigateway/gateway/cmd/mockupstream/mock"
+	"github.com/aigateway/gateway/ingress/access"
 )
 
 // mountTinyDisk mounts a tmpfs of size bytes on a fresh directory, so a test
@@ -99,5 +100,33 @@ func TestAccessStoreRecoversFromFullDisk(t *testing.T) {
 	t.Logf("keyed requests served again %v after the disk was freed", time.Since(freed))
 	if status, body := getHealth(t, g.url+"/health"); status != 200 {
 		t.Errorf("/health after recovery: %d %s", status, body)
+	}
+}
+
+// TestAccessBucketRecreatedWhenLost deletes the counter bucket, as a NATS
+// server that lost its store would: the gateway creates it again by itself
+// and keyed requests are served without anyone restoring it.
+func TestAccessBucketRecreatedWhenLost(t *testing.T) {
+	keys := newTestKeys(t, "team")
+	g := startGateway(t, mock.DefaultConfig(), accessTOML("closed", keyTOML("team", "requests_per_minute = 100")), keys.env)
+	key := keys.plain["team"]
+	if a := g.sdkCall(dialectOpenAI, "", key, bearer, "gpt-4o"); a.status != 200 {
+		t.Fatalf("with the store up: status %d %s %q %v", a.status, a.code, a.message, a.err)
+	}
+	deleteAccessBucket(t, g)
+	deleted := time.Now()
+	js, ctx := gatewayJetStream(t, g)
+	eventually(t, 10*time.Second, func() error {
+		if _, err := js.KeyValue(ctx, access.DefaultBucket); err != nil {
+			return fmt.Errorf("the bucket is not back: %w", err)
+		}
+		if a := g.sdkCall(dialectOpenAI, "", key, bearer, "gpt-4o"); a.status != 200 {
+			return fmt.Errorf("status %d %s", a.status, a.code)
+		}
+		return nil
+	})
+	t.Logf("keyed requests served again %v after the bucket was deleted", time.Since(deleted))
+	if !strings.Contains(g.logs.String(), `"resource":"access store"`) {
+		t.Error("the recreation of the bucket was not logged")
 	}
 }
