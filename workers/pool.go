@@ -37,6 +37,9 @@ type pool struct {
 	capacity prometheus.Gauge
 	ready    atomic.Bool
 
+	// endpoints are the paths served beside the routes' (endpoints.go).
+	endpoints map[string]derivedRoute
+
 	slots    chan struct{} // one token per free slot
 	inflight sync.WaitGroup
 	runner   runner
@@ -76,6 +79,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 			p.routes[r.Path] = r
 		}
 	}
+	p.addEndpoints()
 	// Nothing can be served until the queue is known to be usable.
 	p.capacity.Set(0)
 	return p, nil

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/converter/tokencount"
 )
 
 // Options are the dependencies of a Service.
@@ -45,6 +46,10 @@ type Service struct {
 	pools  []*pool
 	// keeper keeps the pools' queues on the bus.
 	keeper *bus.Keeper
+	// tokens estimates count_tokens for upstreams that cannot count.
+	tokens *tokencount.Counter
+	// listers answer model listings (models.go).
+	listers []*modelLister
 }
 
 // New prepares the worker pools. Nothing runs until Run.
@@ -67,6 +72,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		qm:     opts.QueueMetrics,
 		m:      newMetrics(opts.Registerer),
 		outbox: outbox,
+		tokens: tokencount.New(),
 	}
 	for _, u := range cfg.Upstreams {
 		p, err := newPool(s, u)
@@ -103,6 +109,11 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	// grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	if err := s.serveModels(); err != nil {
+		s.closePullers()
+		return errors.Join(err, s.release())
+	}
+	defer s.stopModels()
 	announce, stopAnnouncing := context.WithCancel(context.Background())
 	if err := bus.Announce(announce, s.nc, s.presence); err != nil {
 		stopAnnouncing()
@@ -118,6 +129,7 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	s.logger.Info("workers started", "worker_id", s.id, "upstreams", len(s.pools))
 	<-ctx.Done()
 	stopAnnouncing()
+	s.stopModels()
 	wg.Wait() // no more fetching
 	s.closePullers()
 
