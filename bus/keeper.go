@@ -30,8 +30,12 @@ type Resource struct {
 	// configuration; creating one that exists must be harmless.
 	Create func(ctx context.Context) error
 	// OnChange, when set, is called when the resource becomes usable or
-	// stops being usable, and after it was recreated (recreated true).
-	OnChange func(ok, recreated bool)
+	// stops being usable, and with renewed set when it may have been
+	// replaced: the Keeper recreated it, or found it after the connection
+	// came back (the server may have restarted, and another process
+	// recreated it). Whatever was pending on the old one, a pull on a
+	// consumer for instance, will never be answered.
+	OnChange func(ok, renewed bool)
 }
 
 // ResourceState is what the Keeper last learnt about a resource.
@@ -115,16 +119,21 @@ func (k *Keeper) Run(ctx context.Context) {
 	defer k.nc.RemoveStatusListener(connected)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	reconnected := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-connected:
+			reconnected = true
 		case <-k.kick:
 		case <-timer.C:
 		}
 		next := keeperInterval
-		if !k.Sync(ctx) {
+		ok := k.sync(ctx, reconnected)
+		if ok {
+			reconnected = false
+		} else {
 			next = keeperRetry
 		}
 		if !timer.Stop() {
@@ -139,38 +148,42 @@ func (k *Keeper) Run(ctx context.Context) {
 
 // Sync checks every resource once, recreating what is missing, and reports
 // whether all are usable.
-func (k *Keeper) Sync(ctx context.Context) bool {
+func (k *Keeper) Sync(ctx context.Context) bool { return k.sync(ctx, false) }
+
+// sync checks every resource once; reconnected says the connection came
+// back since the last pass that found them all.
+func (k *Keeper) sync(ctx context.Context, reconnected bool) bool {
 	all := true
 	for i, r := range k.resources {
-		if !k.sync(ctx, i, r) {
+		if !k.syncOne(ctx, i, r, reconnected) {
 			all = false
 		}
 	}
 	return all
 }
 
-func (k *Keeper) sync(ctx context.Context, i int, r Resource) bool {
+func (k *Keeper) syncOne(ctx context.Context, i int, r Resource, reconnected bool) bool {
 	if !k.nc.IsConnected() {
-		return k.record(i, r, errors.New("not connected to NATS"), false)
+		return k.record(i, r, errors.New("not connected to NATS"), false, false)
 	}
 	attempt, cancel := context.WithTimeout(ctx, keeperAttempt)
 	err := r.Check(attempt)
 	cancel()
 	if err == nil || !errors.Is(err, ErrMissing) {
-		return k.record(i, r, err, false)
+		return k.record(i, r, err, false, reconnected)
 	}
 	attempt, cancel = context.WithTimeout(ctx, keeperAttempt)
 	err = r.Create(attempt)
 	cancel()
 	if err != nil {
-		return k.record(i, r, fmt.Errorf("missing, and creating it failed: %w", err), false)
+		return k.record(i, r, fmt.Errorf("missing, and creating it failed: %w", err), false, false)
 	}
-	return k.record(i, r, nil, true)
+	return k.record(i, r, nil, true, true)
 }
 
 // record stores the outcome of a check and logs changes: a failure once when
 // it starts or changes, a recreation every time, a recovery once.
-func (k *Keeper) record(i int, r Resource, err error, recreated bool) bool {
+func (k *Keeper) record(i int, r Resource, err error, recreated, renewed bool) bool {
 	k.mu.Lock()
 	prev := k.states[i]
 	st := ResourceState{Name: r.Name, OK: err == nil, Recreated: prev.Recreated, Checked: time.Now()}
@@ -195,15 +208,16 @@ func (k *Keeper) record(i int, r Resource, err error, recreated bool) bool {
 	case err == nil && !prev.OK && !prev.Checked.IsZero():
 		k.logger.Info("a resource on the bus is usable again", "resource", r.Name)
 	}
-	if r.OnChange != nil && (recreated || prev.OK != st.OK || prev.Checked.IsZero()) {
-		r.OnChange(st.OK, recreated)
+	renewed = renewed && st.OK
+	if r.OnChange != nil && (renewed || prev.OK != st.OK || prev.Checked.IsZero()) {
+		r.OnChange(st.OK, renewed)
 	}
 	return st.OK
 }
 
 // QueueResource is the upstream's work queue, stream and consumer, as a
 // resource of a Keeper. onChange may be nil.
-func QueueResource(js jetstream.JetStream, q QueueConfig, onChange func(ok, recreated bool)) Resource {
+func QueueResource(js jetstream.JetStream, q QueueConfig, onChange func(ok, renewed bool)) Resource {
 	return Resource{
 		Name: "queue " + q.Upstream,
 		Check: func(ctx context.Context) error {

@@ -29,8 +29,9 @@ type pool struct {
 	pm       *poolMetrics
 	puller   *bus.Puller
 
-	// repull is signalled when the queue was recreated: pulls waiting on
-	// the old consumer will never be answered.
+	// repull is signalled when the queue was recreated, or found again
+	// after a reconnection: pulls waiting on the old consumer will never be
+	// answered.
 	repull chan struct{}
 	// capacity is gateway_worker_capacity: the concurrency while the queue
 	// is usable, 0 while the pool cannot serve.
@@ -105,15 +106,15 @@ func (p *pool) queue() bus.Resource {
 }
 
 // queueChanged follows the queue's state: the pool's capacity is zero while
-// the queue is unusable, and a recreated queue needs a new pull.
-func (p *pool) queueChanged(ok, recreated bool) {
+// the queue is unusable, and a renewed queue needs a new pull.
+func (p *pool) queueChanged(ok, renewed bool) {
 	p.ready.Store(ok)
 	if ok {
 		p.capacity.Set(float64(p.upstream.Concurrency))
 	} else {
 		p.capacity.Set(0)
 	}
-	if recreated {
+	if renewed {
 		select {
 		case p.repull <- struct{}{}:
 		default:
