@@ -247,6 +247,9 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 			x.r.queueFull.Inc()
 			return f, false, converter.Errorf(converter.KindQueueFull, "upstream %s has %d requests waiting; try again shortly", x.r.upstream.Name, x.r.upstream.QueueSize)
 		case errors.Is(err, bus.ErrEnqueue):
+			// The queue's stream may be gone with a NATS restart: have it
+			// recreated now rather than at the next periodic check.
+			x.s.keeper.Kick()
 			x.s.logger.Error("queueing request failed", "request_id", x.requestID, "err", err)
 			return f, false, converter.Errorf(converter.KindUnavailable, "the request could not be queued")
 		default:

@@ -734,11 +734,11 @@ func deleteAccessBucket(t *testing.T, g *gateway) {
 }
 
 // restoreAccessBucket brings the counter store back, as an operator would
-// after deleting it by mistake.
+// after deleting it by mistake, unless the gateway already did.
 func restoreAccessBucket(t *testing.T, g *gateway) {
 	t.Helper()
 	js, ctx := gatewayJetStream(t, g)
-	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: access.DefaultBucket, History: 1, Storage: jetstream.FileStorage}); err != nil {
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: access.DefaultBucket, History: 1, Storage: jetstream.FileStorage}); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
 		t.Fatalf("recreating the access bucket: %v", err)
 	}
 }
