@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,6 +103,9 @@ func imageFactsFor(t *testing.T, df dockerfile, st stage) imageInfo {
 	return info
 }
 
+// imageDigest matches an image reference pinned to a tag and a digest.
+var imageDigest = regexp.MustCompile(`^[a-z0-9./_-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$`)
+
 func TestDockerfile(t *testing.T) {
 	df := loadDockerfile(t)
 	img := imageFacts(t)
@@ -120,6 +124,22 @@ func TestDockerfile(t *testing.T) {
 		{"multi-stage build on golang", func() string {
 			if len(df.Stages) < 2 || !strings.HasPrefix(df.Stages[0].Base, "golang:") {
 				return "want a golang build stage and a runtime stage"
+			}
+			return ""
+		}},
+		{"external base images pinned by digest", func() string {
+			var loose []string
+			for _, st := range df.Stages {
+				if _, internal := df.stage(st.Base); internal || st.Base == "scratch" {
+					continue
+				}
+				// name:tag@sha256:<64 hex>: the tag for the reader, the digest for the build.
+				if !imageDigest.MatchString(st.Base) {
+					loose = append(loose, st.Base)
+				}
+			}
+			if len(loose) > 0 {
+				return "base images not pinned by digest: " + strings.Join(loose, ", ")
 			}
 			return ""
 		}},
