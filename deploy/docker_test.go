@@ -212,7 +212,7 @@ func TestDockerfile(t *testing.T) {
 			return "no COPY --chown=" + img.user + " creating the data directory " + img.storeDir
 		}},
 		{"ports match the config defaults", func() string {
-			want := []int{p.HTTP, p.NATS, p.Monitor}
+			want := []int{p.HTTP, p.Worker, p.NATS, p.Monitor}
 			got := slices.Clone(img.expose)
 			slices.Sort(want)
 			slices.Sort(got)
