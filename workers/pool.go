@@ -26,6 +26,7 @@ type pool struct {
 	routes   map[string]config.Route
 	logger   *slog.Logger
 	pm       *poolMetrics
+	tokens   *tokenCounters
 	puller   *bus.Puller
 
 	slots    chan struct{} // one token per free slot
@@ -35,7 +36,6 @@ type pool struct {
 	busy          prometheus.Gauge
 	wait          prometheus.Observer
 	rejectTimeout prometheus.Counter
-	rejectGone    prometheus.Counter
 }
 
 func newPool(s *Service, u config.Upstream) (*pool, error) {
@@ -55,7 +55,6 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 		busy:          s.qm.Busy.WithLabelValues(u.Name),
 		wait:          s.qm.Wait.WithLabelValues(u.Name),
 		rejectTimeout: s.qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
-		rejectGone:    s.qm.Rejected.WithLabelValues(u.Name, bus.RejectClientGone),
 	}
 	for range u.Concurrency {
 		p.slots <- struct{}{}
@@ -65,6 +64,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 			p.routes[r.Path] = r
 		}
 	}
+	p.tokens = newTokenCounters(s.m.tokens, u, s.cfg.Routes)
 	s.qm.Capacity.WithLabelValues(u.Name).Set(float64(u.Concurrency))
 	return p, nil
 }
