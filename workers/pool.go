@@ -29,6 +29,9 @@ type pool struct {
 	tokens   *tokenCounters
 	puller   *bus.Puller
 
+	// endpoints are the paths served beside the routes' (endpoints.go).
+	endpoints map[string]derivedRoute
+
 	slots    chan struct{} // one token per free slot
 	inflight sync.WaitGroup
 	runner   runner
@@ -64,6 +67,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 			p.routes[r.Path] = r
 		}
 	}
+	p.addEndpoints()
 	p.tokens = newTokenCounters(s.m.tokens, u, s.cfg.Routes)
 	s.qm.Capacity.WithLabelValues(u.Name).Set(float64(u.Concurrency))
 	return p, nil

@@ -23,6 +23,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/converter/tokencount"
 )
 
 // Options are the dependencies of a Service.
@@ -43,6 +44,10 @@ type Service struct {
 	m      *metrics
 	outbox *bus.Outbox
 	pools  []*pool
+	// tokens estimates count_tokens for upstreams that cannot count.
+	tokens *tokencount.Counter
+	// listers answer model listings (models.go).
+	listers []*modelLister
 }
 
 // New prepares the worker pools. Nothing runs until Run.
@@ -65,6 +70,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		qm:     opts.QueueMetrics,
 		m:      newMetrics(opts.Registerer),
 		outbox: outbox,
+		tokens: tokencount.New(),
 	}
 	for _, u := range cfg.Upstreams {
 		p, err := newPool(s, u)
@@ -89,6 +95,11 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	// grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	if err := s.serveModels(); err != nil {
+		s.closePullers()
+		return errors.Join(err, s.release())
+	}
+	defer s.stopModels()
 	announce, stopAnnouncing := context.WithCancel(context.Background())
 	if err := bus.Announce(announce, s.nc, s.presence); err != nil {
 		stopAnnouncing()
@@ -103,6 +114,7 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	s.logger.Info("workers started", "worker_id", s.id, "upstreams", len(s.pools))
 	<-ctx.Done()
 	stopAnnouncing()
+	s.stopModels()
 	wg.Wait() // no more fetching
 	s.closePullers()
 
