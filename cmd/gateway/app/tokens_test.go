@@ -107,3 +107,56 @@ func TestTokensCountedWithoutAccessControl(t *testing.T) {
 		}
 	}
 }
+
+// tokenSum adds up every gateway_tokens_total series of kind in a's registry.
+func tokenSum(t testing.TB, a *App, kind string) float64 {
+	t.Helper()
+	families, err := a.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != "gateway_tokens_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if hasLabels(m, []string{"kind", kind}) {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// TestTokensCountedOnceInSplitMode checks that with ingress and worker in
+// separate processes the tokens of an answer are counted once, by the
+// worker that called the upstream.
+func TestTokensCountedOnceInSplitMode(t *testing.T) {
+	// A JetStream cluster needs a quorum of servers.
+	nodes := startNATSCluster(t, 3)
+	m := mock.New(mock.DefaultConfig())
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	env := map[string]string{
+		"GATEWAY_BUS_MODE":     "external",
+		"GATEWAY_BUS_URL":      clusterURL(nodes),
+		"GATEWAY_BUS_REPLICAS": "1",
+	}
+	worker := startProc(t, ModeWorker, m.URL(), m.URL(), "", env)
+	ingress := startProc(t, ModeIngress, m.URL(), m.URL(), "", env)
+
+	oa := openai.NewClient(option.WithBaseURL(ingress.url+"/v1/"), option.WithAPIKey("unused"), option.WithMaxRetries(0))
+	chat, err := oa.Chat.Completions.New(context.Background(), chatParams("count me once"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := tokenSum(t, worker.app, "input"); in != float64(chat.Usage.PromptTokens) || in == 0 {
+		t.Errorf("worker counted %v input tokens, the client saw %d", in, chat.Usage.PromptTokens)
+	}
+	if in := tokenSum(t, ingress.app, "input"); in != 0 {
+		t.Errorf("the ingress counted %v input tokens too: one answer counted twice across processes", in)
+	}
+}
