@@ -33,6 +33,7 @@ type metrics struct {
 	// disconnectAnswering). Only the ingress sees a client leave, so it
 	// alone counts it.
 	disconnects *prometheus.CounterVec
+	panics      prometheus.Counter
 	children    sync.Map // pathStatus → *statusChildren
 }
 
@@ -78,6 +79,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"upstream", "stage"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.firstToken, m.interChunk, m.disconnects)
+	m.panics = panicsCounter(reg, "ingress")
 	return m
 }
 
