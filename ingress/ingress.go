@@ -56,10 +56,13 @@ type route struct {
 	queueFull    prometheus.Counter
 	queueTimeout prometheus.Counter
 	noWorkers    prometheus.Counter
-	clientGone   prometheus.Counter
-	depth        prometheus.Gauge
-	firstToken   prometheus.Observer
-	interChunk   prometheus.Observer
+	// goneQueued and goneAnswering count clients that left before a
+	// worker started their request, and after.
+	goneQueued    prometheus.Counter
+	goneAnswering prometheus.Counter
+	depth         prometheus.Gauge
+	firstToken    prometheus.Observer
+	interChunk    prometheus.Observer
 
 	// parent is the path of the route an endpoint beside it belongs to
 	// (endpoints.go); empty for a configured route.
@@ -141,16 +144,17 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	for _, r := range cfg.Routes {
 		u, _ := cfg.Upstream(r.Upstream)
 		s.routes[r.Path] = &route{
-			Route:        r,
-			format:       converter.Format(r.InputFormat),
-			upstream:     *u,
-			queueFull:    qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueFull),
-			queueTimeout: qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
-			noWorkers:    qm.Rejected.WithLabelValues(u.Name, bus.RejectNoWorkers),
-			clientGone:   qm.Rejected.WithLabelValues(u.Name, bus.RejectClientGone),
-			depth:        qm.Depth.WithLabelValues(u.Name),
-			firstToken:   s.metrics.firstToken.WithLabelValues(r.Path),
-			interChunk:   s.metrics.interChunk.WithLabelValues(r.Path),
+			Route:         r,
+			format:        converter.Format(r.InputFormat),
+			upstream:      *u,
+			queueFull:     qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueFull),
+			queueTimeout:  qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
+			noWorkers:     qm.Rejected.WithLabelValues(u.Name, bus.RejectNoWorkers),
+			goneQueued:    s.metrics.disconnects.WithLabelValues(u.Name, disconnectQueued),
+			goneAnswering: s.metrics.disconnects.WithLabelValues(u.Name, disconnectAnswering),
+			depth:         qm.Depth.WithLabelValues(u.Name),
+			firstToken:    s.metrics.firstToken.WithLabelValues(r.Path),
+			interChunk:    s.metrics.interChunk.WithLabelValues(r.Path),
 		}
 	}
 	s.addEndpointRoutes()

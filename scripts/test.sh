@@ -22,6 +22,12 @@ go vet ./...
 echo "== go test -race"
 go test -race -timeout 20m ./...
 
+# The deployment checks render and load deploy/ with kustomize, compose-go
+# and the Kubernetes API libraries; they are a module of their own so that
+# none of those becomes a dependency of the gateway.
+echo "== deploy/check"
+(cd deploy/check && go vet ./... && go test -count=1 -timeout 10m ./...)
+
 fuzztime=${FUZZTIME:-3s}
 if [ "$fuzztime" = "0" ]; then
 	exit 0

@@ -29,6 +29,7 @@ type pool struct {
 	routes   map[string]config.Route
 	logger   *slog.Logger
 	pm       *poolMetrics
+	tokens   *tokenCounters
 	puller   *bus.Puller
 
 	// repull is signalled when the queue was recreated, or found again
@@ -50,7 +51,6 @@ type pool struct {
 	busy          prometheus.Gauge
 	wait          prometheus.Observer
 	rejectTimeout prometheus.Counter
-	rejectGone    prometheus.Counter
 }
 
 func newPool(s *Service, u config.Upstream) (*pool, error) {
@@ -72,7 +72,6 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 		busy:          s.qm.Busy.WithLabelValues(u.Name),
 		wait:          s.qm.Wait.WithLabelValues(u.Name),
 		rejectTimeout: s.qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
-		rejectGone:    s.qm.Rejected.WithLabelValues(u.Name, bus.RejectClientGone),
 	}
 	for range u.Concurrency {
 		p.slots <- struct{}{}
@@ -83,6 +82,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 		}
 	}
 	p.addEndpoints()
+	p.tokens = newTokenCounters(s.m.tokens, u, s.cfg.Routes)
 	// Nothing can be served until the queue is known to be usable.
 	p.capacity.Set(0)
 	return p, nil

@@ -101,7 +101,7 @@ type Options struct {
 	// windows and periods over without sleeping.
 	Now func() time.Time
 	// ModelLabels is the allow-list of model names used as the model label of
-	// gateway_tokens_total; any other model is counted as "other".
+	// gateway_key_tokens_total; any other model is counted as "other".
 	ModelLabels []string
 
 	// Bucket overrides DefaultBucket.
