@@ -23,11 +23,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/cmd/gateway/internal/logflood"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/ingress"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
-	"github.com/aigateway/gateway/logflood"
 	"github.com/aigateway/gateway/workers"
 )
 
