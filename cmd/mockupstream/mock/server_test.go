@@ -386,7 +386,7 @@ func TestRoutes(t *testing.T) {
 	}{
 		{name: "health", method: http.MethodGet, path: "/health", wantStatus: 200},
 		{name: "unknown openai path", method: http.MethodPost, path: "/v1/completions", wantStatus: 404, wantShape: oaPath},
-		{name: "unknown anthropic path", method: http.MethodPost, path: "/v1/messages/count_tokens", wantStatus: 404, wantShape: anPath},
+		{name: "unknown anthropic path", method: http.MethodPost, path: "/v1/messages/batches", wantStatus: 404, wantShape: anPath},
 		{name: "get on chat", method: http.MethodGet, path: oaPath, wantStatus: 404, wantShape: oaPath},
 	}
 	for _, tt := range tests {
