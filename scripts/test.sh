@@ -24,6 +24,12 @@ go vet ./...
 echo "== go test -race"
 go test -race -timeout 20m ./...
 
+# The deployment checks render and load deploy/ with kustomize, compose-go
+# and the Kubernetes API libraries; they are a module of their own so that
+# none of those becomes a dependency of the gateway.
+echo "== deploy/check"
+(cd deploy/check && go vet ./... && go test -count=1 -timeout 10m ./...)
+
 # Real clients (Claude Code, the Vercel AI SDK, LangChain JS, the official
 # SDKs) against the gateway and the mock upstream on loopback, installed
 # from the committed lockfile. No install scripts run: the suite starts
