@@ -28,6 +28,8 @@ type metrics struct {
 	streamEvents   *prometheus.CounterVec
 	streamBytes    *prometheus.CounterVec
 	streamDuration *prometheus.HistogramVec
+	tokens         *prometheus.CounterVec
+	slowCuts       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,8 +60,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Duration of streamed upstream answers, from request to last event.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}, []string{"provider"}),
+		tokens: newTokensVec(),
+		slowCuts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_slow_client_cuts_total",
+			Help: "Streams cut because their client stopped reading for server.slow_client_timeout, freeing the upstream slot.",
+		}, []string{"upstream"}),
 	}
-	reg.MustRegister(m.firstByte, m.requests, m.errors, m.streamEvents, m.streamBytes, m.streamDuration)
+	reg.MustRegister(m.firstByte, m.requests, m.errors, m.streamEvents, m.streamBytes, m.streamDuration, m.tokens, m.slowCuts)
 	return m
 }
 
@@ -73,6 +80,7 @@ type poolMetrics struct {
 	streamEvents   prometheus.Counter
 	streamBytes    prometheus.Counter
 	streamDuration prometheus.Observer
+	slowCuts       prometheus.Counter
 
 	mu       sync.Mutex
 	byStatus map[int]prometheus.Counter
@@ -92,6 +100,7 @@ func (m *metrics) forPool(upstream, provider string) *poolMetrics {
 		streamEvents:   m.streamEvents.WithLabelValues(provider),
 		streamBytes:    m.streamBytes.WithLabelValues(provider),
 		streamDuration: m.streamDuration.WithLabelValues(provider),
+		slowCuts:       m.slowCuts.WithLabelValues(upstream),
 		byStatus:       make(map[int]prometheus.Counter),
 	}
 }

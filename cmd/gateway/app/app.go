@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/cmd/gateway/internal/logflood"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/ingress"
 	"github.com/aigateway/gateway/ingress/access"
@@ -80,7 +81,11 @@ type App struct {
 
 // Start starts a gateway process and returns once it serves.
 func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err error) {
-	a = &App{cfg: cfg, opts: opts, logger: opts.Logger, registry: prometheus.NewRegistry()}
+	a = &App{cfg: cfg, opts: opts, registry: prometheus.NewRegistry()}
+	// A fault repeats the same warning on every request: keep a burst of
+	// each and count the rest, instead of writing thousands of lines a
+	// second.
+	a.logger = slog.New(logflood.New(opts.Logger.Handler(), logflood.Config{}, a.registry))
 	// The error returns set a to nil: keep the half-started process to undo.
 	started := a
 	defer func() {
@@ -120,25 +125,29 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 		return nc, nil
 	}
 
+	var svc *workers.Service
 	if opts.Mode == ModeAll || opts.Mode == ModeWorker {
 		nc, err := connect("worker")
 		if err != nil {
 			return nil, err
 		}
-		svc, err := workers.New(cfg, nc, workers.Options{Logger: a.logger, Registerer: a.registry, QueueMetrics: queueMetrics})
+		svc, err = workers.New(cfg, nc, workers.Options{Logger: a.logger, Registerer: a.registry, QueueMetrics: queueMetrics})
 		if err != nil {
 			return nil, err
 		}
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		a.workerCancel, a.workerDone = cancel, make(chan error, 1)
+		// Not a itself: a failed Start sets its result a to nil while this
+		// goroutine still runs.
+		logger, done := a.logger, a.workerDone
 		go func() {
 			err := svc.Run(wctx, cfg.Server.ShutdownGrace.Duration)
 			if err != nil && wctx.Err() == nil {
 				// Otherwise a worker that cannot set up its queues stops
 				// without a word until the process is shut down.
-				a.logger.Error("worker pools stopped", "err", err)
+				logger.Error("worker pools stopped", "err", err)
 			}
-			a.workerDone <- err
+			done <- err
 		}()
 	}
 
@@ -165,6 +174,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 		a.ingress, err = ingress.New(ctx, cfg, nc, ingress.Options{
 			Logger: a.logger, Registerer: a.registry, Gatherer: a.registry,
 			QueueMetrics: queueMetrics, Guard: a.guard, AccessLog: opts.AccessLog, Version: opts.Version,
+			Checks: workerChecks(svc),
 		})
 		if err != nil {
 			return nil, err
@@ -177,7 +187,7 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 		}
 		go func() { a.serveDone <- a.ingress.Serve(ln) }()
 	} else {
-		a.ops = ingress.NewOpsServer(a.conns[0], a.registry, opts.Version, a.logger)
+		a.ops = ingress.NewOpsServer(a.conns[0], a.registry, opts.Version, a.logger, workerChecks(svc))
 		go func() { a.serveDone <- a.ops.Serve(ln) }()
 	}
 	a.logger.Info("gateway listening", "mode", string(opts.Mode), "addr", ln.Addr().String(), "config", cfg.Source)
@@ -186,6 +196,21 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 		a.startPprof()
 	}
 	return a, nil
+}
+
+// workerChecks are the health checks of the process's worker pools: their
+// queues on the bus. svc may be nil.
+func workerChecks(svc *workers.Service) ingress.CheckSource {
+	if svc == nil {
+		return nil
+	}
+	return func() []ingress.Check {
+		checks := ingress.ResourceChecks(svc.Queues())
+		for i := range checks {
+			checks[i].Name = "worker " + checks[i].Name
+		}
+		return checks
+	}
 }
 
 func newGuard(cfg config.Config, nc *nats.Conn, reg prometheus.Registerer, logger *slog.Logger) (*access.Guard, error) {

@@ -178,8 +178,8 @@ func TestSlowReadersCannotStarveUpstream(t *testing.T) {
 	if cut == 0 {
 		t.Errorf("no slow stream ended with the slow-client error event")
 	}
-	if n := gatheredValue(t, p.app, "gateway_rejected_total", "upstream", "openai", "reason", "slow_client"); n < float64(cut) {
-		t.Errorf("gateway_rejected_total{reason=slow_client} = %v, want at least %d", n, cut)
+	if n := gatheredValue(t, p.app, "gateway_slow_client_cuts_total", "upstream", "openai"); n < float64(cut) {
+		t.Errorf("gateway_slow_client_cuts_total = %v, want at least %d", n, cut)
 	}
 	var peak float64
 	var series strings.Builder
