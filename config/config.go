@@ -6,7 +6,7 @@
 // binary), lays it over Default and DefaultUpstream, applies environment
 // overrides, hashes the API keys named by key_env, and runs Validate.
 //
-// Every scalar key of [server], [logging], [bus] and [access] is overridden
+// Every scalar key of [server], [worker], [logging], [bus] and [access] is overridden
 // by GATEWAY_<SECTION>_<KEY> (GATEWAY_SERVER_PORT=9000), and every scalar
 // key of an upstream by GATEWAY_UPSTREAMS_<NAME>_<KEY>, NAME being the
 // upstream's name upper-cased with other characters than letters and digits
@@ -39,6 +39,7 @@ const (
 // Config is the whole gateway configuration.
 type Config struct {
 	Server    Server     `toml:"server"`
+	Worker    Worker     `toml:"worker"`
 	Logging   Logging    `toml:"logging"`
 	Bus       Bus        `toml:"bus"`
 	Access    Access     `toml:"access"`
@@ -75,6 +76,15 @@ type Server struct {
 	Pprof string `toml:"pprof"`
 	// AccessLog writes one log line per request.
 	AccessLog bool `toml:"access_log"`
+}
+
+// Worker configures a worker-only process (gateway worker).
+type Worker struct {
+	// Port is the TCP port, on server.host, where a worker-only process
+	// serves /health, /health/live, /health/ready and /metrics. It has its
+	// own default so that an ingress and a worker can share a host; the
+	// all-in-one process serves them on server.port instead.
+	Port int `toml:"port"`
 }
 
 // Logging configures log/slog output.
@@ -238,6 +248,7 @@ func Default() Config {
 			StallTimeout:  Duration{30 * time.Second},
 			AccessLog:     true,
 		},
+		Worker:  Worker{Port: 8081},
 		Logging: Logging{Level: "info", Format: "json"},
 		Bus: Bus{
 			Mode:       "embedded",

@@ -28,6 +28,7 @@ var reservedPaths = [...]string{"/health", "/metrics", "/admin"}
 func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.server()
+	v.worker()
 	v.logging()
 	v.bus()
 	v.upstreams()
@@ -118,6 +119,12 @@ func (v *validator) server() {
 	v.positiveDuration("server.shutdown_grace", s.ShutdownGrace)
 	v.positiveDuration("server.stall_timeout", s.StallTimeout)
 	v.hostPort("server.pprof", s.Pprof)
+}
+
+func (v *validator) worker() {
+	if p := v.c.Worker.Port; p < 0 || p > 65535 {
+		v.fail("worker.port", "%d is outside 0-65535", p)
+	}
 }
 
 func (v *validator) logging() {
@@ -311,12 +318,9 @@ func (v *validator) access() {
 	hashes := map[string]int{}
 	for i, k := range a.Keys {
 		p := indexKey("access.keys", i)
-		switch {
-		case k.Name == "":
-			v.fail(p+".name", "a key needs a name")
-		case !validName(k.Name, "-_."):
-			v.fail(p+".name", "%q: use letters, digits, '-', '_' and '.' only", k.Name)
-		default:
+		if err := checkKeyName(k.Name); err != nil {
+			v.fail(p+".name", "%v", err)
+		} else {
 			if j, dup := names[k.Name]; dup {
 				v.fail(p+".name", "%q is already the name of access.keys[%d]", k.Name, j)
 			} else {
@@ -353,6 +357,25 @@ func (v *validator) access() {
 			}
 		}
 	}
+}
+
+// CheckKeyName reports whether name may name an access key: the rule
+// Validate applies to access.keys[].name, for tools that make keys.
+func CheckKeyName(name string) error {
+	if err := checkKeyName(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+func checkKeyName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("a key needs a name")
+	case !validName(name, "-_."):
+		return fmt.Errorf("%q: use letters, digits, '-', '_' and '.' only", name)
+	}
+	return nil
 }
 
 func isSHA256Hex(s string) bool {

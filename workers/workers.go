@@ -43,6 +43,9 @@ type Service struct {
 	m      *metrics
 	outbox *bus.Outbox
 	pools  []*pool
+	// ready is closed once Run has set up every queue and announced the
+	// pools, so a process can tell a failed start from a running service.
+	ready chan struct{}
 }
 
 // New prepares the worker pools. Nothing runs until Run.
@@ -65,6 +68,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		qm:     opts.QueueMetrics,
 		m:      newMetrics(opts.Registerer),
 		outbox: outbox,
+		ready:  make(chan struct{}),
 	}
 	for _, u := range cfg.Upstreams {
 		p, err := newPool(s, u)
@@ -101,6 +105,7 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 		wg.Go(func() { p.runner.sweepUntil(ctx) })
 	}
 	s.logger.Info("workers started", "worker_id", s.id, "upstreams", len(s.pools))
+	close(s.ready)
 	<-ctx.Done()
 	stopAnnouncing()
 	wg.Wait() // no more fetching
@@ -122,6 +127,10 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	}
 	return s.release()
 }
+
+// Ready is closed once Run has set up the queues and serves requests. A
+// Run that fails before that returns its error instead.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
 
 // closePullers ends the pools' queue subscriptions: JetStream delivers
 // nothing more to a pull nobody listens to.
