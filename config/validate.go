@@ -26,6 +26,11 @@ var reservedPaths = [...]string{"/health", "/metrics", "/admin"}
 // finds, joined with errors.Join. Each problem is a *FieldError naming the
 // file, the key and, when known, the line or environment variable.
 func (c *Config) Validate() error {
+	return errors.Join(c.problems()...)
+}
+
+// problems lists what Validate reports, in file order.
+func (c *Config) problems() []error {
 	v := &validator{c: c}
 	v.server()
 	v.worker()
@@ -34,12 +39,16 @@ func (c *Config) Validate() error {
 	v.upstreams()
 	v.routes()
 	v.access()
-	// Report in file order; problems without a line (set from the
-	// environment, or a Config built in code) keep their order at the end.
-	sort.SliceStable(v.errs, func(i, j int) bool {
-		return lineOf(v.errs[i]) < lineOf(v.errs[j])
+	sortByLine(v.errs)
+	return v.errs
+}
+
+// sortByLine puts problems in file order; those without a line (set from
+// the environment, or a Config built in code) keep their order at the end.
+func sortByLine(errs []error) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		return lineOf(errs[i]) < lineOf(errs[j])
 	})
-	return errors.Join(v.errs...)
 }
 
 func lineOf(err error) int {
@@ -313,6 +322,11 @@ func (v *validator) access() {
 	v.oneOf("access.store_failure", a.StoreFailure, "closed", "open")
 	if a.AdminKeySHA256 != "" && !isSHA256Hex(a.AdminKeySHA256) {
 		v.fail("access.admin_key_sha256", "must be 64 hex characters (a SHA-256)")
+	}
+	if a.Enabled && len(a.Keys) == 0 {
+		// Every request would get 401: nobody holds a key.
+		v.fail("access.enabled", "access control is on but no [[access.keys]] entry exists; "+
+			"add one (gateway keys new NAME prints it) or turn access control off")
 	}
 	names := map[string]int{}
 	hashes := map[string]int{}
