@@ -69,6 +69,10 @@ type Server struct {
 	IdleTimeout Duration `toml:"idle_timeout"`
 	// ShutdownGrace is how long in-flight requests may run after SIGTERM.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// StartTimeout bounds setting up the queues and buckets on NATS at
+	// start; a process that cannot do it in time exits with the last error
+	// instead of running without serving.
+	StartTimeout Duration `toml:"start_timeout"`
 	// StallTimeout ends a request whose worker sent nothing (not even a
 	// heartbeat) for this long.
 	StallTimeout Duration `toml:"stall_timeout"`
@@ -245,6 +249,7 @@ func Default() Config {
 			ReadTimeout:   Duration{60 * time.Second},
 			IdleTimeout:   Duration{120 * time.Second},
 			ShutdownGrace: Duration{30 * time.Second},
+			StartTimeout:  Duration{60 * time.Second},
 			StallTimeout:  Duration{30 * time.Second},
 			AccessLog:     true,
 		},
@@ -288,6 +293,7 @@ func (c *Config) ApplyDefaults() {
 	fill(&c.Server.ReadTimeout, d.Server.ReadTimeout)
 	fill(&c.Server.IdleTimeout, d.Server.IdleTimeout)
 	fill(&c.Server.ShutdownGrace, d.Server.ShutdownGrace)
+	fill(&c.Server.StartTimeout, d.Server.StartTimeout)
 	fill(&c.Server.StallTimeout, d.Server.StallTimeout)
 	fill(&c.Logging.Level, d.Logging.Level)
 	fill(&c.Logging.Format, d.Logging.Format)

@@ -126,6 +126,7 @@ func (v *validator) server() {
 	v.positiveDuration("server.read_timeout", s.ReadTimeout)
 	v.positiveDuration("server.idle_timeout", s.IdleTimeout)
 	v.positiveDuration("server.shutdown_grace", s.ShutdownGrace)
+	v.positiveDuration("server.start_timeout", s.StartTimeout)
 	v.positiveDuration("server.stall_timeout", s.StallTimeout)
 	v.hostPort("server.pprof", s.Pprof)
 }

@@ -269,6 +269,7 @@ func TestHealthcheck(t *testing.T) {
 func TestStartFailureExits(t *testing.T) {
 	path := writeConfig(t, "")
 	t.Setenv("GATEWAY_BUS_REPLICAS", "3")
+	t.Setenv("GATEWAY_SERVER_START_TIMEOUT", "3s")
 	t.Setenv("GATEWAY_LOGGING_LEVEL", "error")
 	code, _, stderr := runCLI(t, "", "--config", path)
 	if code != exitError {

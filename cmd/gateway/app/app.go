@@ -90,8 +90,16 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		cfg: cfg, opts: opts, logger: opts.Logger, registry: prometheus.NewRegistry(),
 		listener: opts.Listener, failed: make(chan error, 1),
 	}
+	if d := cfg.Server.StartTimeout.Duration; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	if err := a.start(ctx); err != nil {
 		a.abort()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (gave up after server.start_timeout, %s)", err, cfg.Server.StartTimeout.Duration)
+		}
 		return nil, err
 	}
 	return a, nil
@@ -224,7 +232,14 @@ func (a *App) startWorkers(ctx context.Context, nc *nats.Conn, qm *bus.QueueMetr
 		cancel()
 		return fmt.Errorf("starting the worker pools: %w", err)
 	case <-ctx.Done():
-		return fmt.Errorf("starting the worker pools: %w", ctx.Err())
+		// Run is still retrying: stop it, and report what kept failing.
+		cancel()
+		err := <-a.workerDone
+		a.workerCancel, a.workerDone = nil, nil
+		if err == nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("starting the worker pools: %w", err)
 	}
 }
 
