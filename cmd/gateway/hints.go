@@ -41,9 +41,11 @@ func hintFor(err error) string {
 		return "the NATS server at bus.url runs without JetStream; start it with -js (or jetstream {} in its config)"
 	case errors.Is(err, syscall.EADDRINUSE):
 		return "another process listens on that port; stop it or choose another port (GATEWAY_SERVER_PORT, or GATEWAY_WORKER_PORT for a worker)"
-	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, jetstream.ErrNoHeartbeat),
-		strings.Contains(err.Error(), "context deadline exceeded") && strings.Contains(err.Error(), "NATS"):
-		return "no answer from NATS at bus.url; check that it runs and is reachable (GATEWAY_BUS_URL)"
+	case strings.Contains(err.Error(), "is not reachable (bus.url)"):
+		return "start NATS there, or point bus.url (GATEWAY_BUS_URL) at a running server; " +
+			"bus.mode = \"embedded\" runs one inside the all-in-one process"
+	case errors.Is(err, jetstream.ErrNoStreamResponse):
+		return "no answer from JetStream at bus.url; check that the NATS servers run with JetStream"
 	}
 	return ""
 }

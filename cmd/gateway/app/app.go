@@ -96,6 +96,10 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		defer cancel()
 	}
 	if err := a.start(ctx); err != nil {
+		if a.embedded == nil && len(a.conns) > 0 && !a.conns[0].IsConnected() {
+			// Otherwise the message names only the JetStream call that timed out.
+			err = fmt.Errorf("NATS at %s is not reachable (bus.url): %w", cfg.Redacted().Bus.URL, err)
+		}
 		a.abort()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (gave up after server.start_timeout, %s)", err, cfg.Server.StartTimeout.Duration)
