@@ -57,6 +57,11 @@ type route struct {
 	depth        prometheus.Gauge
 	firstToken   prometheus.Observer
 	interChunk   prometheus.Observer
+
+	// parent is the path of the route an endpoint beside it belongs to
+	// (endpoints.go); empty for a configured route.
+	parent   string
+	endpoint config.Endpoint
 }
 
 // Server is the HTTP ingress.
@@ -79,6 +84,11 @@ type Server struct {
 	closeOnce sync.Once
 	inFlight  sync.WaitGroup
 	maxInline int
+	// unsupported maps the paths of endpoints a route's upstream lacks to
+	// the reason, for their 404.
+	unsupported map[string]string
+	// models lists the models a client can use (models.go).
+	models *modelCatalog
 	// access writes the access log; nil when it is off.
 	access       *accesslog.Logger
 	shuttingDown atomic.Bool
@@ -131,6 +141,8 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 			interChunk:   s.metrics.interChunk.WithLabelValues(r.Path),
 		}
 	}
+	s.addEndpointRoutes()
+	s.models = newModelCatalog(s)
 	id := nuid.Next()
 	if s.inbox, err = bus.NewInbox(nc, id); err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ func (x *exchange) authenticate(ctx *fasthttp.RequestCtx) *converter.Error {
 // headers. It returns a gateway error when the request must not go ahead.
 func (x *exchange) admit(ctx *fasthttp.RequestCtx, model string, bodyLen int, maxTokens int64) *converter.Error {
 	g, key := x.s.opts.Guard, x.key
-	if err := g.Authorize(key, x.r.Path, model); err != nil {
+	if err := g.Authorize(key, x.r.allowPath(), model); err != nil {
 		// The key is known: its limits go with every answer, refusals too.
 		x.writeLimits(ctx, g.Limits(key))
 		what := "route " + x.r.Path

@@ -82,7 +82,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 		}
 	}
 	body := ctx.PostBody()
-	info, err := converter.InspectRequest(r.format, body)
+	info, err := r.inspect(body)
 	if err != nil {
 		x.refuse(ctx, asGatewayError(err))
 		return

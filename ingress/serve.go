@@ -55,16 +55,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 			s.metrics.observe(string(ctx.Method()), pathAdmin, ctx.Response.StatusCode(), time.Since(start).Seconds())
 			return
 		}
-		s.reject(ctx, pathOther, formatForPath(path), converter.Errorf(converter.KindNotFound, "no route for %s %s", ctx.Method(), path), start)
+		if s.models.serve(ctx, path, start) {
+			return
+		}
+		s.notFound(ctx, path, start)
 	}
-}
-
-// formatForPath guesses the error shape a client of an unknown path expects.
-func formatForPath(path []byte) converter.Format {
-	if bytes.Contains(path, []byte("/messages")) {
-		return converter.Anthropic
-	}
-	return converter.OpenAIChat
 }
 
 // health is the body of GET /health.
@@ -109,7 +104,7 @@ func (s *Server) serveHealth(ctx *fasthttp.RequestCtx) {
 func (s *Server) serveParseError(ctx *fasthttp.RequestCtx, err error) {
 	start := time.Now()
 	path := ctx.Path()
-	format := formatForPath(path)
+	format := requestFormat(ctx)
 	label := pathOther
 	if r, ok := s.routes[string(path)]; ok {
 		format, label = r.format, r.Path

@@ -44,6 +44,8 @@ type call struct {
 	out    []byte
 	// upstreamModel is the model name sent upstream, after mapping.
 	upstreamModel string
+	// endpoint is set for a request to an endpoint beside chat.
+	endpoint config.Endpoint
 }
 
 func (p *pool) handle(work context.Context, msg *nats.Msg) {
@@ -67,6 +69,10 @@ func (p *pool) handle(work context.Context, msg *nats.Msg) {
 		return
 	}
 	route, ok := p.routes[req.Route]
+	derived, isEndpoint := p.endpoints[req.Route]
+	if isEndpoint {
+		route, ok = derived.route, true
+	}
 	if !ok {
 		p.logger.Error("request for a route this worker does not know; are ingress and worker configs the same?", "route", req.Route)
 		return
@@ -88,6 +94,11 @@ func (p *pool) handle(work context.Context, msg *nats.Msg) {
 		client: converter.Format(route.InputFormat),
 		sender: sender,
 		start:  now,
+	}
+	if isEndpoint {
+		c.endpoint = derived.endpoint
+		c.serveEndpoint()
+		return
 	}
 	c.serve()
 }

@@ -28,6 +28,9 @@ type pool struct {
 	pm       *poolMetrics
 	puller   *bus.Puller
 
+	// endpoints are the paths served beside the routes' (endpoints.go).
+	endpoints map[string]derivedRoute
+
 	slots    chan struct{} // one token per free slot
 	inflight sync.WaitGroup
 	runner   runner
@@ -65,6 +68,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 			p.routes[r.Path] = r
 		}
 	}
+	p.addEndpoints()
 	s.qm.Capacity.WithLabelValues(u.Name).Set(float64(u.Concurrency))
 	return p, nil
 }

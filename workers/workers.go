@@ -23,6 +23,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/converter/tokencount"
 )
 
 // Options are the dependencies of a Service.
@@ -43,6 +44,10 @@ type Service struct {
 	m      *metrics
 	outbox *bus.Outbox
 	pools  []*pool
+	// tokens estimates count_tokens for upstreams that cannot count.
+	tokens *tokencount.Counter
+	// listers answer model listings (models.go).
+	listers []*modelLister
 	// ready is closed once Run has set up every queue and announced the
 	// pools, so a process can tell a failed start from a running service.
 	ready chan struct{}
@@ -68,6 +73,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		qm:     opts.QueueMetrics,
 		m:      newMetrics(opts.Registerer),
 		outbox: outbox,
+		tokens: tokencount.New(),
 		ready:  make(chan struct{}),
 	}
 	for _, u := range cfg.Upstreams {
@@ -93,6 +99,11 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	// grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	if err := s.serveModels(); err != nil {
+		s.closePullers()
+		return errors.Join(err, s.release())
+	}
+	defer s.stopModels()
 	announce, stopAnnouncing := context.WithCancel(context.Background())
 	if err := bus.Announce(announce, s.nc, s.presence); err != nil {
 		stopAnnouncing()
@@ -108,6 +119,7 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	close(s.ready)
 	<-ctx.Done()
 	stopAnnouncing()
+	s.stopModels()
 	wg.Wait() // no more fetching
 	s.closePullers()
 

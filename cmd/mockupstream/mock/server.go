@@ -287,6 +287,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 		}
 		return errClientGone
 	}
+	if isEndpointPath(r.URL.Path) {
+		return s.serveEndpoint(w, r, p, seq, body)
+	}
 	known := r.URL.Path == "/v1/chat/completions" || r.URL.Path == "/v1/messages"
 	if !known || r.Method != http.MethodPost {
 		e := statusError(p, http.StatusNotFound)
