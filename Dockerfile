@@ -6,18 +6,10 @@
 # the demos and benchmarks; it ships as its own image so that the gateway
 # image carries nothing it does not run.
 #
-#   docker build -t ghcr.io/aigateway/gateway:latest \
-#     --build-arg VERSION=$(git describe --tags --always) \
-#     --build-arg COMMIT=$(git rev-parse HEAD) \
-#     --build-arg BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) .
-#
-# `gateway version` prints the three. The build context has no .git (see
-# .dockerignore), so the Go toolchain cannot stamp the commit itself.
+#   docker build -t ghcr.io/aigateway/gateway:latest --build-arg VERSION=$(git describe --tags --always) .
 #   docker build -t ghcr.io/aigateway/mockupstream:latest --target mockupstream .
 
 ARG VERSION=dev
-ARG COMMIT=unknown
-ARG BUILD_DATE=unknown
 
 # --- sources -----------------------------------------------------------------
 # The build runs on the builder's own platform and cross-compiles, so a
@@ -34,8 +26,11 @@ COPY . .
 # CGO_ENABLED=0 gives static binaries: the runtime image has no libc.
 FROM source AS build-gateway
 ARG VERSION
-ARG COMMIT
-ARG BUILD_DATE
+# `gateway version` prints the commit and build date stamped here; the build
+# context has no .git (.dockerignore), so the toolchain cannot record them:
+#   --build-arg COMMIT=$(git rev-parse HEAD) --build-arg BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+ARG COMMIT=unknown
+ARG BUILD_DATE=unknown
 ARG TARGETOS
 ARG TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
@@ -98,14 +93,11 @@ COPY config/*.toml /home/appuser/config/
 ENV GATEWAY_CONFIG_DIR=/home/appuser/config \
     GATEWAY_BUS_STORE_DIR=/home/appuser/data/nats
 
-# 8080 HTTP API, /health and /metrics (all-in-one and `gateway ingress`);
-# 8081 /health and /metrics of `gateway worker` (worker.port); 4222 NATS
-# clients (when bus.listen is set); 8222 NATS monitoring (set
-# GATEWAY_BUS_MONITOR=0.0.0.0:8222 to reach it).
-EXPOSE 8080 8081 4222 8222
+# 8080 HTTP API, /health and /metrics; 4222 NATS clients (when bus.listen is
+# set); 8222 NATS monitoring (set GATEWAY_BUS_MONITOR=0.0.0.0:8222 to reach it).
+EXPOSE 8080 4222 8222
 
-# distroless has no curl: the binary probes its own /health. A worker
-# container overrides it with `gateway healthcheck --worker`.
+# distroless has no curl: the binary probes its own /health.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
     CMD ["/usr/local/bin/gateway", "healthcheck"]
 
