@@ -46,7 +46,7 @@ func anthropicToOpenAIRequest(body []byte, opts RequestOptions) ([]byte, error) 
 		out.Stop = stop
 	}
 	if req.Metadata != nil {
-		out.User = req.Metadata.UserID
+		out.User = opaqueUserID(req.Metadata.UserID)
 	}
 
 	effort, err := anthropicReasoningEffort(req.Thinking, req.OutputConfig)
@@ -73,8 +73,15 @@ func anthropicToOpenAIRequest(body []byte, opts RequestOptions) ([]byte, error) 
 		if f.Type != "json_schema" || isNullRaw(f.Schema) {
 			return nil, InvalidParam("output_config.format", "only json_schema output formats with a schema are supported")
 		}
-		strict := true
-		out.ResponseFormat = &oaResponseFormat{Type: "json_schema", JSONSchema: &oaJSONSchema{Name: "response", Schema: f.Schema, Strict: &strict}}
+		// Anthropic enforces any schema; OpenAI refuses strict schemas
+		// outside its rules, so strict is set only when the schema meets
+		// them.
+		var strict *bool
+		if meetsOpenAIStrict(f.Schema) {
+			strict = new(bool)
+			*strict = true
+		}
+		out.ResponseFormat = &oaResponseFormat{Type: "json_schema", JSONSchema: &oaJSONSchema{Name: "response", Schema: f.Schema, Strict: strict}}
 	}
 
 	tools, err := anthropicToolsToOpenAI(req.Tools)
@@ -169,9 +176,9 @@ func anthropicToolsToOpenAI(tools []anTool) ([]oaTool, error) {
 		if err := checkToolName(t.Name, fmt.Sprintf("tools[%d].name", i)); err != nil {
 			return nil, err
 		}
-		params := t.InputSchema
-		if isNullRaw(params) {
-			params = jsonx.RawMessage(`{"type":"object","properties":{}}`)
+		params, err := normaliseToolSchema(t.InputSchema, fmt.Sprintf("tools[%d].input_schema", i))
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, oaTool{Type: "function", Function: &oaFunction{
 			Name:        t.Name,
@@ -187,7 +194,7 @@ func anthropicToolsToOpenAI(tools []anTool) ([]oaTool, error) {
 func anthropicMessagesToOpenAI(system jsonx.RawMessage, msgs []anMessage) ([]oaMessage, error) {
 	out := make([]oaMessage, 0, len(msgs)+1)
 	if !isNullRaw(system) {
-		text, err := anthropicSystemText(system)
+		text, err := anthropicSystemText(system, "system")
 		if err != nil {
 			return nil, err
 		}
@@ -206,6 +213,15 @@ func anthropicMessagesToOpenAI(system jsonx.RawMessage, msgs []anMessage) ([]oaM
 			out, err = appendAnthropicUserTurn(out, blocks, param)
 		case "assistant":
 			out, err = appendAnthropicAssistantTurn(out, blocks, param)
+		case "system":
+			// A system turn in the conversation (Claude Code sends one
+			// under the mid-conversation-system beta) stays where it is:
+			// Chat Completions takes system messages anywhere.
+			var text string
+			text, err = anthropicSystemText(m.Content, param+".content")
+			if err == nil && text != "" {
+				out = append(out, oaMessage{Role: "system", Content: jsonx.AppendString(nil, text)})
+			}
 		default:
 			err = InvalidParam(param+".role", "unknown role %q", m.Role)
 		}
@@ -219,15 +235,15 @@ func anthropicMessagesToOpenAI(system jsonx.RawMessage, msgs []anMessage) ([]oaM
 // anthropicSystemText joins the system prompt into one string: OpenAI-
 // compatible servers accept a string everywhere, text parts not always.
 // cache_control has no OpenAI equivalent and is dropped.
-func anthropicSystemText(raw jsonx.RawMessage) (string, error) {
-	blocks, err := anthropicContentBlocks(raw, "system")
+func anthropicSystemText(raw jsonx.RawMessage, param string) (string, error) {
+	blocks, err := anthropicContentBlocks(raw, param)
 	if err != nil {
 		return "", err
 	}
 	var sb strings.Builder
 	for j, b := range blocks {
 		if b.Type != "text" {
-			return "", InvalidParam(fmt.Sprintf("system[%d].type", j), "only text blocks are allowed in system, got %q", b.Type)
+			return "", InvalidParam(fmt.Sprintf("%s[%d].type", param, j), "only text blocks are allowed in system, got %q", b.Type)
 		}
 		if b.Text == "" {
 			continue

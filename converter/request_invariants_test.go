@@ -2,6 +2,7 @@ package converter
 
 import (
 	encjson "encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -23,7 +24,11 @@ func checkAnthropicInvariants(t *testing.T, body []byte) {
 	if r.Temperature != nil && r.TopP != nil {
 		t.Error("temperature and top_p both set")
 	}
-	if r.Thinking != nil {
+	if r.Thinking != nil && r.Thinking.Type == "adaptive" {
+		if r.Thinking.BudgetTokens != 0 {
+			t.Errorf("adaptive thinking with a budget of %d", r.Thinking.BudgetTokens)
+		}
+	} else if r.Thinking != nil {
 		if r.Thinking.BudgetTokens < 1024 || r.Thinking.BudgetTokens >= r.MaxTokens {
 			t.Errorf("thinking budget %d with max_tokens %d", r.Thinking.BudgetTokens, r.MaxTokens)
 		}
@@ -48,8 +53,8 @@ func checkAnthropicInvariants(t *testing.T, body []byte) {
 		for j, b := range blocks {
 			switch b.Type {
 			case "text":
-				if b.Text == "" {
-					t.Errorf("messages[%d].content[%d] is an empty text block", i, j)
+				if strings.TrimSpace(b.Text) == "" {
+					t.Errorf("messages[%d].content[%d] is a blank text block", i, j)
 				}
 				seenOther = true
 			case "tool_use":

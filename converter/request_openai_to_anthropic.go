@@ -18,6 +18,15 @@ var reasoningBudgets = map[string]int64{
 	"high":    4096,
 }
 
+// output_config.effort for OpenAI reasoning_effort, on models that take
+// adaptive thinking (Anthropic's efforts are low, medium, high and max).
+var adaptiveEfforts = map[string]string{
+	"minimal": "low",
+	"low":     "low",
+	"medium":  "medium",
+	"high":    "high",
+}
+
 // Tool names must match ^[a-zA-Z0-9_-]{1,64}$ on OpenAI and Anthropic alike.
 const maxToolNameLen = 64
 
@@ -79,7 +88,7 @@ func openAIToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, error) 
 	out.StopSequences = stop
 
 	if req.User != "" {
-		out.Metadata = &anMetadata{UserID: req.User}
+		out.Metadata = &anMetadata{UserID: opaqueUserID(req.User)}
 	}
 
 	if req.ResponseFormat != nil {
@@ -96,6 +105,7 @@ func openAIToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
+	msgs = trimFinalAssistantText(msgs)
 	if len(msgs) == 0 {
 		return nil, InvalidParam("messages", "messages must contain at least one non-empty user or assistant message")
 	}
@@ -251,6 +261,18 @@ func applyReasoningEffort(out *anRequest, effort string, msgs []anTurn) error {
 	if lastAssistantLacksThinking(msgs) {
 		return nil
 	}
+	if claudeThinkingStyle(out.Model) == thinkingAdaptive {
+		// These models refuse a budget: the model decides how long to
+		// think, guided by the effort.
+		out.Thinking = &anThinking{Type: "adaptive"}
+		if out.OutputConfig == nil {
+			out.OutputConfig = &anOutputConfig{}
+		}
+		out.OutputConfig.Effort = adaptiveEfforts[effort]
+		out.Temperature = nil
+		out.TopP = nil
+		return nil
+	}
 	out.Thinking = &anThinking{Type: "enabled", BudgetTokens: budget}
 	// max_tokens covers thinking and answer alike and must exceed the
 	// budget: add the budget on top so the answer keeps the room asked for.
@@ -307,9 +329,9 @@ func openAIToolsToAnthropic(tools []oaTool) ([]anTool, error) {
 		if err := checkToolName(t.Function.Name, param+".function.name"); err != nil {
 			return nil, err
 		}
-		schema := t.Function.Parameters
-		if isNullRaw(schema) {
-			schema = jsonx.RawMessage(`{"type":"object","properties":{}}`)
+		schema, err := normaliseToolSchema(t.Function.Parameters, param+".function.parameters")
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, anTool{
 			Name:        t.Function.Name,
@@ -476,8 +498,9 @@ func openAIMessagesToAnthropic(msgs []oaMessage) ([]anBlock, []anTurn, error) {
 	return system, out, nil
 }
 
-// openAIContentToBlocks converts a string or parts content. Empty text is
-// skipped: Anthropic rejects empty text blocks.
+// openAIContentToBlocks converts a string or parts content. Empty and
+// whitespace-only text is skipped: Anthropic rejects text blocks without a
+// visible character ("text content blocks must contain non-whitespace text").
 func openAIContentToBlocks(raw jsonx.RawMessage, param string, textOnly bool) ([]anBlock, error) {
 	if isNullRaw(raw) {
 		return nil, nil
@@ -488,7 +511,7 @@ func openAIContentToBlocks(raw jsonx.RawMessage, param string, textOnly bool) ([
 		if err := jsonx.Unmarshal(raw, &s); err != nil {
 			return nil, InvalidParam(param+".content", "invalid content")
 		}
-		if s == "" {
+		if isBlank(s) {
 			return nil, nil
 		}
 		return []anBlock{{Type: "text", Text: s}}, nil
@@ -505,12 +528,12 @@ func openAIContentToBlocks(raw jsonx.RawMessage, param string, textOnly bool) ([
 		pp := fmt.Sprintf("%s.content[%d]", param, j)
 		switch p.Type {
 		case "text":
-			if p.Text != nil && *p.Text != "" {
+			if p.Text != nil && !isBlank(*p.Text) {
 				blocks = append(blocks, anBlock{Type: "text", Text: *p.Text, CacheControl: p.CacheControl})
 			}
 			continue
 		case "refusal":
-			if p.Refusal != nil && *p.Refusal != "" {
+			if p.Refusal != nil && !isBlank(*p.Refusal) {
 				blocks = append(blocks, anBlock{Type: "text", Text: *p.Refusal})
 			}
 			continue
@@ -644,7 +667,7 @@ func openAIAssistantToBlocks(m oaMessage, param string) ([]anBlock, error) {
 		return nil, err
 	}
 	blocks = append(blocks, text...)
-	if len(text) == 0 && m.Refusal != nil && *m.Refusal != "" {
+	if len(text) == 0 && m.Refusal != nil && !isBlank(*m.Refusal) {
 		blocks = append(blocks, anBlock{Type: "text", Text: *m.Refusal})
 	}
 	for j, tc := range m.ToolCalls {
@@ -667,6 +690,37 @@ func openAIAssistantToBlocks(m oaMessage, param string) ([]anBlock, error) {
 	}
 	return blocks, nil
 }
+
+// trimFinalAssistantText drops the trailing white space of a final
+// assistant turn, which Anthropic takes as a prefill of its answer and
+// refuses when it ends in white space; a text block left blank goes, and so
+// does the turn when nothing is left of it.
+func trimFinalAssistantText(msgs turns) turns {
+	n := len(msgs)
+	if n == 0 || msgs[n-1].role != "assistant" {
+		return msgs
+	}
+	last := &msgs[n-1]
+	for len(last.blocks) > 0 {
+		b := &last.blocks[len(last.blocks)-1]
+		if b.Type != "text" {
+			break
+		}
+		b.Text = strings.TrimRight(b.Text, " \t\r\n")
+		if b.Text != "" {
+			break
+		}
+		last.blocks = last.blocks[:len(last.blocks)-1]
+	}
+	if len(last.blocks) == 0 {
+		return msgs[:n-1]
+	}
+	return msgs
+}
+
+// isBlank reports text with no visible character, which Anthropic refuses
+// as a text block.
+func isBlank(s string) bool { return strings.TrimSpace(s) == "" }
 
 // toolArgumentsToInput parses the arguments JSON text. Anthropic needs an
 // object: empty, truncated (finish_reason "length") or non-object arguments

@@ -121,20 +121,20 @@ func appendOpenAICompletion(dst []byte, r *anthropicResponse, opts ResponseOptio
 			hasTools = true
 		}
 	}
-	if hasText {
-		// Envoy keeps only the first text block; every block is part of the
-		// answer, so they are concatenated.
-		dst = append(dst, '"')
-		for i := range r.Content {
-			if r.Content[i].Type == "text" {
-				dst = appendStringBody(dst, r.Content[i].Text)
-			}
-		}
-		dst = append(dst, '"')
+	// A refusal's text goes where OpenAI puts one: in refusal, with no
+	// content.
+	refused := r.StopReason == "refusal" && hasText
+	if hasText && !refused {
+		dst = appendContentText(dst, r)
 	} else {
 		dst = append(dst, "null"...)
 	}
-	dst = append(dst, `,"refusal":null`...)
+	if refused {
+		dst = append(dst, `,"refusal":`...)
+		dst = appendContentText(dst, r)
+	} else {
+		dst = append(dst, `,"refusal":null`...)
+	}
 	if hasThinking {
 		dst = append(dst, `,"reasoning_content":"`...)
 		for i := range r.Content {
@@ -197,6 +197,19 @@ func appendOpenAICompletion(dst []byte, r *anthropicResponse, opts ResponseOptio
 	}
 	dst = appendOpenAIUsage(dst, r.Usage.gateway(), reasoning)
 	return append(dst, '}')
+}
+
+// appendContentText writes the answer's text blocks as one JSON string.
+// Envoy keeps only the first text block; every block is part of the answer,
+// so they are concatenated.
+func appendContentText(dst []byte, r *anthropicResponse) []byte {
+	dst = append(dst, '"')
+	for i := range r.Content {
+		if r.Content[i].Type == "text" {
+			dst = appendStringBody(dst, r.Content[i].Text)
+		}
+	}
+	return append(dst, '"')
 }
 
 // appendThinkingBlock writes one entry of the thinking_blocks extension.
@@ -424,6 +437,11 @@ func appendAnthropicMessage(dst []byte, r *openAICompletion, opts ResponseOption
 		appendTool("", fc.Name, fc.Arguments)
 	}
 	stop := stopReasonFor(finish)
+	// OpenAI reports a refusal in its own field and finishes with "stop";
+	// Anthropic's clients look for stop_reason "refusal".
+	if msg.Refusal != "" && completionText(msg.Content) == "" && stop == "end_turn" {
+		stop = "refusal"
+	}
 	// Some compatible upstreams report "stop" with tool calls; the client
 	// must still see tool_use to run them. A call cut off by the length limit
 	// keeps max_tokens so that it is not run with incomplete input.

@@ -34,7 +34,11 @@ type Stream struct {
 
 	started bool // a byte was produced for the client
 	done    bool // the client got its closing or error event
+	failed  *Error
 	usage   Usage
+	// held is a high-surrogate escape that ended the last event's text,
+	// waiting for its low half (see joinSurrogates).
+	held []byte
 
 	a2o a2oState
 	o2a o2aState
@@ -69,6 +73,9 @@ func (s *Stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 	}
 	n := len(dst)
 	var err error
+	if s.from != s.to && bytes.IndexByte(ev.Data, '\\') >= 0 || s.held != nil {
+		ev.Data = s.joinSurrogates(ev.Data)
+	}
 	switch {
 	case s.from == s.to:
 		dst, err = s.passEvent(dst, ev)
@@ -95,6 +102,12 @@ func (s *Stream) Finish(dst []byte) []byte {
 	if !s.started {
 		return s.Fail(dst, Errorf(KindStreamInterrupted, "the upstream ended the stream without an answer"))
 	}
+	// Without a finish reason nothing says the answer is whole: closing it
+	// as cut by the length limit would pass a broken connection off as a
+	// complete answer, so the client is told it broke off.
+	if !s.sawFinish() {
+		return s.Fail(dst, Errorf(KindStreamInterrupted, "the upstream stream ended before the answer was complete"))
+	}
 	switch {
 	case s.from == s.to:
 		dst = s.passFinish(dst)
@@ -107,6 +120,41 @@ func (s *Stream) Finish(dst []byte) []byte {
 	return dst
 }
 
+// joinSurrogates keeps a UTF-16 surrogate pair split across two events
+// whole (see holdSurrogate).
+func (s *Stream) joinSurrogates(data []byte) []byte {
+	if s.held != nil {
+		data = releaseSurrogate(data, s.held)
+		s.held = nil
+	}
+	data, s.held = holdSurrogate(data)
+	return data
+}
+
+// sawFinish reports whether the upstream said how the answer ended: a
+// finish_reason, or a message_delta with its stop_reason.
+func (s *Stream) sawFinish() bool {
+	switch {
+	case s.from == s.to && s.from == OpenAIChat:
+		return s.pt.sawFinish
+	case s.from == s.to:
+		return s.pt.sawDelta
+	case s.from == Anthropic:
+		return s.a2o.finish != ""
+	default:
+		return s.o2a.finish != ""
+	}
+}
+
+// isComment reports an event made of SSE comment lines only (": ping"),
+// which keeps a connection alive and carries nothing else. An event with
+// neither data nor comment is not SSE (an HTML page sent as an event
+// stream, say) and is not forwarded.
+func isComment(ev sse.Event) bool {
+	raw := bytes.TrimLeft(ev.Raw, "\r\n")
+	return len(raw) > 0 && raw[0] == ':'
+}
+
 // Fail appends the error event that ends the stream in the client's dialect,
 // when the upstream broke off (disconnect, idle timeout). Nothing is sent
 // after it.
@@ -116,8 +164,13 @@ func (s *Stream) Fail(dst []byte, e *Error) []byte {
 	}
 	s.done = true
 	s.started = true
+	s.failed = e
 	return AppendStreamError(dst, s.to, e)
 }
+
+// Failed returns the error that ended the stream, nil when it ended as the
+// upstream ended it. Finish may end a stream with an error (see Finish).
+func (s *Stream) Failed() *Error { return s.failed }
 
 // Done reports whether the client has received its closing event ([DONE],
 // message_stop) or an error event.
@@ -201,7 +254,10 @@ func (s *Stream) passEvent(dst []byte, ev sse.Event) ([]byte, error) {
 
 func (s *Stream) passOpenAI(dst []byte, ev sse.Event, data []byte) ([]byte, error) {
 	if len(data) == 0 {
-		return appendRaw(dst, ev.Raw), nil // comments and keep-alives
+		if isComment(ev) {
+			return appendRaw(dst, ev.Raw), nil // keep-alives
+		}
+		return dst, nil
 	}
 	if string(data) == "[DONE]" {
 		s.done = true
@@ -282,7 +338,10 @@ func hasFinishReason(arr []byte) bool {
 
 func (s *Stream) passAnthropic(dst []byte, ev sse.Event, data []byte) ([]byte, error) {
 	if len(data) == 0 {
-		return appendRaw(dst, ev.Raw), nil
+		if isComment(ev) {
+			return appendRaw(dst, ev.Raw), nil
+		}
+		return dst, nil
 	}
 	typ := ev.Name
 	var model bool

@@ -27,6 +27,10 @@ type a2oBlock struct {
 	open     bool
 	argsSeen bool // a non-empty input_json_delta was forwarded
 	ord      int  // OpenAI tool-call index of a tool_use block
+	// thinking is a thinking block's text so far: the thinking_blocks
+	// entry sent with the signature carries it whole, as a non-streamed
+	// answer does, since a client must replay the block unchanged.
+	thinking []byte
 }
 
 const chunkSuffix = `,"logprobs":null,"finish_reason":null}]}` + "\n\n"
@@ -73,6 +77,7 @@ func (s *Stream) anthropicToOpenAI(dst []byte, ev sse.Event) ([]byte, error) {
 		case "thinking":
 			b.kind = 'k'
 			if cb.Thinking != "" {
+				b.thinking = append(b.thinking, cb.Thinking...)
 				dst = s.a2oText(dst, "reasoning_content", cb.Thinking)
 			}
 		case "redacted_thinking":
@@ -111,11 +116,18 @@ func (s *Stream) anthropicToOpenAI(dst []byte, ev sse.Event) ([]byte, error) {
 			}
 		case "thinking_delta":
 			if d.Thinking != "" {
+				if e.Index >= 0 && e.Index < len(st.blocks) && st.blocks[e.Index].kind == 'k' {
+					st.blocks[e.Index].thinking = append(st.blocks[e.Index].thinking, d.Thinking...)
+				}
 				dst = s.a2oText(dst, "reasoning_content", d.Thinking)
 			}
 		case "signature_delta":
 			if d.Signature != "" {
-				dst = s.a2oThinkingBlock(dst, "thinking", d.Signature, "")
+				var text []byte
+				if e.Index >= 0 && e.Index < len(st.blocks) && st.blocks[e.Index].kind == 'k' {
+					text = st.blocks[e.Index].thinking
+				}
+				dst = s.a2oThinkingText(dst, string(text), d.Signature)
 			}
 		case "input_json_delta":
 			// Routed by the event's index, not by a "current tool".
@@ -243,6 +255,16 @@ func (s *Stream) a2oThinkingBlock(dst []byte, typ, signature, data string) []byt
 	dst = append(dst, s.a2o.prefix...)
 	dst = append(dst, `{"thinking_blocks":[`...)
 	dst = appendThinkingBlock(dst, typ, "", signature, data)
+	dst = append(dst, "]}"...)
+	return append(dst, chunkSuffix...)
+}
+
+// a2oThinkingText emits the thinking_blocks entry of a whole thinking
+// block: its text and its signature.
+func (s *Stream) a2oThinkingText(dst []byte, text, signature string) []byte {
+	dst = append(dst, s.a2o.prefix...)
+	dst = append(dst, `{"thinking_blocks":[`...)
+	dst = appendThinkingBlock(dst, "thinking", text, signature, "")
 	dst = append(dst, "]}"...)
 	return append(dst, chunkSuffix...)
 }

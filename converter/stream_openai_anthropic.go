@@ -35,6 +35,7 @@ type o2aState struct {
 	tools    []o2aTool
 	queue    []o2aItem
 	finish   string // finish_reason, held until the usage chunk or [DONE]
+	refused  bool   // the answer came as a refusal
 }
 
 // o2aTool is one streamed tool call.
@@ -138,6 +139,7 @@ func (s *Stream) o2aDelta(dst []byte, d *openAIChunkDelta) ([]byte, error) {
 		dst = s.o2aText(dst, d.Content)
 	}
 	if d.Refusal != "" {
+		s.o2a.refused = true
 		dst = s.o2aText(dst, d.Refusal)
 	}
 	for i := range d.ToolCalls {
@@ -370,6 +372,9 @@ func (s *Stream) o2aClose(dst []byte, eof bool) []byte {
 		stop = stopReasonFor(st.finish)
 	case eof:
 		stop = "max_tokens"
+	}
+	if st.refused && stop == "end_turn" {
+		stop = "refusal"
 	}
 	if len(st.tools) > 0 && stop != "max_tokens" {
 		stop = "tool_use"

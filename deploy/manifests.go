@@ -86,6 +86,8 @@ var gatewayMetrics = [...]Metric{
 	{"gateway_tokens_total", Counter, []string{"key_name", "model", "kind"}, "Tokens used (kind: input, output, cached)."},
 	{"gateway_quota_remaining_ratio", Gauge, []string{"key_name"}, "Remaining share (0..1) of the period's token quota."},
 	{"gateway_access_store_errors_total", Counter, []string{"policy"}, "Failures of the shared limit and quota store (policy: closed, open)."},
+	// Robustness.
+	{"gateway_panics_total", Counter, []string{"component"}, "Panics recovered while handling one request (component: ingress, worker)."},
 	// Build.
 	{"gateway_build_info", Gauge, []string{"version", "goversion"}, "Always 1; the labels name the running build."},
 }

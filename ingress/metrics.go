@@ -16,6 +16,7 @@ type metrics struct {
 	inFlight   *prometheus.GaugeVec
 	firstToken *prometheus.HistogramVec
 	interChunk *prometheus.HistogramVec
+	panics     prometheus.Counter
 	children   sync.Map // pathStatus → *statusChildren
 }
 
@@ -57,6 +58,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.firstToken, m.interChunk)
+	m.panics = panicsCounter(reg, "ingress")
 	return m
 }
 

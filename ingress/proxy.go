@@ -73,6 +73,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 	x.requestID = s.requestID(ctx)
 	s.metrics.inFlight.WithLabelValues(x.method, r.Path).Inc()
 	s.inFlight.Add(1)
+	defer x.recoverExchange(ctx)
 
 	guarded := s.opts.Guard != nil && s.opts.Guard.Enabled()
 	if guarded {
@@ -392,8 +393,8 @@ var _ fasthttp.BodyWriterTo = (*streamBody)(nil)
 func (b *streamBody) SupportsBodyWriteTo() bool { return true }
 
 // WriteTo relays frames until the end of the answer or a failed write.
-func (b *streamBody) WriteTo(w io.Writer) (int64, error) {
-	var total int64
+func (b *streamBody) WriteTo(w io.Writer) (total int64, err error) {
+	defer b.recoverStream(w, &err)
 	for !b.done {
 		chunk, err := b.nextChunk()
 		for len(chunk) > 0 {

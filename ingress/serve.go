@@ -20,9 +20,11 @@ const (
 	pathMetrics = "/metrics"
 	pathAdmin   = "/admin"
 	pathOther   = "other"
+	pathRoot    = "/"
 )
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	defer s.recoverHandler(ctx)
 	path := ctx.Path()
 	if r, ok := s.routes[string(path)]; ok { // no allocation: the compiler special-cases map[string] lookups
 		if !ctx.IsPost() {
@@ -35,6 +37,17 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	}
 	start := time.Now()
 	switch string(path) {
+	case pathRoot:
+		// Clients probe the base URL before their first call (Claude Code
+		// sends HEAD /); a 404 there reads as a wrong address.
+		if !ctx.IsGet() && !ctx.IsHead() {
+			s.reject(ctx, pathOther, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/ only accepts GET and HEAD"), start)
+			return
+		}
+		s.requestID(ctx)
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"status":"ok"}`)
+		s.metrics.observe(string(ctx.Method()), pathRoot, fasthttp.StatusOK, time.Since(start).Seconds())
 	case pathHealth:
 		if !ctx.IsGet() && !ctx.IsHead() {
 			s.reject(ctx, pathHealth, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/health only accepts GET"), start)

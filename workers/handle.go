@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,6 +45,9 @@ type call struct {
 	out    []byte
 	// upstreamModel is the model name sent upstream, after mapping.
 	upstreamModel string
+	// headSent and streaming tell how a failure must end the answer: a
+	// head frame is out, of an event stream.
+	headSent, streaming bool
 	// endpoint is set for a request to an endpoint beside chat.
 	endpoint config.Endpoint
 }
@@ -95,12 +99,39 @@ func (p *pool) handle(work context.Context, msg *nats.Msg) {
 		sender: sender,
 		start:  now,
 	}
+	defer c.recoverPanic()
 	if isEndpoint {
 		c.endpoint = derived.endpoint
 		c.serveEndpoint()
 		return
 	}
 	c.serve()
+}
+
+// recoverPanic ends a request whose handling panicked with an error in the
+// client's format, so that one bad answer or one bug costs that request and
+// not the process with every other request in it.
+func (c *call) recoverPanic() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	c.p.svc.panics.Inc()
+	c.log().Error("panic while serving a request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	e := converter.Errorf(converter.KindInternal, "the gateway failed while handling this request")
+	switch {
+	case c.sender.Cancelled():
+		c.sender.Abort(bus.Usage{})
+	case !c.headSent:
+		c.fail(e, nil)
+	case c.streaming:
+		// The client reads a stream: end it with the dialect's error event.
+		c.sender.Data(converter.AppendStreamError(nil, c.client, e))
+		c.end(c.sender.Context(), converter.Usage{})
+	default:
+		// A whole answer whose head is out cannot change its status.
+		c.sender.Abort(bus.Usage{})
+	}
 }
 
 func (c *call) serve() {
@@ -151,7 +182,11 @@ func (c *call) serve() {
 		c.forwardError(ctx, resp)
 		return
 	}
-	if c.req.Stream && resp.IsEventStream() {
+	if c.req.Stream {
+		if !resp.IsEventStream() {
+			c.notAStream(resp)
+			return
+		}
 		c.stream(ctx, cancelCall, resp)
 		return
 	}
@@ -214,39 +249,43 @@ func (c *call) forwardError(ctx context.Context, resp *upstreamResponse) {
 		requestID = cmp.Or(resp.Get(idHeader), requestID)
 	}
 	out := converter.TranslateErrorBody(c.p.format, c.client, resp.Status(), body, requestID)
-	c.sender.Head(c.head(resp, "application/json"))
+	c.sendHead(c.head(resp, "application/json"))
 	c.sender.Data(out)
 	c.end(ctx, converter.Usage{})
 }
 
+// notAStream answers a streamed request whose upstream sent a successful
+// answer that is not an event stream (servers that ignore "stream": true
+// send a whole JSON body, proxies an HTML or text page) with a 502: a client
+// that asked for a stream is only sure to read one, and relaying a body the
+// gateway cannot check as a stream would make a bad answer look complete.
+// The body is left unread; the connection is closed with it.
+func (c *call) notAStream(resp *upstreamResponse) {
+	c.p.pm.failure(errNotStream)
+	contentType := string(resp.Header.ContentType())
+	if contentType == "" {
+		contentType = "no content type"
+	}
+	c.log().Warn("upstream answered a streamed request without an event stream", "content_type", contentType, "status", resp.Status())
+	resp.reusable = false
+	c.fail(converter.Errorf(converter.KindUpstreamUnavailable,
+		"upstream %s answered a streamed request with %s instead of an event stream", c.p.upstream.Name, contentType), nil)
+}
+
 // respond converts and sends a whole answer.
 func (c *call) respond(ctx context.Context, resp *upstreamResponse) {
-	body, err := resp.Body(), error(nil)
-	if resp.Stream != nil {
-		// A streamed request the upstream answered with a whole body.
-		body, err = io.ReadAll(io.LimitReader(resp.Stream, maxResponseBytes))
-	}
-	if err != nil {
-		if c.sender.Cancelled() {
-			c.abandon(bus.ErrCancelled, converter.Usage{})
-			return
-		}
-		kind := converter.KindUpstreamUnavailable
-		if isTimeout(err) {
-			kind = converter.KindUpstreamTimeout
-		}
-		c.p.pm.failure(errInterrupted)
-		c.fail(converter.Errorf(kind, "upstream %s broke off its answer", c.p.upstream.Name), err)
-		return
-	}
+	body := resp.Body()
 	out, usage, err := converter.TranslateResponse(c.p.format, c.client, body, converter.ResponseOptions{Model: c.reportedModel(), Created: c.start.Unix()})
 	if err != nil {
 		c.p.pm.failure(errProtocol)
 		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s sent an answer the gateway cannot read", c.p.upstream.Name), err)
 		return
 	}
-	c.sender.Head(c.head(resp, "application/json"))
-	c.sender.Data(out)
+	c.sendHead(c.head(resp, "application/json"))
+	if err := c.sendData(ctx, out); err != nil {
+		c.abandon(err, usage)
+		return
+	}
 	c.end(ctx, usage)
 }
 
@@ -263,7 +302,8 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 		IncludeUsage: c.req.IncludeUsage,
 		Created:      c.start.Unix(),
 	})
-	c.sender.Head(c.head(resp, "text/event-stream; charset=utf-8"))
+	c.streaming = true
+	c.sendHead(c.head(resp, "text/event-stream; charset=utf-8"))
 	if err := c.sender.Flush(ctx); err != nil {
 		c.abandon(err, st.Usage())
 		return
@@ -275,6 +315,10 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				out = st.Finish(out)
+				if e := st.Failed(); e != nil {
+					pm.failure(errInterrupted)
+					c.log().Warn("upstream stream ended without a complete answer", "err", e.Message)
+				}
 				break
 			}
 			if c.sender.Cancelled() {
@@ -305,20 +349,26 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 			break
 		}
 		if len(out) >= coalesceBytes || !reader.Buffered() {
-			c.sender.Data(out)
-			out = out[:0]
 			// The idle time-out is about a silent upstream; while the
 			// worker waits for credit, the upstream waits for us, and a
 			// slow client must not count against it.
 			idleTimer.Stop()
-			if err := c.sender.Flush(ctx); err != nil {
+			err := c.sendData(ctx, out)
+			out = out[:0]
+			if err == nil {
+				err = c.sender.Flush(ctx)
+			}
+			if err != nil {
 				c.abandon(err, st.Usage())
 				return
 			}
 			idleTimer.Reset(idle)
 		}
 	}
-	c.sender.Data(out)
+	if err := c.sendData(ctx, out); err != nil {
+		c.abandon(err, st.Usage())
+		return
+	}
 	c.out = out[:0]
 	pm.streamDuration.Observe(time.Since(c.start).Seconds())
 	c.end(ctx, st.Usage())
@@ -360,6 +410,30 @@ func busUsage(u converter.Usage) bus.Usage {
 		CacheReadTokens:  u.CacheReadTokens,
 		CacheWriteTokens: u.CacheWriteTokens,
 	}
+}
+
+// sendData buffers p for the client in frames no larger than the bus
+// carries, flushing between them: one event or answer may be larger than
+// bus.max_payload (an image, a long tool argument), and a message over the
+// limit would be refused by the bus and end the answer. The last frame
+// stays buffered.
+func (c *call) sendData(ctx context.Context, p []byte) error {
+	limit := c.p.svc.frameLimit
+	for limit > 0 && len(p) > limit {
+		c.sender.Data(p[:limit])
+		if err := c.sender.Flush(ctx); err != nil {
+			return err
+		}
+		p = p[limit:]
+	}
+	c.sender.Data(p)
+	return nil
+}
+
+// sendHead buffers the head frame and records that it went out.
+func (c *call) sendHead(h bus.Head) {
+	c.sender.Head(h)
+	c.headSent = true
 }
 
 // head builds the head frame: the status, the content type and the upstream

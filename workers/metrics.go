@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"errors"
 	"strconv"
 	"sync"
 
@@ -16,6 +17,7 @@ const (
 	errInterrupted = "stream_interrupted"
 	errProtocol    = "protocol"
 	errConversion  = "conversion"
+	errNotStream   = "not_a_stream"
 )
 
 // metrics are the upstream-facing metrics of the worker pools.
@@ -79,7 +81,7 @@ type poolMetrics struct {
 func (m *metrics) forPool(upstream, provider string) *poolMetrics {
 	// Export every error series at zero so alerts on rates work from the
 	// first failure on.
-	for _, kind := range [...]string{errConnect, errTimeout, errIdleTimeout, errStatus, errInterrupted, errProtocol, errConversion} {
+	for _, kind := range [...]string{errConnect, errTimeout, errIdleTimeout, errStatus, errInterrupted, errProtocol, errConversion, errNotStream} {
 		m.errors.WithLabelValues(upstream, kind)
 	}
 	return &poolMetrics{
@@ -107,4 +109,22 @@ func (p *poolMetrics) request(status int) {
 
 func (p *poolMetrics) failure(kind string) {
 	p.m.errors.WithLabelValues(p.upstream, kind).Inc()
+}
+
+// panicsCounter returns gateway_panics_total's child for component,
+// registering the family unless another component of this process (the
+// ingress, in single-process mode) already did.
+func panicsCounter(reg prometheus.Registerer, component string) prometheus.Counter {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_panics_total",
+		Help: "Panics recovered while handling one request, which ended that request with an error.",
+	}, []string{"component"})
+	if err := reg.Register(vec); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			panic(err)
+		}
+		vec = already.ExistingCollector.(*prometheus.CounterVec)
+	}
+	return vec.WithLabelValues(component)
 }

@@ -2,7 +2,9 @@ package workers
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -176,6 +178,15 @@ func (p *pool) start(work context.Context, m *nats.Msg) {
 			p.busy.Dec()
 			p.slots <- struct{}{}
 			p.inflight.Done()
+		}()
+		// A request's own call recovers and answers its client; this
+		// catches a panic before the call exists, so that the slot comes
+		// back and the process lives.
+		defer func() {
+			if v := recover(); v != nil {
+				p.svc.panics.Inc()
+				p.logger.Error("panic while taking a request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
 		}()
 		p.handle(work, m)
 	})

@@ -42,8 +42,12 @@ type Service struct {
 	logger *slog.Logger
 	qm     *bus.QueueMetrics
 	m      *metrics
-	outbox *bus.Outbox
-	pools  []*pool
+	panics prometheus.Counter
+	// frameLimit bounds the bytes of one data frame, so that a message of
+	// frames stays under the bus's max_payload with room for the head.
+	frameLimit int
+	outbox     *bus.Outbox
+	pools      []*pool
 	// tokens estimates count_tokens for upstreams that cannot count.
 	tokens *tokencount.Counter
 	// listers answer model listings (models.go).
@@ -72,9 +76,14 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		logger: opts.Logger.With("component", "workers"),
 		qm:     opts.QueueMetrics,
 		m:      newMetrics(opts.Registerer),
-		outbox: outbox,
-		tokens: tokencount.New(),
-		ready:  make(chan struct{}),
+		panics: panicsCounter(opts.Registerer, "worker"),
+		// A head frame is a few KiB at most. Half the credit window at
+		// most, too: the ingress renews credit once half the window is
+		// used, so a larger piece could wait for credit that never comes.
+		frameLimit: min(max(int(nc.MaxPayload())-64<<10, 4<<10), bus.Window/2),
+		outbox:     outbox,
+		tokens:     tokencount.New(),
+		ready:      make(chan struct{}),
 	}
 	for _, u := range cfg.Upstreams {
 		p, err := newPool(s, u)

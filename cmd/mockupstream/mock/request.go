@@ -14,17 +14,27 @@ import (
 
 // oaRequest is an OpenAI Chat Completions request.
 type oaRequest struct {
-	Model               *string          `json:"model"`
-	Messages            []oaMessage      `json:"messages"`
-	Stream              bool             `json:"stream"`
-	StreamOptions       *oaStreamOptions `json:"stream_options"`
-	Tools               []oaTool         `json:"tools"`
-	ToolChoice          jsonx.RawMessage `json:"tool_choice"`
-	ParallelToolCalls   *bool            `json:"parallel_tool_calls"`
-	Stop                jsonx.RawMessage `json:"stop"`
-	MaxTokens           *int             `json:"max_tokens"`
-	MaxCompletionTokens *int             `json:"max_completion_tokens"`
-	Temperature         *float64         `json:"temperature"`
+	Model               *string           `json:"model"`
+	Messages            []oaMessage       `json:"messages"`
+	Stream              bool              `json:"stream"`
+	StreamOptions       *oaStreamOptions  `json:"stream_options"`
+	Tools               []oaTool          `json:"tools"`
+	ToolChoice          jsonx.RawMessage  `json:"tool_choice"`
+	ParallelToolCalls   *bool             `json:"parallel_tool_calls"`
+	Stop                jsonx.RawMessage  `json:"stop"`
+	MaxTokens           *int              `json:"max_tokens"`
+	MaxCompletionTokens *int              `json:"max_completion_tokens"`
+	Temperature         *float64          `json:"temperature"`
+	ResponseFormat      *oaResponseFormat `json:"response_format"`
+}
+
+type oaResponseFormat struct {
+	Type       string `json:"type"`
+	JSONSchema *struct {
+		Name   string           `json:"name"`
+		Schema jsonx.RawMessage `json:"schema"`
+		Strict *bool            `json:"strict"`
+	} `json:"json_schema"`
 }
 
 type oaStreamOptions struct {
@@ -52,6 +62,7 @@ type oaTool struct {
 	Function struct {
 		Name       string           `json:"name"`
 		Parameters jsonx.RawMessage `json:"parameters"`
+		Strict     *bool            `json:"strict"`
 	} `json:"function"`
 }
 
@@ -125,6 +136,12 @@ type anRequest struct {
 	Temperature   *float64         `json:"temperature"`
 	Thinking      *anThinking      `json:"thinking"`
 	Metadata      jsonx.RawMessage `json:"metadata"`
+	OutputConfig  *struct {
+		Effort string `json:"effort"`
+	} `json:"output_config"`
+	// midConversationSystem is set when the request names the beta that
+	// allows system turns among the messages (anthropic-beta header).
+	midConversationSystem bool
 }
 
 type anMessage struct {

@@ -334,6 +334,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 		if err != nil {
 			return s.writeError(w, p, seq, len(body), invalid("There was an error parsing the body of your request: "+err.Error()))
 		}
+		req.midConversationSystem = strings.Contains(r.Header.Get("anthropic-beta"), midConversationSystemBeta)
 		if cfg.Strict {
 			if e := validateAnthropic(req); e != nil {
 				return s.writeError(w, p, seq, len(body), e)

@@ -138,7 +138,28 @@ func TestStrictValidation(t *testing.T) {
 		{name: "anthropic tool_choice without tools", path: anPath, body: `{"model":"c","max_tokens":5,"tool_choice":{"type":"any"},"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "tool_choice may only be specified while providing tools"},
 		{name: "anthropic thinking with forced tool", path: anPath, body: `{"model":"c","max_tokens":4000,"thinking":{"type":"enabled","budget_tokens":1024},"tools":[{"name":"f","input_schema":{"type":"object"}}],"tool_choice":{"type":"any"},"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "Thinking may not be enabled when `tool_choice` forces tool use"},
 		{name: "anthropic thinking budget above max_tokens", path: anPath, body: `{"model":"c","max_tokens":1024,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "`max_tokens` must be greater than `thinking.budget_tokens`"},
+		{name: "anthropic tool schema without type", path: anPath, body: `{"model":"c","max_tokens":5,"tools":[{"name":"f","input_schema":{}}],"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "tools.0.custom.input_schema.type: Field required"},
+		{name: "anthropic tool schema of type string", path: anPath, body: `{"model":"c","max_tokens":5,"tools":[{"name":"f","input_schema":{"type":"string"}}],"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "input_schema.type: Input should be 'object'"},
+		{name: "anthropic whitespace system block", path: anPath, body: `{"model":"c","max_tokens":5,"system":[{"type":"text","text":" "}],"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "system: text content blocks must contain non-whitespace text"},
+		{name: "anthropic budget thinking on an adaptive-only model", path: anPath, body: `{"model":"claude-opus-4-7","max_tokens":4000,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "thinking.type.enabled is not supported for this model"},
+		{name: "anthropic unknown effort", path: anPath, body: `{"model":"c","max_tokens":5,"output_config":{"effort":"extreme"},"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "output_config.effort"},
+		{name: "anthropic prefill ending in white space", path: anPath, body: `{"model":"c","max_tokens":5,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"Sure: "}]}`, wantMsg: "final assistant content cannot end with trailing whitespace"},
+		{name: "anthropic system turn without the beta", path: anPath, body: `{"model":"c","max_tokens":5,"messages":[{"role":"user","content":"hi"},{"role":"system","content":"x"}]}`, wantMsg: "messages.1.role"},
 		{name: "openai invalid json", path: oaPath, body: `{"model"`, wantMsg: "could not parse the JSON body"},
+		{name: "openai tool parameters without type", path: oaPath, body: `{"model":"m","tools":[{"type":"function","function":{"name":"f","parameters":{"properties":{}}}}],"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "schema must be a JSON Schema of 'type: \"object\"', got 'type: \"None\"'"},
+		{name: "openai max_tokens zero", path: oaPath, body: `{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "Invalid 'max_tokens': integer below minimum value"},
+		{
+			name:    "openai strict schema with an optional property",
+			path:    oaPath,
+			body:    `{"model":"m","response_format":{"type":"json_schema","json_schema":{"name":"response","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string"}},"required":["a"],"additionalProperties":false}}},"messages":[{"role":"user","content":"hi"}]}`,
+			wantMsg: "'required' is required to be supplied and to be an array including every key in properties. Missing 'b'",
+		},
+		{
+			name:    "openai strict tool schema without additionalProperties",
+			path:    oaPath,
+			body:    `{"model":"m","tools":[{"type":"function","function":{"name":"f","strict":true,"parameters":{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]}}}],"messages":[{"role":"user","content":"hi"}]}`,
+			wantMsg: "'additionalProperties' is required to be supplied and to be false",
+		},
 		{name: "openai missing model", path: oaPath, body: `{"messages":[{"role":"user","content":"hi"}]}`, wantMsg: "you must provide a model parameter"},
 		{name: "openai missing messages", path: oaPath, body: `{"model":"m"}`, wantMsg: "Missing required parameter: 'messages'"},
 		{name: "openai empty messages", path: oaPath, body: `{"model":"m","messages":[]}`, wantMsg: "empty array"},
@@ -213,7 +234,21 @@ func checkErrorShape(t *testing.T, path string, body []byte, wantType string) st
 func TestStrictAcceptsValidConversations(t *testing.T) {
 	tests := []struct {
 		name, path, body, want string
+		header                 map[string]string
 	}{
+		{
+			name:   "anthropic system turn under its beta, adaptive thinking",
+			path:   anPath,
+			body:   `{"model":"claude-opus-4-7","max_tokens":50,"thinking":{"type":"adaptive"},"output_config":{"effort":"high"},"messages":[{"role":"user","content":"hi"},{"role":"system","content":"be brief"}]}`,
+			header: map[string]string{"anthropic-beta": "claude-code-20250219," + midConversationSystemBeta},
+			want:   `"stop_reason":"end_turn"`,
+		},
+		{
+			name: "openai strict schema meeting the rules",
+			path: oaPath,
+			body: `{"model":"m","response_format":{"type":"json_schema","json_schema":{"name":"response","strict":true,"schema":{"type":"object","properties":{"a":{"type":"array","items":{"type":"object","properties":{"b":{"type":"string"}},"required":["b"],"additionalProperties":false}}},"required":["a"],"additionalProperties":false}}},"messages":[{"role":"user","content":"hi"}]}`,
+			want: `"finish_reason":"stop"`,
+		},
 		{
 			name: "openai tool round trip",
 			path: oaPath,
@@ -232,7 +267,7 @@ func TestStrictAcceptsValidConversations(t *testing.T) {
 	s := startServer(t, DefaultConfig())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := post(t, s, tt.path, tt.body, nil)
+			resp := post(t, s, tt.path, tt.body, tt.header)
 			if resp.status != http.StatusOK {
 				t.Fatalf("status %d: %s", resp.status, resp.body)
 			}
@@ -386,7 +421,7 @@ func TestRoutes(t *testing.T) {
 	}{
 		{name: "health", method: http.MethodGet, path: "/health", wantStatus: 200},
 		{name: "unknown openai path", method: http.MethodPost, path: "/v1/completions", wantStatus: 404, wantShape: oaPath},
-		{name: "unknown anthropic path", method: http.MethodPost, path: "/v1/messages/count_tokens", wantStatus: 404, wantShape: anPath},
+		{name: "unknown anthropic path", method: http.MethodPost, path: "/v1/messages/batches", wantStatus: 404, wantShape: anPath},
 		{name: "get on chat", method: http.MethodGet, path: oaPath, wantStatus: 404, wantShape: oaPath},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -86,6 +87,9 @@ func validateAnthropic(req *anRequest) *apiError {
 		if len(bytes.TrimSpace(t.InputSchema)) == 0 {
 			return invalid(fmt.Sprintf("tools.%d.custom.input_schema: Field required", i))
 		}
+		if e := schemaObjectType(t.InputSchema, fmt.Sprintf("tools.%d.custom.input_schema.type", i)); e != nil {
+			return e
+		}
 		tools[t.Name] = true
 	}
 	if e := validateAnthropicToolChoice(req, tools); e != nil {
@@ -94,7 +98,49 @@ func validateAnthropic(req *anRequest) *apiError {
 	if e := validateAnthropicThinking(req); e != nil {
 		return e
 	}
-	return validateAnthropicMessages(req.Messages, len(req.Tools) > 0)
+	if oc := req.OutputConfig; oc != nil && oc.Effort != "" && !anthropicEfforts[oc.Effort] {
+		return invalid("output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'")
+	}
+	return validateAnthropicMessages(req.Messages, len(req.Tools) > 0, req.midConversationSystem)
+}
+
+// midConversationSystemBeta lets system turns appear among the messages.
+const midConversationSystemBeta = "mid-conversation-system-2026-04-07"
+
+// anthropicEfforts are the values of output_config.effort.
+var anthropicEfforts = map[string]bool{"low": true, "medium": true, "high": true, "xhigh": true, "max": true}
+
+// opusVersion reads the version of a Claude Opus model name.
+var opusVersion = regexp.MustCompile(`claude-opus-(\d+)(?:-(\d{1,2}))?(?:-|$)`)
+
+// adaptiveOnly reports the models that refuse budget thinking: Claude Opus
+// 4.7 and later take only thinking {type: adaptive}.
+func adaptiveOnly(model string) bool {
+	m := opusVersion.FindStringSubmatch(model)
+	if m == nil {
+		return false
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	return major > 4 || major == 4 && minor >= 7
+}
+
+// schemaObjectType checks that a tool schema is an object schema of type
+// "object", as both providers require.
+func schemaObjectType(schema jsonx.RawMessage, param string) *apiError {
+	var s struct {
+		Type *string `json:"type"`
+	}
+	if jsonx.Unmarshal(schema, &s) != nil {
+		return invalid(param + ": Input should be a valid dictionary")
+	}
+	if s.Type == nil {
+		return invalid(param + ": Field required")
+	}
+	if *s.Type != "object" {
+		return invalid(param + ": Input should be 'object'")
+	}
+	return nil
 }
 
 func validateAnthropicSystem(sys *anContent) *apiError {
@@ -104,6 +150,9 @@ func validateAnthropicSystem(sys *anContent) *apiError {
 		}
 		if b.Text == "" {
 			return invalid("system: text content blocks must be non-empty")
+		}
+		if strings.TrimSpace(b.Text) == "" {
+			return invalid("system: text content blocks must contain non-whitespace text")
 		}
 	}
 	return nil
@@ -140,6 +189,9 @@ func validateAnthropicThinking(req *anRequest) *apiError {
 	switch th.Type {
 	case "disabled", "adaptive":
 	case "enabled":
+		if req.Model != nil && adaptiveOnly(*req.Model) {
+			return invalid("thinking.type.enabled is not supported for this model. Use thinking.type.adaptive and output_config.effort to control thinking behavior.")
+		}
 		if th.BudgetTokens == nil {
 			return invalid("thinking.enabled.budget_tokens: Field required")
 		}
@@ -158,7 +210,7 @@ func validateAnthropicThinking(req *anRequest) *apiError {
 	return nil
 }
 
-func validateAnthropicMessages(msgs []anMessage, haveTools bool) *apiError {
+func validateAnthropicMessages(msgs []anMessage, haveTools, systemTurns bool) *apiError {
 	// pending holds the tool_use ids of the previous assistant turn, which
 	// the next user turn must answer first.
 	var pending []string
@@ -170,10 +222,21 @@ func validateAnthropicMessages(msgs []anMessage, haveTools bool) *apiError {
 			allowed = anthropicUserBlocks
 		case "assistant":
 			allowed = anthropicAssistantBlocks
+		case "system":
+			if !systemTurns {
+				return invalid(fmt.Sprintf("messages.%d.role: Input should be 'user' or 'assistant'", i))
+			}
+			if e := validateAnthropicSystem(&m.Content); e != nil {
+				return e
+			}
+			continue
 		default:
 			return invalid(fmt.Sprintf("messages.%d.role: Input should be 'user' or 'assistant'", i))
 		}
 		final := i == len(msgs)-1
+		if final && m.Role == "assistant" && finalTextEndsInSpace(&m.Content) {
+			return invalid("messages: final assistant content cannot end with trailing whitespace")
+		}
 		if !m.Content.set || (m.Content.isString && m.Content.text == "") || (!m.Content.isString && len(m.Content.items) == 0) {
 			if !(final && m.Role == "assistant") {
 				return invalid(fmt.Sprintf("messages.%d: all messages must have non-empty content except for the optional final assistant message", i))
@@ -240,6 +303,18 @@ func validateAnthropicMessages(msgs []anMessage, haveTools bool) *apiError {
 		pending = uses
 	}
 	return nil
+}
+
+// finalTextEndsInSpace reports a prefill whose text ends in white space.
+func finalTextEndsInSpace(c *anContent) bool {
+	text := c.text
+	if !c.isString {
+		if len(c.items) == 0 || c.items[len(c.items)-1].Type != "text" {
+			return false
+		}
+		text = c.items[len(c.items)-1].Text
+	}
+	return text != "" && strings.TrimRight(text, " \t\r\n") != text
 }
 
 func validateAnthropicImage(src *anSource, i, j int) *apiError {
@@ -315,6 +390,34 @@ func validateOpenAI(req *oaRequest) *apiError {
 		if !openAIToolName.MatchString(t.Function.Name) {
 			return invalidParam(fmt.Sprintf("Invalid 'tools[%d].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", i), fmt.Sprintf("tools[%d].function.name", i), "invalid_value")
 		}
+		if params := bytes.TrimSpace(t.Function.Parameters); len(params) > 0 && string(params) != "null" {
+			if typ := schemaTypeName(params); typ != "object" {
+				return invalidParam(fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%s\"'.", t.Function.Name, typ), fmt.Sprintf("tools[%d].function.parameters", i), "invalid_function_parameters")
+			}
+			if t.Function.Strict != nil && *t.Function.Strict {
+				if msg := strictViolation(params, nil); msg != "" {
+					return invalidParam(fmt.Sprintf("Invalid schema for function '%s': %s", t.Function.Name, msg), fmt.Sprintf("tools[%d].function.parameters", i), "invalid_function_parameters")
+				}
+			}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+	}{{"max_tokens", req.MaxTokens}, {"max_completion_tokens", req.MaxCompletionTokens}} {
+		if f.v != nil && *f.v < 1 {
+			return invalidParam(fmt.Sprintf("Invalid '%s': integer below minimum value. Expected a value >= 1, but got %d instead.", f.name, *f.v), f.name, "integer_below_min_value")
+		}
+	}
+	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
+		if rf.JSONSchema == nil || len(bytes.TrimSpace(rf.JSONSchema.Schema)) == 0 {
+			return invalidParam("Missing required parameter: 'response_format.json_schema'.", "response_format.json_schema", "missing_required_parameter")
+		}
+		if rf.JSONSchema.Strict != nil && *rf.JSONSchema.Strict {
+			if msg := strictViolation(rf.JSONSchema.Schema, nil); msg != "" {
+				return invalidParam(fmt.Sprintf("Invalid schema for response_format '%s': %s", rf.JSONSchema.Name, msg), "response_format", "invalid_json_schema")
+			}
+		}
 	}
 	if tc := bytes.TrimSpace(req.ToolChoice); len(tc) > 0 && string(tc) != "null" && len(req.Tools) == 0 {
 		return invalidParam("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.", "tool_choice", "")
@@ -388,3 +491,86 @@ func indexOf(list []string, s string) int {
 
 // fmtFloat formats a number the way OpenAI's messages quote it.
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// schemaTypeName is a schema's top-level "type", "None" when it has none
+// (OpenAI's wording).
+func schemaTypeName(schema jsonx.RawMessage) string {
+	var s struct {
+		Type jsonx.RawMessage `json:"type"`
+	}
+	if jsonx.Unmarshal(schema, &s) != nil || len(s.Type) == 0 {
+		return "None"
+	}
+	var name string
+	if jsonx.Unmarshal(s.Type, &name) != nil {
+		return string(s.Type)
+	}
+	return name
+}
+
+// strictViolation checks a schema against OpenAI's rules for strict
+// schemas and returns the first violation in OpenAI's wording, or "". path
+// is the context OpenAI names in its message.
+func strictViolation(schema jsonx.RawMessage, path []string) string {
+	var node map[string]jsonx.RawMessage
+	if jsonx.Unmarshal(schema, &node) != nil {
+		return ""
+	}
+	context := "(" + strings.Join(path, ", ") + ")"
+	for _, kw := range []string{"allOf", "oneOf", "not", "propertyNames", "patternProperties", "if"} {
+		if _, ok := node[kw]; ok {
+			return fmt.Sprintf("In context=%s, '%s' is not permitted.", context, kw)
+		}
+	}
+	if len(path) == 0 && schemaTypeName(schema) != "object" {
+		return fmt.Sprintf("schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%s\"'.", schemaTypeName(schema))
+	}
+	if props, ok := node["properties"]; ok || schemaTypeName(schema) == "object" {
+		var properties map[string]jsonx.RawMessage
+		_ = jsonx.Unmarshal(props, &properties)
+		var required []string
+		_ = jsonx.Unmarshal(node["required"], &required)
+		names := make([]string, 0, len(properties))
+		for name := range properties {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if !contains(required, name) {
+				return fmt.Sprintf("In context=%s, 'required' is required to be supplied and to be an array including every key in properties. Missing '%s'.", context, name)
+			}
+		}
+		if string(bytes.TrimSpace(node["additionalProperties"])) != "false" {
+			return fmt.Sprintf("In context=%s, 'additionalProperties' is required to be supplied and to be false.", context)
+		}
+		for _, name := range names {
+			if msg := strictViolation(properties[name], append(path, "'properties'", "'"+name+"'")); msg != "" {
+				return msg
+			}
+		}
+	}
+	if items, ok := node["items"]; ok {
+		if msg := strictViolation(items, append(path, "'items'")); msg != "" {
+			return msg
+		}
+	}
+	for _, kw := range []string{"$defs", "definitions"} {
+		var defs map[string]jsonx.RawMessage
+		if jsonx.Unmarshal(node[kw], &defs) == nil {
+			for name, d := range defs {
+				if msg := strictViolation(d, append(path, "'"+kw+"'", "'"+name+"'")); msg != "" {
+					return msg
+				}
+			}
+		}
+	}
+	var anyOf []jsonx.RawMessage
+	if jsonx.Unmarshal(node["anyOf"], &anyOf) == nil {
+		for i, sub := range anyOf {
+			if msg := strictViolation(sub, append(path, "'anyOf'", strconv.Itoa(i))); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
+}
