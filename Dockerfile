@@ -6,16 +6,26 @@
 # the demos and benchmarks; it ships as its own image so that the gateway
 # image carries nothing it does not run.
 #
-#   docker build -t ghcr.io/aigateway/gateway:latest --build-arg VERSION=$(git describe --tags --always) .
+#   docker build -t ghcr.io/aigateway/gateway:dev --build-arg VERSION=$(git describe --tags --always) .
+#
+# Releases are built and pushed for linux/amd64 and linux/arm64 by
+# .github/workflows/release.yml when a v* tag is pushed.
 #   docker build -t ghcr.io/aigateway/mockupstream:latest --target mockupstream .
 
 ARG VERSION=dev
+
+# Base images are pinned by digest: a tag moves under a rebuild, a digest
+# does not. The tag stays in front for the reader and for tools that bump
+# pins (Dependabot, Renovate). To refresh a pin:
+#   docker buildx imagetools inspect golang:1.26 --format '{{json .Manifest.Digest}}'
+#   crane digest gcr.io/distroless/static-debian12:nonroot
+# Both digests name the multi-arch index, so buildx picks each platform's image.
 
 # --- sources -----------------------------------------------------------------
 # The build runs on the builder's own platform and cross-compiles, so a
 # multi-arch build (docker buildx --platform linux/amd64,linux/arm64) does not
 # emulate the compiler.
-FROM --platform=$BUILDPLATFORM golang:1.26 AS source
+FROM --platform=$BUILDPLATFORM golang:1.26@sha256:3aff6657219a4d9c14e27fb1d8976c49c29fddb70ba835014f477e1c70636647 AS source
 WORKDIR /src
 # Modules first, in their own layer: editing the source does not refetch them.
 COPY go.mod go.sum ./
@@ -47,7 +57,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 
 # The runtime image has neither a shell nor useradd: write the account files
 # and the writable data directory here and copy them over.
-FROM --platform=$BUILDPLATFORM golang:1.26 AS rootfs
+FROM --platform=$BUILDPLATFORM golang:1.26@sha256:3aff6657219a4d9c14e27fb1d8976c49c29fddb70ba835014f477e1c70636647 AS rootfs
 RUN mkdir -p /out/rootfs/etc /out/rootfs/home/appuser/data/nats && \
     printf '%s\n' \
       'root:x:0:0:root:/root:/sbin/nologin' \
@@ -58,7 +68,7 @@ RUN mkdir -p /out/rootfs/etc /out/rootfs/home/appuser/data/nats && \
 
 # --- runtime base ------------------------------------------------------------
 # distroless/static: CA certificates and tzdata, no shell, no package manager.
-FROM gcr.io/distroless/static-debian12:nonroot AS runtime
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab AS runtime
 COPY --from=rootfs /out/rootfs/etc/passwd /etc/passwd
 COPY --from=rootfs /out/rootfs/etc/group /etc/group
 # Only the data directory belongs to the user; binaries and config stay root-owned.
@@ -93,9 +103,10 @@ COPY config/*.toml /home/appuser/config/
 ENV GATEWAY_CONFIG_DIR=/home/appuser/config \
     GATEWAY_BUS_STORE_DIR=/home/appuser/data/nats
 
-# 8080 HTTP API, /health and /metrics; 4222 NATS clients (when bus.listen is
+# 8080 HTTP API, /health and /metrics; 8081 a worker's /health and /metrics
+# (`gateway worker`, [worker] port); 4222 NATS clients (when bus.listen is
 # set); 8222 NATS monitoring (set GATEWAY_BUS_MONITOR=0.0.0.0:8222 to reach it).
-EXPOSE 8080 4222 8222
+EXPOSE 8080 8081 4222 8222
 
 # distroless has no curl: the binary probes its own /health.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \

@@ -7,7 +7,6 @@ const (
 	RejectQueueFull    = "queue_full"
 	RejectQueueTimeout = "queue_timeout"
 	RejectNoWorkers    = "no_workers"
-	RejectClientGone   = "client_gone"
 )
 
 // QueueMetrics are the queueing metrics both halves of the gateway update.
@@ -42,7 +41,7 @@ func NewQueueMetrics(reg prometheus.Registerer) *QueueMetrics {
 		}, []string{"upstream"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_rejected_total",
-			Help: "Requests refused or dropped before an upstream call, by reason.",
+			Help: "Requests refused before a worker started them, by reason (queue_full, queue_timeout, no_workers).",
 		}, []string{"upstream", "reason"}),
 	}
 	reg.MustRegister(m.Depth, m.Wait, m.Busy, m.Capacity, m.Rejected)

@@ -40,6 +40,10 @@ const (
 	PullEnded
 	// PullNoise is anything else: the end of an earlier pull, a heartbeat.
 	PullNoise
+	// PullNoConsumer is NATS saying that nobody answered the pull: the
+	// queue's consumer is gone, after a NATS restart for instance. Pulling
+	// again at once would spin; the queue has to be recreated first.
+	PullNoConsumer
 )
 
 // NewPuller subscribes to the replies of the upstream's queue consumer.
@@ -88,7 +92,13 @@ func (p *Puller) Messages() <-chan *nats.Msg { return p.msgs }
 // in a slot taken for it.
 func (p *Puller) Classify(m *nats.Msg) PullEvent {
 	if len(m.Data) == 0 && m.Header != nil && m.Header.Get("Status") != "" {
-		if m.Subject == p.current && m.Header.Get("Status") != "100" {
+		if m.Subject == p.current {
+			switch m.Header.Get("Status") {
+			case "100":
+				return PullNoise
+			case "503":
+				return PullNoConsumer
+			}
 			return PullEnded
 		}
 		return PullNoise

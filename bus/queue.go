@@ -72,11 +72,17 @@ func EnsureQueue(ctx context.Context, js jetstream.JetStream, q QueueConfig) (je
 // replicated stream takes well under a second on a healthy cluster.
 const queueSetupAttempt = 3 * time.Second
 
+// jsErrReplicasNotSupported is JetStream's error code for replicas > 1
+// asked of a server that is not in a cluster.
+const jsErrReplicasNotSupported = 10074
+
 // transient reports whether a JetStream API failure may go away on retry.
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Code >= 500
+		// A single server answers 500 to replicas it can never place:
+		// retrying would wait forever in silence.
+		return apiErr.Code >= 500 && apiErr.ErrorCode != jsErrReplicasNotSupported
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)

@@ -105,13 +105,17 @@ func (s *service) build(t *testing.T) (buildSpec, bool) {
 	return buildSpec{}, false
 }
 
-// env returns the service's environment after interpolation with an empty
-// host environment.
+// composeHostEnv is the host environment the files are read with: the
+// variables their headers tell an operator to set, with example values.
+var composeHostEnv = map[string]string{"TEAM_A_KEY": "sk-example-team-a"}
+
+// env returns the service's environment after interpolation with
+// composeHostEnv.
 func (s *service) env(t *testing.T) map[string]string {
 	t.Helper()
 	env := map[string]string{}
 	set := func(k, v string) {
-		v, err := interpolate(v, nil)
+		v, err := interpolate(v, composeHostEnv)
 		if err != nil {
 			t.Errorf("%s: %s: %v", s.name, k, err)
 		}
@@ -232,10 +236,13 @@ func (s *service) ports(t *testing.T) []published {
 	t.Helper()
 	var out []published
 	for _, p := range list(s.raw["ports"]) {
-		spec, _, _ := strings.Cut(str(p), "/")
+		expanded, err := interpolate(str(p), composeHostEnv)
+		if err != nil {
+			t.Fatalf("%s: port %q: %v", s.name, str(p), err)
+		}
+		spec, _, _ := strings.Cut(expanded, "/")
 		parts := strings.Split(spec, ":")
 		var pp published
-		var err error
 		switch len(parts) {
 		case 1:
 			pp.container, err = strconv.Atoi(parts[0])
@@ -448,6 +455,13 @@ func checkComposeService(t *testing.T, s *service, df dockerfile, image, mock im
 	for _, port := range s.containerPorts(t) {
 		switch port {
 		case p.HTTP:
+			if slices.Equal(s.command(t), []string{"worker"}) {
+				t.Errorf("a worker opens port %d (server.port): it serves no API, only its ops port %d", port, p.Worker)
+			}
+		case p.Worker:
+			if !slices.Equal(s.command(t), []string{"worker"}) {
+				t.Errorf("publishes the worker port %d, but runs no worker", port)
+			}
 		case p.Monitor:
 			if host, _, _ := net.SplitHostPort(env["GATEWAY_BUS_MONITOR"]); host != "0.0.0.0" {
 				t.Errorf("publishes NATS monitoring port %d, but GATEWAY_BUS_MONITOR=%q listens on loopback inside the container", port, env["GATEWAY_BUS_MONITOR"])
@@ -611,8 +625,24 @@ func TestComposeSplit(t *testing.T) {
 	for _, name := range append(slices.Clone(ingresses), workers...) {
 		t.Run(name, func(t *testing.T) {
 			env := c.services[name].env(t)
-			if env["GATEWAY_BUS_MODE"] != "external" {
-				t.Errorf("GATEWAY_BUS_MODE=%q, want external", env["GATEWAY_BUS_MODE"])
+			// The production shape: the production profile's access control
+			// and bus settings, only the cluster's URLs from the environment.
+			if env["GATEWAY_ENV"] != "production" {
+				t.Errorf("GATEWAY_ENV=%q, want production (config/production.toml)", env["GATEWAY_ENV"])
+			}
+			cfg := shippedConfig(t, c.services[name].configFile(t))
+			if !cfg.Access.Enabled {
+				t.Errorf("%s runs with access control off", c.services[name].configFile(t))
+			}
+			mode, replicas := cfg.Bus.Mode, strconv.Itoa(cfg.Bus.Replicas)
+			if v, ok := env["GATEWAY_BUS_MODE"]; ok {
+				mode = v
+			}
+			if v, ok := env["GATEWAY_BUS_REPLICAS"]; ok {
+				replicas = v
+			}
+			if mode != "external" {
+				t.Errorf("bus mode %q, want external", mode)
 			}
 			var hosts []string
 			for _, u := range strings.Split(env["GATEWAY_BUS_URL"], ",") {
@@ -630,8 +660,8 @@ func TestComposeSplit(t *testing.T) {
 			if !slices.Equal(hosts, natsNames) {
 				t.Errorf("GATEWAY_BUS_URL names %v, want every NATS server %v", hosts, natsNames)
 			}
-			if r, _ := strconv.Atoi(env["GATEWAY_BUS_REPLICAS"]); r < 1 || r > len(natsNames) {
-				t.Errorf("GATEWAY_BUS_REPLICAS=%q with %d servers", env["GATEWAY_BUS_REPLICAS"], len(natsNames))
+			if r, _ := strconv.Atoi(replicas); r < 1 || r > len(natsNames) {
+				t.Errorf("bus replicas %q with %d servers", replicas, len(natsNames))
 			}
 			for k := range env {
 				if slices.Contains(ingresses, name) && strings.HasPrefix(k, "GATEWAY_UPSTREAMS_") && strings.HasSuffix(k, "_API_KEY") {

@@ -164,16 +164,28 @@ func shippedConfig(t *testing.T, name string) config.Config {
 	return cfg
 }
 
+// defaultWorkerPort is where `gateway worker` serves /health/* and
+// /metrics ([worker] port, GATEWAY_WORKER_PORT): a worker takes no API
+// traffic.
+const defaultWorkerPort = 8081
+
 // ports are the container ports of the gateway for one configuration.
 type ports struct {
-	HTTP, NATS, Monitor int
+	HTTP, Worker, NATS, Monitor int
 }
 
 // gatewayPorts derives the ports from a configuration and GATEWAY_*
 // overrides in env.
 func gatewayPorts(t *testing.T, cfg config.Config, env map[string]string) ports {
 	t.Helper()
-	p := ports{HTTP: cfg.Server.Port}
+	p := ports{HTTP: cfg.Server.Port, Worker: defaultWorkerPort}
+	if v, ok := env["GATEWAY_WORKER_PORT"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("GATEWAY_WORKER_PORT=%q: %v", v, err)
+		}
+		p.Worker = n
+	}
 	if v, ok := env["GATEWAY_SERVER_PORT"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -486,7 +498,9 @@ func TestReferencedMetricsAreExported(t *testing.T) {
 		"http_requests_total",                   // request and error rate
 		"http_request_duration_seconds",         // latency percentiles
 		"streaming_time_to_first_token_seconds", // time to first token
-		"gateway_tokens_total",                  // tokens per key and model
+		"gateway_tokens_total",                  // tokens per upstream and model, access control or not
+		"gateway_key_tokens_total",              // tokens per key
+		"gateway_client_disconnects_total",      // clients that left
 		"gateway_queue_depth", "gateway_queue_wait_seconds",
 		"gateway_worker_busy", "gateway_worker_capacity",
 		"gateway_rejected_total", // rejections by reason
@@ -930,13 +944,18 @@ func TestPrometheusConfig(t *testing.T) {
 		t.Error("prometheus does not run with the mounted deploy/prometheus/prometheus.yml")
 	}
 
-	// Scrape targets: gateway processes on their HTTP port, exporters on 7777.
+	// Scrape targets: gateway processes on the port serving /metrics,
+	// exporters on 7777.
 	gatewayHosts := map[string]int{}
 	for _, file := range []string{"docker-compose.yml", "deploy/compose/single.yml", "deploy/compose/split.yml"} {
 		c := loadCompose(t, file)
 		for _, s := range c.services {
 			if s.runsGateway(t) {
-				gatewayHosts[s.name] = gatewayPorts(t, shippedConfig(t, s.configFile(t)), s.env(t)).HTTP
+				p := gatewayPorts(t, shippedConfig(t, s.configFile(t)), s.env(t))
+				gatewayHosts[s.name] = p.HTTP
+				if slices.Equal(s.command(t), []string{"worker"}) {
+					gatewayHosts[s.name] = p.Worker // workers serve /metrics on their ops port
+				}
 			}
 		}
 	}
@@ -965,7 +984,7 @@ func TestPrometheusConfig(t *testing.T) {
 					if !ok {
 						t.Errorf("job gateway: target %s is no gateway service of the compose files", target)
 					} else if p != want {
-						t.Errorf("job gateway: target %s, but %s serves HTTP on %d", target, host, want)
+						t.Errorf("job gateway: target %s, but %s serves /metrics on %d", target, host, want)
 					}
 				case "nats":
 					if s, ok := monitoring.services[host]; !ok || !strings.HasPrefix(s.image(), "natsio/prometheus-nats-exporter") || p != 7777 {

@@ -27,13 +27,21 @@ func (o k8sObject) id() string   { return o.kind() + "/" + o.name() }
 // secretFile is applied by hand with real values, outside the kustomization.
 const secretFile = "secret.yaml"
 
-// k8sObjects loads every document of the kustomization's resources and of
-// the example Secret.
+// monitoringDir holds the optional kustomization with the Prometheus
+// Operator's objects, applied only where its CRDs are installed.
+const monitoringDir = "monitoring"
+
+// k8sObjects loads every document of the kustomization's resources, of the
+// optional monitoring kustomization and of the example Secret.
 func k8sObjects(t *testing.T) (map[string]any, []k8sObject) {
 	t.Helper()
 	kust := yamlDoc(t, repoPath(k8sDir, "kustomization.yaml"))
+	files := append(list(kust["resources"]), secretFile)
+	for _, r := range list(yamlDoc(t, repoPath(k8sDir, monitoringDir, "kustomization.yaml"))["resources"]) {
+		files = append(files, monitoringDir+"/"+str(r))
+	}
 	var objs []k8sObject
-	for _, r := range append(list(kust["resources"]), secretFile) {
+	for _, r := range files {
 		for _, doc := range yamlDocs(t, repoPath(k8sDir, str(r))) {
 			objs = append(objs, k8sObject{file: str(r), raw: doc})
 		}
@@ -333,8 +341,14 @@ func checkDeployment(t *testing.T, d k8sObject, objs []k8sObject, img imageInfo,
 		}
 	}
 
-	// Ports and probes: /health on the port the gateway listens on.
-	httpPort := gatewayPorts(t, cfg, env).HTTP
+	// Ports and probes: the health endpoints on the port the process serves
+	// them on (a worker's ops port, else server.port). Liveness never
+	// depends on NATS, or an outage would restart every pod.
+	gp := gatewayPorts(t, cfg, env)
+	httpPort := gp.HTTP
+	if role == "worker" {
+		httpPort = gp.Worker
+	}
 	named := map[string]int{}
 	for _, p := range list(dig(c, "ports")) {
 		n, _ := dig(p, "containerPort").(int)
@@ -343,7 +357,7 @@ func checkDeployment(t *testing.T, d k8sObject, objs []k8sObject, img imageInfo,
 			t.Errorf("containerPort %d, the gateway listens on %d", n, httpPort)
 		}
 	}
-	for _, probe := range []string{"livenessProbe", "readinessProbe", "startupProbe"} {
+	for probe, path := range map[string]string{"livenessProbe": "/health/live", "readinessProbe": "/health/ready", "startupProbe": "/health/live"} {
 		hg := dig(c, probe, "httpGet")
 		if hg == nil {
 			if probe != "startupProbe" {
@@ -351,8 +365,8 @@ func checkDeployment(t *testing.T, d k8sObject, objs []k8sObject, img imageInfo,
 			}
 			continue
 		}
-		if str(dig(hg, "path")) != "/health" {
-			t.Errorf("%s probes %s, want /health", probe, dig(hg, "path"))
+		if str(dig(hg, "path")) != path {
+			t.Errorf("%s probes %s, want %s", probe, dig(hg, "path"), path)
 		}
 		if port := resolvePort(dig(hg, "port"), named); port != httpPort {
 			t.Errorf("%s probes port %v (%d), the gateway listens on %d", probe, dig(hg, "port"), port, httpPort)
@@ -514,7 +528,9 @@ func TestNATSHelmValues(t *testing.T) {
 		{"JetStream enabled", dig(v, "config", "jetstream", "enabled") == true},
 		{"JetStream file store on a volume", dig(v, "config", "jetstream", "fileStore", "enabled") == true && dig(v, "config", "jetstream", "fileStore", "pvc", "enabled") == true},
 		{"monitoring enabled", dig(v, "config", "monitor", "enabled") == true},
-		{"exporter enabled and scraped", dig(v, "promExporter", "enabled") == true && dig(v, "promExporter", "podMonitor", "enabled") == true},
+		{"exporter enabled", dig(v, "promExporter", "enabled") == true},
+		// A PodMonitor needs the Prometheus Operator's CRDs: off unless asked for.
+		{"podMonitor off by default", dig(v, "promExporter", "podMonitor", "enabled") == false},
 		{fmt.Sprintf("max_payload %d covers bus.max_payload %d", maxPayload, prod.Bus.MaxPayload), maxPayload >= prod.Bus.MaxPayload},
 	}
 	for _, c := range checks {

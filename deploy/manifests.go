@@ -74,7 +74,10 @@ var gatewayMetrics = [...]Metric{
 	{"gateway_queue_wait_seconds", Histogram, []string{"upstream"}, "Time from publish to a worker starting the request."},
 	{"gateway_worker_busy", Gauge, []string{"upstream"}, "Worker slots running an upstream call."},
 	{"gateway_worker_capacity", Gauge, []string{"upstream"}, "Worker slots (concurrency) of the process."},
-	{"gateway_rejected_total", Counter, []string{"upstream", "reason"}, "Requests refused before a worker started them (reason: queue_full, queue_timeout, no_workers, client_gone)."},
+	{"gateway_rejected_total", Counter, []string{"upstream", "reason"}, "Requests refused before a worker started them (reason: queue_full, queue_timeout, no_workers)."},
+	{"gateway_client_disconnects_total", Counter, []string{"upstream", "stage"}, "Clients that closed the connection before their answer ended (stage: queued, answering)."},
+	// Tokens, counted by the worker that called the upstream.
+	{"gateway_tokens_total", Counter, []string{"upstream", "model", "kind"}, "Tokens upstreams reported, by model sent upstream (kind: input, output, cached)."},
 	// NATS connections of the gateway's own processes.
 	{"gateway_nats_connected", Gauge, []string{"role"}, "1 while the process is connected to NATS, else 0 (role: ingress, worker)."},
 	{"gateway_nats_reconnects_total", Counter, []string{"role"}, "Reconnections to NATS."},
@@ -83,7 +86,7 @@ var gatewayMetrics = [...]Metric{
 	{"auth_requests_total", Counter, []string{"result"}, "API key checks (result: allowed, denied)."},
 	{"rate_limit_exceeded_total", Counter, []string{"key_name"}, "Requests refused by a per-key rate limit."},
 	{"quota_exceeded_total", Counter, []string{"key_name"}, "Requests refused by a per-key quota."},
-	{"gateway_tokens_total", Counter, []string{"key_name", "model", "kind"}, "Tokens used (kind: input, output, cached)."},
+	{"gateway_key_tokens_total", Counter, []string{"key_name", "model", "kind"}, "Tokens charged to API keys (kind: input, output, cached)."},
 	{"gateway_quota_remaining_ratio", Gauge, []string{"key_name"}, "Remaining share (0..1) of the period's token quota."},
 	{"gateway_access_store_errors_total", Counter, []string{"policy"}, "Failures of the shared limit and quota store (policy: closed, open)."},
 	// Robustness.

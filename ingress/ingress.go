@@ -42,6 +42,9 @@ type Options struct {
 	// closing it is up to its owner.
 	AccessLog *accesslog.Logger
 	Version   string
+	// Checks adds the health checks of the process's other parts, its
+	// worker pools in single-process mode; nil adds none.
+	Checks CheckSource
 }
 
 // route is a configured route with what the hot path needs precomputed.
@@ -53,10 +56,13 @@ type route struct {
 	queueFull    prometheus.Counter
 	queueTimeout prometheus.Counter
 	noWorkers    prometheus.Counter
-	clientGone   prometheus.Counter
-	depth        prometheus.Gauge
-	firstToken   prometheus.Observer
-	interChunk   prometheus.Observer
+	// goneQueued and goneAnswering count clients that left before a
+	// worker started their request, and after.
+	goneQueued    prometheus.Counter
+	goneAnswering prometheus.Counter
+	depth         prometheus.Gauge
+	firstToken    prometheus.Observer
+	interChunk    prometheus.Observer
 
 	// parent is the path of the route an endpoint beside it belongs to
 	// (endpoints.go); empty for a configured route.
@@ -66,14 +72,18 @@ type route struct {
 
 // Server is the HTTP ingress.
 type Server struct {
-	cfg         config.Config
-	nc          *nats.Conn
-	logger      *slog.Logger
-	opts        Options
-	metrics     *metrics
-	inbox       *bus.Inbox
-	queues      *bus.Queues
-	registry    *bus.Registry
+	cfg      config.Config
+	nc       *nats.Conn
+	logger   *slog.Logger
+	opts     Options
+	metrics  *metrics
+	inbox    *bus.Inbox
+	queues   *bus.Queues
+	registry *bus.Registry
+	// keeper recreates the queues and the access store when NATS lost them.
+	keeper      *bus.Keeper
+	stopKeeper  context.CancelFunc
+	keeperDone  chan struct{}
 	routes      map[string]*route
 	http        *fasthttp.Server
 	promHandler fasthttp.RequestHandler
@@ -118,27 +128,33 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 			s.access = opts.AccessLog.With(slog.String("component", "ingress"))
 		}
 	}
+	var kept []bus.Resource
 	for _, u := range cfg.Upstreams {
-		if _, err := bus.EnsureQueue(ctx, js, bus.QueueConfig{
-			Upstream: u.Name, Size: u.QueueSize, Timeout: u.QueueTimeout.Duration, Replicas: cfg.Bus.Replicas,
-		}); err != nil {
+		q := bus.QueueConfig{Upstream: u.Name, Size: u.QueueSize, Timeout: u.QueueTimeout.Duration, Replicas: cfg.Bus.Replicas}
+		if _, err := bus.EnsureQueue(ctx, js, q); err != nil {
 			return nil, err
 		}
+		kept = append(kept, bus.QueueResource(js, q, nil))
 	}
+	if opts.Guard != nil && opts.Guard.Enabled() {
+		kept = append(kept, opts.Guard.StoreResource())
+	}
+	s.keeper = bus.NewKeeper(nc, s.logger, kept...)
 	qm := opts.QueueMetrics
 	for _, r := range cfg.Routes {
 		u, _ := cfg.Upstream(r.Upstream)
 		s.routes[r.Path] = &route{
-			Route:        r,
-			format:       converter.Format(r.InputFormat),
-			upstream:     *u,
-			queueFull:    qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueFull),
-			queueTimeout: qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
-			noWorkers:    qm.Rejected.WithLabelValues(u.Name, bus.RejectNoWorkers),
-			clientGone:   qm.Rejected.WithLabelValues(u.Name, bus.RejectClientGone),
-			depth:        qm.Depth.WithLabelValues(u.Name),
-			firstToken:   s.metrics.firstToken.WithLabelValues(r.Path),
-			interChunk:   s.metrics.interChunk.WithLabelValues(r.Path),
+			Route:         r,
+			format:        converter.Format(r.InputFormat),
+			upstream:      *u,
+			queueFull:     qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueFull),
+			queueTimeout:  qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
+			noWorkers:     qm.Rejected.WithLabelValues(u.Name, bus.RejectNoWorkers),
+			goneQueued:    s.metrics.disconnects.WithLabelValues(u.Name, disconnectQueued),
+			goneAnswering: s.metrics.disconnects.WithLabelValues(u.Name, disconnectAnswering),
+			depth:         qm.Depth.WithLabelValues(u.Name),
+			firstToken:    s.metrics.firstToken.WithLabelValues(r.Path),
+			interChunk:    s.metrics.interChunk.WithLabelValues(r.Path),
 		}
 	}
 	s.addEndpointRoutes()
@@ -171,6 +187,12 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	}
 	s.promHandler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	go s.watchQueues()
+	keeperCtx, stopKeeper := context.WithCancel(context.Background())
+	s.stopKeeper, s.keeperDone = stopKeeper, make(chan struct{})
+	go func() {
+		defer close(s.keeperDone)
+		s.keeper.Run(keeperCtx)
+	}()
 	return s, nil
 }
 
@@ -199,6 +221,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-time.After(5 * time.Second):
 		s.logger.Warn("requests still open after shutdown")
 	}
+	s.stopKeeper()
+	<-s.keeperDone
 	if s.access != nil {
 		// A batching access log would otherwise hold the last lines until
 		// its owner closes it.

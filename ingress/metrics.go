@@ -7,6 +7,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// MetricClientDisconnects is the name of the counter of clients that left
+// before their answer ended (part of the gateway's metrics contract).
+const MetricClientDisconnects = "gateway_client_disconnects_total"
+
+// Stages of gateway_client_disconnects_total.
+const (
+	// disconnectQueued: no worker had started the request.
+	disconnectQueued = "queued"
+	// disconnectAnswering: a worker was calling the upstream or streaming.
+	disconnectAnswering = "answering"
+)
+
 // metrics are the HTTP-facing metrics of the ingress. Label values are
 // bounded: paths are configured routes or a few fixed names, never raw client
 // paths.
@@ -16,8 +28,13 @@ type metrics struct {
 	inFlight   *prometheus.GaugeVec
 	firstToken *prometheus.HistogramVec
 	interChunk *prometheus.HistogramVec
-	panics     prometheus.Counter
-	children   sync.Map // pathStatus → *statusChildren
+	// disconnects counts clients that closed their connection before their
+	// answer ended, by upstream and stage (disconnectQueued,
+	// disconnectAnswering). Only the ingress sees a client leave, so it
+	// alone counts it.
+	disconnects *prometheus.CounterVec
+	panics      prometheus.Counter
+	children    sync.Map // pathStatus → *statusChildren
 }
 
 type pathStatus struct {
@@ -56,8 +73,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time between two writes of a streamed answer to the client.",
 			Buckets: []float64{.0001, .0005, .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricClientDisconnects,
+			Help: "Clients that closed the connection before their answer ended, by stage: queued (no upstream call was made) or answering (the upstream call was cut short).",
+		}, []string{"upstream", "stage"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight, m.firstToken, m.interChunk)
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.firstToken, m.interChunk, m.disconnects)
 	m.panics = panicsCounter(reg, "ingress")
 	return m
 }

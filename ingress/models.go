@@ -101,11 +101,6 @@ func (c *modelCatalog) upstreamModels(upstream string) []bus.ModelInfo {
 	return v.([]bus.ModelInfo)
 }
 
-// catalogModel is one entry of a listing.
-type catalogModel struct {
-	bus.ModelInfo
-}
-
 // serve answers path if it is a model listing or lookup, and reports
 // whether it was one.
 func (c *modelCatalog) serve(ctx *fasthttp.RequestCtx, path []byte, start time.Time) bool {
@@ -177,7 +172,7 @@ func (s *Server) listModels(ctx *fasthttp.RequestCtx, label string, routes []*ro
 	}
 	models := s.models.collect(f, routes, key)
 	if id != "" {
-		i := slices.IndexFunc(models, func(m catalogModel) bool { return m.ID == id })
+		i := slices.IndexFunc(models, func(m bus.ModelInfo) bool { return m.ID == id })
 		if i < 0 {
 			refuse(modelNotFound(id))
 			return
@@ -226,7 +221,7 @@ func modelNotFound(id string) *converter.Error {
 
 // collect gathers the models listed for the routes that serve the dialect
 // f (all of them when none does), as key may use them.
-func (c *modelCatalog) collect(f converter.Format, routes []*route, key *access.Key) []catalogModel {
+func (c *modelCatalog) collect(f converter.Format, routes []*route, key *access.Key) []bus.ModelInfo {
 	var served []*route
 	for _, r := range routes {
 		if r.format == f {
@@ -236,7 +231,7 @@ func (c *modelCatalog) collect(f converter.Format, routes []*route, key *access.
 	if len(served) == 0 {
 		served = routes
 	}
-	var out []catalogModel
+	var out []bus.ModelInfo
 	seen := make(map[string]bool)
 	allowed := func(r *route, name string) bool {
 		if seen[name] {
@@ -268,12 +263,12 @@ func (c *modelCatalog) collect(f converter.Format, routes []*route, key *access.
 			if m.DisplayName == "" || m.DisplayName == r.MapModel(r.upstream, name) {
 				m.DisplayName = name
 			}
-			out = append(out, catalogModel{m})
+			out = append(out, m)
 		}
 		for _, m := range reported {
 			if allowed(r, m.ID) {
 				m.OwnedBy = cmp.Or(m.OwnedBy, r.upstream.Name)
-				out = append(out, catalogModel{m})
+				out = append(out, m)
 			}
 		}
 	}
@@ -282,7 +277,7 @@ func (c *modelCatalog) collect(f converter.Format, routes []*route, key *access.
 
 // anthropicPage applies Anthropic's paging parameters (limit, after_id,
 // before_id) to the listing.
-func anthropicPage(ctx *fasthttp.RequestCtx, models []catalogModel) (page []catalogModel, hasMore bool, e *converter.Error) {
+func anthropicPage(ctx *fasthttp.RequestCtx, models []bus.ModelInfo) (page []bus.ModelInfo, hasMore bool, e *converter.Error) {
 	args := ctx.QueryArgs()
 	limit := defaultModelPage
 	if v := args.Peek("limit"); len(v) > 0 {
@@ -295,7 +290,7 @@ func anthropicPage(ctx *fasthttp.RequestCtx, models []catalogModel) (page []cata
 		limit = n
 	}
 	index := func(id string) int {
-		return slices.IndexFunc(models, func(m catalogModel) bool { return m.ID == id })
+		return slices.IndexFunc(models, func(m bus.ModelInfo) bool { return m.ID == id })
 	}
 	from, to := 0, len(models)
 	after, before := string(args.Peek("after_id")), string(args.Peek("before_id"))
@@ -317,7 +312,7 @@ func anthropicPage(ctx *fasthttp.RequestCtx, models []catalogModel) (page []cata
 	return page[:limit], true, nil
 }
 
-func appendIDOrNull(b []byte, page []catalogModel, i int) []byte {
+func appendIDOrNull(b []byte, page []bus.ModelInfo, i int) []byte {
 	if i < 0 || i >= len(page) {
 		return append(b, "null"...)
 	}
@@ -325,7 +320,7 @@ func appendIDOrNull(b []byte, page []catalogModel, i int) []byte {
 }
 
 // appendModel writes one model object in the dialect f.
-func appendModel(b []byte, f converter.Format, m catalogModel) []byte {
+func appendModel(b []byte, f converter.Format, m bus.ModelInfo) []byte {
 	if f == converter.Anthropic {
 		b = append(b, `{"type":"model","id":`...)
 		b = jsonx.AppendString(b, m.ID)

@@ -13,7 +13,6 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/aigateway/gateway/converter"
-	"github.com/aigateway/gateway/converter/jsonx"
 )
 
 // OpsServer serves /health and /metrics for a process that runs no ingress,
@@ -23,31 +22,29 @@ type OpsServer struct {
 }
 
 // NewOpsServer returns the health and metrics server of a worker process.
-func NewOpsServer(nc *nats.Conn, gatherer prometheus.Gatherer, version string, logger *slog.Logger) *OpsServer {
+// checks lists the process's own checks besides its bus connection (its
+// pools' queues); it may be nil.
+func NewOpsServer(nc *nats.Conn, gatherer prometheus.Gatherer, version string, logger *slog.Logger, checks CheckSource) *OpsServer {
 	started := time.Now()
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	handler := func(ctx *fasthttp.RequestCtx) {
-		switch string(ctx.Path()) {
-		case pathMetrics:
+		switch path := string(ctx.Path()); {
+		case path == pathMetrics:
 			metricsHandler(ctx)
-		case pathHealth:
+		case isHealthPath(path):
 			h := health{
-				Status:        "healthy",
 				Version:       version,
 				UptimeSeconds: int64(time.Since(started).Seconds()),
 				Bus:           busHealth{Connected: nc.IsConnected(), Status: nc.Status().String()},
+				Checks:        []Check{busCheck(nc)},
 			}
-			status := fasthttp.StatusOK
-			if !h.Bus.Connected {
-				h.Status, status = "unhealthy", fasthttp.StatusServiceUnavailable
+			if checks != nil {
+				h.Checks = append(h.Checks, checks()...)
 			}
-			body, _ := jsonx.Marshal(h)
-			ctx.SetStatusCode(status)
-			ctx.SetContentType("application/json")
-			ctx.SetBody(body)
+			writeHealth(ctx, path, h, false)
 		default:
 			writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindNotFound,
-				"this is a worker process; it serves only /health and /metrics"), "")
+				"this is a worker process; it serves only /health, /health/live, /health/ready and /metrics"), "")
 		}
 	}
 	return &OpsServer{http: &fasthttp.Server{

@@ -247,6 +247,9 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 			x.r.queueFull.Inc()
 			return f, false, converter.Errorf(converter.KindQueueFull, "upstream %s has %d requests waiting; try again shortly", x.r.upstream.Name, x.r.upstream.QueueSize)
 		case errors.Is(err, bus.ErrEnqueue):
+			// The queue's stream may be gone with a NATS restart: have it
+			// recreated now rather than at the next periodic check.
+			x.s.keeper.Kick()
 			x.s.logger.Error("queueing request failed", "request_id", x.requestID, "err", err)
 			return f, false, converter.Errorf(converter.KindUnavailable, "the request could not be queued")
 		default:
@@ -281,10 +284,7 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 				x.reply.Cancel()
 				return f, false, converter.Errorf(converter.KindStreamInterrupted, "the worker serving the request stopped responding")
 			case probe && clientGone(x.conn):
-				x.gone = true
-				if !x.reply.Accepted() {
-					x.r.clientGone.Inc()
-				}
+				x.clientLeft()
 				x.abandonQueued()
 				x.reply.Cancel()
 				return f, false, converter.Errorf(converter.KindInvalidRequest, "client disconnected")
@@ -295,6 +295,21 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 			return f, false, converter.Errorf(converter.KindUnavailable, "the gateway is shutting down")
 		}
 	}
+}
+
+// clientLeft records that the client closed its connection before the
+// answer ended, counting it once per request: as queued when no worker had
+// started the request, else as answering (the upstream call is cut short).
+func (x *exchange) clientLeft() {
+	if x.gone {
+		return
+	}
+	x.gone = true
+	if x.reply != nil && x.reply.Accepted() {
+		x.r.goneAnswering.Inc()
+		return
+	}
+	x.r.goneQueued.Inc()
 }
 
 // abandonQueued removes the request from its queue if no worker took it yet,
@@ -448,7 +463,7 @@ func (b *streamBody) CloseWithError(err error) error {
 func (b *streamBody) clientLeft() {
 	x := b.x
 	if !b.done {
-		x.gone = true
+		x.clientLeft()
 		x.reply.Cancel()
 	}
 	b.done = true

@@ -10,7 +10,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/converter"
-	"github.com/aigateway/gateway/converter/jsonx"
 	"github.com/aigateway/gateway/ingress/accesslog"
 )
 
@@ -36,7 +35,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	start := time.Now()
-	switch string(path) {
+	switch p := string(path); p {
 	case pathRoot:
 		// Clients probe the base URL before their first call (Claude Code
 		// sends HEAD /); a 404 there reads as a wrong address.
@@ -48,13 +47,13 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"status":"ok"}`)
 		s.metrics.observe(string(ctx.Method()), pathRoot, fasthttp.StatusOK, time.Since(start).Seconds())
-	case pathHealth:
+	case pathHealth, pathHealthLive, pathHealthReady:
 		if !ctx.IsGet() && !ctx.IsHead() {
-			s.reject(ctx, pathHealth, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/health only accepts GET"), start)
+			s.reject(ctx, p, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "%s only accepts GET", p), start)
 			return
 		}
-		s.serveHealth(ctx)
-		s.metrics.observe("GET", pathHealth, ctx.Response.StatusCode(), time.Since(start).Seconds())
+		s.serveHealth(ctx, p)
+		s.metrics.observe("GET", p, ctx.Response.StatusCode(), time.Since(start).Seconds())
 	case pathMetrics:
 		if !ctx.IsGet() {
 			s.reject(ctx, pathMetrics, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/metrics only accepts GET"), start)
@@ -73,43 +72,6 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		}
 		s.notFound(ctx, path, start)
 	}
-}
-
-// health is the body of GET /health.
-type health struct {
-	Status        string         `json:"status"`
-	Version       string         `json:"version"`
-	UptimeSeconds int64          `json:"uptime_seconds"`
-	Bus           busHealth      `json:"bus"`
-	Workers       map[string]int `json:"workers"`
-}
-
-type busHealth struct {
-	Connected bool   `json:"connected"`
-	Status    string `json:"status"`
-}
-
-func (s *Server) serveHealth(ctx *fasthttp.RequestCtx) {
-	h := health{
-		Status:        "healthy",
-		Version:       s.opts.Version,
-		UptimeSeconds: int64(time.Since(s.started).Seconds()),
-		Bus:           busHealth{Connected: s.nc.IsConnected(), Status: s.nc.Status().String()},
-		Workers:       make(map[string]int),
-	}
-	for _, r := range s.routes {
-		h.Workers[r.upstream.Name] = s.registry.Workers(r.upstream.Name)
-	}
-	status := fasthttp.StatusOK
-	if !h.Bus.Connected || s.shuttingDown.Load() {
-		h.Status = "unhealthy"
-		status = fasthttp.StatusServiceUnavailable
-	}
-	body, _ := jsonx.Marshal(h)
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.SetBody(body)
 }
 
 // serveParseError answers requests fasthttp could not read, a body over the

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The project's test command, run by CI as it is: formatting, go vet, the whole
-# suite under the race detector, then a short run of every fuzz target of the
-# parsers and converters (their seed corpora already ran as plain tests).
+# suite under the race detector, the end-to-end suite with real clients, then
+# a short run of every fuzz target of the parsers and converters (their seed
+# corpora already ran as plain tests).
 #
 #   FUZZTIME=30s scripts/test.sh    fuzz longer
 #   FUZZTIME=0 scripts/test.sh      skip the fuzzing runs
+#   E2E=0 scripts/test.sh           skip the end-to-end suite (needs Node 20+)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +32,22 @@ go vet ./...
 
 echo "== go test -race"
 go test -race -timeout 20m ./...
+
+# The deployment checks render and load deploy/ with kustomize, compose-go
+# and the Kubernetes API libraries; they are a module of their own so that
+# none of those becomes a dependency of the gateway.
+echo "== deploy/check"
+(cd deploy/check && go vet ./... && go test -count=1 -timeout 10m ./...)
+
+# Real clients (Claude Code, the Vercel AI SDK, LangChain JS, the official
+# SDKs) against the gateway and the mock upstream on loopback, installed
+# from the committed lockfile. No install scripts run: the suite starts
+# Claude Code's native binary from its platform package. E2E=0 skips it, for
+# a machine without Node.
+if [ "${E2E:-1}" != "0" ]; then
+	echo "== end-to-end suite with real clients"
+	(cd scripts/e2e && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && node run.mjs)
+fi
 
 fuzztime=${FUZZTIME:-3s}
 if [ "$fuzztime" = "0" ]; then

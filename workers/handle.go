@@ -45,6 +45,8 @@ type call struct {
 	out    []byte
 	// upstreamModel is the model name sent upstream, after mapping.
 	upstreamModel string
+	// counted is set once the answer's tokens are in gateway_tokens_total.
+	counted bool
 	// headSent and streaming tell how a failure must end the answer: a
 	// head frame is out, of an event stream.
 	headSent, streaming bool
@@ -84,7 +86,9 @@ func (p *pool) handle(work context.Context, msg *nats.Msg) {
 	sender, err := p.svc.outbox.Begin(work, req, queueWait)
 	if err != nil {
 		if errors.Is(err, bus.ErrCancelled) {
-			p.rejectGone.Inc()
+			// The client left while the request was queued. The ingress,
+			// which saw it leave, counts that; counting here too would
+			// count one departure twice.
 			return
 		}
 		p.logger.Warn("accepting request failed", "request_id", req.ClientRequestID, "err", err)
@@ -375,6 +379,8 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 }
 
 func (c *call) end(ctx context.Context, u converter.Usage) {
+	c.p.tokens.add(c.upstreamModel, u)
+	c.counted = true
 	if err := c.sender.End(ctx, busUsage(u)); err != nil {
 		c.abandon(err, u)
 	}
@@ -383,9 +389,15 @@ func (c *call) end(ctx context.Context, u converter.Usage) {
 // abandon gives up on a request whose ingress no longer takes its frames,
 // reporting what was produced so far so the client's key is charged for it.
 func (c *call) abandon(err error, u converter.Usage) {
+	// The upstream produced these tokens whether or not anyone reads them.
+	// end has counted them already when it is the caller.
+	if !c.counted {
+		c.p.tokens.add(c.upstreamModel, u)
+	}
 	switch {
 	case errors.Is(err, bus.ErrCancelled):
-		c.p.rejectGone.Inc()
+		// The ingress cancelled: its client left or it gave up on the
+		// stream. It counts client departures itself.
 	case errors.Is(err, bus.ErrCreditStalled):
 		c.log().Warn("ingress stopped taking frames; aborting the upstream call")
 	default:

@@ -28,6 +28,7 @@ type metrics struct {
 	streamEvents   *prometheus.CounterVec
 	streamBytes    *prometheus.CounterVec
 	streamDuration *prometheus.HistogramVec
+	tokens         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,8 +59,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Duration of streamed upstream answers, from request to last event.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}, []string{"provider"}),
+		tokens: newTokensVec(),
 	}
-	reg.MustRegister(m.firstByte, m.requests, m.errors, m.streamEvents, m.streamBytes, m.streamDuration)
+	reg.MustRegister(m.firstByte, m.requests, m.errors, m.streamEvents, m.streamBytes, m.streamDuration, m.tokens)
 	return m
 }
 

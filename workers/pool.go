@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,7 +29,17 @@ type pool struct {
 	routes   map[string]config.Route
 	logger   *slog.Logger
 	pm       *poolMetrics
+	tokens   *tokenCounters
 	puller   *bus.Puller
+
+	// repull is signalled when the queue was recreated, or found again
+	// after a reconnection: pulls waiting on the old consumer will never be
+	// answered.
+	repull chan struct{}
+	// capacity is gateway_worker_capacity: the concurrency while the queue
+	// is usable, 0 while the pool cannot serve.
+	capacity prometheus.Gauge
+	ready    atomic.Bool
 
 	// endpoints are the paths served beside the routes' (endpoints.go).
 	endpoints map[string]derivedRoute
@@ -40,7 +51,6 @@ type pool struct {
 	busy          prometheus.Gauge
 	wait          prometheus.Observer
 	rejectTimeout prometheus.Counter
-	rejectGone    prometheus.Counter
 }
 
 func newPool(s *Service, u config.Upstream) (*pool, error) {
@@ -57,10 +67,11 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 		logger:        s.logger.With("upstream", u.Name),
 		pm:            s.m.forPool(u.Name, provider(converter.Format(u.Format))),
 		slots:         make(chan struct{}, u.Concurrency),
+		repull:        make(chan struct{}, 1),
+		capacity:      s.qm.Capacity.WithLabelValues(u.Name),
 		busy:          s.qm.Busy.WithLabelValues(u.Name),
 		wait:          s.qm.Wait.WithLabelValues(u.Name),
 		rejectTimeout: s.qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
-		rejectGone:    s.qm.Rejected.WithLabelValues(u.Name, bus.RejectClientGone),
 	}
 	for range u.Concurrency {
 		p.slots <- struct{}{}
@@ -71,7 +82,9 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 		}
 	}
 	p.addEndpoints()
-	s.qm.Capacity.WithLabelValues(u.Name).Set(float64(u.Concurrency))
+	p.tokens = newTokenCounters(s.m.tokens, u, s.cfg.Routes)
+	// Nothing can be served until the queue is known to be usable.
+	p.capacity.Set(0)
 	return p, nil
 }
 
@@ -83,22 +96,52 @@ func provider(f converter.Format) string {
 	return "openai"
 }
 
-func (p *pool) setup(ctx context.Context) error {
-	_, err := bus.EnsureQueue(ctx, p.svc.js, bus.QueueConfig{
+// queue is the pool's work queue as a resource the service's Keeper keeps
+// on the bus.
+func (p *pool) queue() bus.Resource {
+	return bus.QueueResource(p.svc.js, bus.QueueConfig{
 		Upstream: p.upstream.Name,
 		Size:     p.upstream.QueueSize,
 		Timeout:  p.upstream.QueueTimeout.Duration,
 		Replicas: p.svc.cfg.Bus.Replicas,
-	})
-	if err != nil {
-		return err
+	}, p.queueChanged)
+}
+
+// queueChanged follows the queue's state: the pool's capacity is zero while
+// the queue is unusable, and a renewed queue needs a new pull.
+func (p *pool) queueChanged(ok, renewed bool) {
+	p.ready.Store(ok)
+	if ok {
+		p.capacity.Set(float64(p.upstream.Concurrency))
+	} else {
+		p.capacity.Set(0)
 	}
+	if renewed {
+		select {
+		case p.repull <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// setup subscribes to the pool's pulled requests; the queue itself is the
+// Keeper's.
+func (p *pool) setup() error {
 	puller, err := bus.NewPuller(p.svc.nc, p.upstream.Name, p.upstream.Concurrency)
 	if err != nil {
 		return err
 	}
 	p.puller = puller
 	return nil
+}
+
+// capacityNow is the calls the pool may run at once: none while its queue
+// is unusable.
+func (p *pool) capacityNow() int {
+	if p.ready.Load() {
+		return p.upstream.Concurrency
+	}
+	return 0
 }
 
 func (p *pool) busyCount() int { return p.upstream.Concurrency - len(p.slots) }
@@ -134,18 +177,38 @@ func (p *pool) fetchLoop(ctx, work context.Context) {
 			}
 			continue
 		}
-		unused, ok := p.receive(ctx, work, free)
+		unused, status := p.receive(ctx, work, free)
 		p.returnSlots(unused)
-		if !ok {
+		switch status {
+		case pullStopped:
 			return
+		case pullNoConsumer:
+			// The queue is gone: have it recreated, and pull again once it
+			// is, or after a pause.
+			p.svc.keeper.Kick()
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.repull:
+			case <-time.After(time.Second):
+			}
 		}
 	}
 }
 
+// pullStatus is how a pull ended.
+type pullStatus int
+
+const (
+	pullDone pullStatus = iota
+	pullStopped
+	pullNoConsumer
+)
+
 // receive starts the requests of the pull in progress as they arrive, until
 // it brought batch of them or ended. It returns the number of slots left
-// unused, and false when ctx ended.
-func (p *pool) receive(ctx, work context.Context, batch int) (unused int, ok bool) {
+// unused, and how the pull ended.
+func (p *pool) receive(ctx, work context.Context, batch int) (unused int, status pullStatus) {
 	// JetStream ends a pull that expires with a status message; should that
 	// be lost, the pull is given up on a little later.
 	giveUp := time.NewTimer(fetchWait + time.Second)
@@ -153,20 +216,24 @@ func (p *pool) receive(ctx, work context.Context, batch int) (unused int, ok boo
 	for batch > 0 {
 		select {
 		case <-ctx.Done():
-			return batch, false
+			return batch, pullStopped
 		case <-giveUp.C:
-			return batch, true
+			return batch, pullDone
+		case <-p.repull:
+			return batch, pullDone
 		case m := <-p.puller.Messages():
 			switch p.puller.Classify(m) {
 			case bus.PulledRequest:
 				batch--
 				p.start(work, m)
 			case bus.PullEnded:
-				return batch, true
+				return batch, pullDone
+			case bus.PullNoConsumer:
+				return batch, pullNoConsumer
 			}
 		}
 	}
-	return 0, true
+	return 0, pullDone
 }
 
 // start runs a pulled request in a slot already taken for it.

@@ -48,6 +48,8 @@ type Service struct {
 	frameLimit int
 	outbox     *bus.Outbox
 	pools      []*pool
+	// keeper keeps the pools' queues on the bus.
+	keeper *bus.Keeper
 	// tokens estimates count_tokens for upstreams that cannot count.
 	tokens *tokencount.Counter
 	// listers answer model listings (models.go).
@@ -92,18 +94,30 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		}
 		s.pools = append(s.pools, p)
 	}
+	queues := make([]bus.Resource, 0, len(s.pools))
+	for _, p := range s.pools {
+		queues = append(queues, p.queue())
+	}
+	s.keeper = bus.NewKeeper(nc, s.logger, queues...)
 	return s, nil
 }
+
+// Queues reports the state of the pools' queues, for health checks.
+func (s *Service) Queues() []bus.ResourceState { return s.keeper.States() }
 
 // Run serves requests until ctx ends. Then it stops taking work, lets the
 // requests in flight finish within grace, cancels what is left and returns.
 func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	for _, p := range s.pools {
-		if err := p.setup(ctx); err != nil {
+		if err := p.setup(); err != nil {
 			s.closePullers()
 			return errors.Join(err, s.release())
 		}
 	}
+	// A queue that cannot be created is logged and reported by the Keeper
+	// at once; the pools keep running at zero capacity, and start serving
+	// as soon as the bus lets the Keeper create it.
+	s.keeper.Sync(ctx)
 	// Requests run under their own context so that they outlive ctx by the
 	// grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -120,6 +134,7 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 		return errors.Join(err, s.release())
 	}
 	var wg sync.WaitGroup
+	wg.Go(func() { s.keeper.Run(ctx) })
 	for _, p := range s.pools {
 		wg.Go(func() { p.fetchLoop(ctx, work) })
 		wg.Go(func() { p.runner.sweepUntil(ctx) })
@@ -178,7 +193,7 @@ func (s *Service) release() error {
 func (s *Service) presence() bus.Presence {
 	p := bus.Presence{Worker: s.id, Upstreams: make(map[string]bus.PoolState, len(s.pools))}
 	for _, pl := range s.pools {
-		p.Upstreams[pl.upstream.Name] = bus.PoolState{Capacity: pl.upstream.Concurrency, Busy: pl.busyCount()}
+		p.Upstreams[pl.upstream.Name] = bus.PoolState{Capacity: pl.capacityNow(), Busy: pl.busyCount()}
 	}
 	return p
 }

@@ -42,6 +42,7 @@ func parseFlags(args []string) (string, mock.Config, error) {
 	fs.IntVar(&cfg.DisconnectAfter, "disconnect-after", 0, "cut streamed answers after this many chunks")
 	fs.BoolVar(&cfg.Hang, "hang", false, "never answer, wait for the client to go away")
 	fs.StringVar(&cfg.ReplayFile, "replay", "", "answer every request with this file (.sse or .json)")
+	fs.StringVar(&cfg.ScriptFile, "script", "", "answer matching requests from this JSON script of text and tool calls")
 	fs.IntVar(&cfg.ReplayStatus, "replay-status", 0, "HTTP status for -replay (default 200)")
 	fs.BoolVar(&cfg.Strict, "strict", cfg.Strict, "validate requests like the real providers")
 	fs.StringVar(&cfg.APIKey, "api-key", "", "require this API key")

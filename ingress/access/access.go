@@ -101,7 +101,7 @@ type Options struct {
 	// windows and periods over without sleeping.
 	Now func() time.Time
 	// ModelLabels is the allow-list of model names used as the model label of
-	// gateway_tokens_total; any other model is counted as "other".
+	// gateway_key_tokens_total; any other model is counted as "other".
 	ModelLabels []string
 
 	// Bucket overrides DefaultBucket.
@@ -129,6 +129,8 @@ type Guard struct {
 	byName map[string]*Key
 
 	kv      jetstream.KeyValue
+	js      jetstream.JetStream
+	kvCfg   jetstream.KeyValueConfig
 	conn    *nats.Conn
 	log     *slog.Logger
 	now     func() time.Time
@@ -221,13 +223,15 @@ func New(cfg config.Access, js jetstream.JetStream, opts Options) (*Guard, error
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*opts.StoreTimeout+5*time.Second)
 	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	g.js = js
+	g.kvCfg = jetstream.KeyValueConfig{
 		Bucket:      opts.Bucket,
 		Description: "gateway access counters: rate-limit windows and quota periods",
 		History:     1,
 		Storage:     opts.Storage,
 		Replicas:    opts.Replicas,
-	})
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, g.kvCfg)
 	if err != nil {
 		return nil, fmt.Errorf("access: create key-value bucket %q: %w", opts.Bucket, err)
 	}

@@ -181,7 +181,7 @@ func first(a, b *counter) *counter {
 
 // Settle replaces the admission's token estimate by the tokens actually used
 // (input, which includes cached, plus output) in the per-minute counter and
-// the quota, and counts gateway_tokens_total. An aborted stream passes what
+// the quota, and counts gateway_key_tokens_total. An aborted stream passes what
 // the upstream reported or produced so far, possibly zero output. Only the
 // first call for an Admission counts.
 func (g *Guard) Settle(a Admission, model string, u Usage) {

@@ -12,7 +12,7 @@ const (
 	MetricAuthRequests      = "auth_requests_total"
 	MetricRateLimitExceeded = "rate_limit_exceeded_total"
 	MetricQuotaExceeded     = "quota_exceeded_total"
-	MetricTokens            = "gateway_tokens_total"
+	MetricKeyTokens         = "gateway_key_tokens_total"
 	MetricQuotaRemaining    = "gateway_quota_remaining_ratio"
 	MetricStoreErrors       = "gateway_access_store_errors_total"
 )
@@ -69,8 +69,8 @@ func newMetrics(reg prometheus.Registerer, policy string) (*metrics, error) {
 			Help: "Requests refused because the key's request or token quota is spent.",
 		}, []string{"key_name"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricTokens,
-			Help: "Tokens used, by key, model (allow-listed, else other) and kind (input, output, cached; input includes cached).",
+			Name: MetricKeyTokens,
+			Help: "Tokens charged to API keys, by key, model (allow-listed, else other) and kind (input, output, cached; input includes cached). gateway_tokens_total counts every answer's tokens, with or without access control.",
 		}, []string{"key_name", "model", "kind"}),
 		quotaRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: MetricQuotaRemaining,

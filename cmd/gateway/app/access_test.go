@@ -670,10 +670,10 @@ func TestAccessTokenQuotaCountsUsageAndSurvivesRestart(t *testing.T) {
 	}
 
 	text := g.metricsText(t)
-	counted := accessSeries(t, text, `gateway_tokens_total{key_name="metered",kind="input",model="other"}`) +
-		accessSeries(t, text, `gateway_tokens_total{key_name="metered",kind="output",model="other"}`)
+	counted := accessSeries(t, text, `gateway_key_tokens_total{key_name="metered",kind="input",model="other"}`) +
+		accessSeries(t, text, `gateway_key_tokens_total{key_name="metered",kind="output",model="other"}`)
 	if int64(counted) != total {
-		t.Errorf("gateway_tokens_total input+output = %v, want %d:\n%s", counted, total, linesWith(text, "gateway_tokens_total"))
+		t.Errorf("gateway_key_tokens_total input+output = %v, want %d:\n%s", counted, total, linesWith(text, "gateway_key_tokens_total"))
 	}
 	if ratio := accessSeries(t, text, `gateway_quota_remaining_ratio{key_name="metered"}`); ratio <= 0 || ratio >= 1 {
 		t.Errorf("gateway_quota_remaining_ratio = %v, want between 0 and 1", ratio)
@@ -734,11 +734,11 @@ func deleteAccessBucket(t *testing.T, g *gateway) {
 }
 
 // restoreAccessBucket brings the counter store back, as an operator would
-// after deleting it by mistake.
+// after deleting it by mistake, unless the gateway already did.
 func restoreAccessBucket(t *testing.T, g *gateway) {
 	t.Helper()
 	js, ctx := gatewayJetStream(t, g)
-	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: access.DefaultBucket, History: 1, Storage: jetstream.FileStorage}); err != nil {
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: access.DefaultBucket, History: 1, Storage: jetstream.FileStorage}); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
 		t.Fatalf("recreating the access bucket: %v", err)
 	}
 }
@@ -931,8 +931,8 @@ func TestAccessAbortedStreamChargedForWhatWasProduced(t *testing.T) {
 		accessTOML("closed", keyTOML("streamer", "quota_tokens = 1000000", `quota_period = "day"`)), keys.env)
 	admin, key := keys.plain["admin"], keys.plain["streamer"]
 	client := g.anthropicAs("", key, xAPIKey)
-	const input = `gateway_tokens_total{key_name="streamer",kind="input",model="other"}`
-	const output = `gateway_tokens_total{key_name="streamer",kind="output",model="other"}`
+	const input = `gateway_key_tokens_total{key_name="streamer",kind="input",model="other"}`
+	const output = `gateway_key_tokens_total{key_name="streamer",kind="output",model="other"}`
 	charged := func() (quota int64, in, out float64) {
 		text := g.metricsText(t)
 		return g.periodTokens(t, admin, "streamer"), accessSeries(t, text, input), accessSeries(t, text, output)

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/cmd/gateway/internal/logflood"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/ingress"
 	"github.com/aigateway/gateway/ingress/access"
@@ -72,6 +73,7 @@ type App struct {
 	listener net.Listener
 	pprof    *http.Server
 
+	workers      *workers.Service
 	workerCancel context.CancelFunc
 	workerDone   chan error
 	// failed carries the first part that stopped on its own.
@@ -87,9 +89,13 @@ type App struct {
 // included, before it returns the error.
 func Start(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a := &App{
-		cfg: cfg, opts: opts, logger: opts.Logger, registry: prometheus.NewRegistry(),
+		cfg: cfg, opts: opts, registry: prometheus.NewRegistry(),
 		listener: opts.Listener, failed: make(chan error, 1),
 	}
+	// A fault repeats the same warning on every request: keep a burst of
+	// each and count the rest, instead of writing thousands of lines a
+	// second.
+	a.logger = slog.New(logflood.New(opts.Logger.Handler(), logflood.Config{}, a.registry))
 	if d := cfg.Server.StartTimeout.Duration; d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
@@ -184,6 +190,7 @@ func (a *App) start(ctx context.Context) error {
 		a.ingress, err = ingress.New(ctx, cfg, nc, ingress.Options{
 			Logger: a.logger, Registerer: a.registry, Gatherer: a.registry,
 			QueueMetrics: queueMetrics, Guard: a.guard, AccessLog: opts.AccessLog, Version: opts.Version,
+			Checks: workerChecks(a.workers),
 		})
 		if err != nil {
 			return fmt.Errorf("starting the ingress: %w", err)
@@ -196,7 +203,7 @@ func (a *App) start(ctx context.Context) error {
 		}
 		go a.serve(func() error { return a.ingress.Serve(a.listener) })
 	} else {
-		a.ops = ingress.NewOpsServer(a.conns[0], a.registry, opts.Version, a.logger)
+		a.ops = ingress.NewOpsServer(a.conns[0], a.registry, opts.Version, a.logger, workerChecks(a.workers))
 		go a.serve(func() error { return a.ops.Serve(a.listener) })
 	}
 	a.logger.Info("gateway listening", "mode", string(opts.Mode), "addr", a.listener.Addr().String(), "config", cfg.Source)
@@ -216,6 +223,7 @@ func (a *App) startWorkers(ctx context.Context, nc *nats.Conn, qm *bus.QueueMetr
 	if err != nil {
 		return fmt.Errorf("preparing the worker pools: %w", err)
 	}
+	a.workers = svc
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.workerCancel, a.workerDone = cancel, make(chan error, 1)
 	go func() {
@@ -319,6 +327,21 @@ func (a *App) logStartup() {
 				a.logger.Warn("upstream API key not set; calls go without one", "upstream", u.Name, "env", u.EnvPrefix()+"API_KEY")
 			}
 		}
+	}
+}
+
+// workerChecks are the health checks of the process's worker pools: their
+// queues on the bus. svc may be nil.
+func workerChecks(svc *workers.Service) ingress.CheckSource {
+	if svc == nil {
+		return nil
+	}
+	return func() []ingress.Check {
+		checks := ingress.ResourceChecks(svc.Queues())
+		for i := range checks {
+			checks[i].Name = "worker " + checks[i].Name
+		}
+		return checks
 	}
 }
 

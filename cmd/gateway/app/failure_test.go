@@ -177,8 +177,8 @@ func TestClientDisconnectFreesTheSlot(t *testing.T) {
 		})
 		_ = queued.conn.Close()
 		eventually(t, 5*time.Second, func() error {
-			if n := gatheredValue(t, p.app, "gateway_rejected_total", "upstream", "openai", "reason", "client_gone"); n != 1 {
-				return fmt.Errorf("gateway_rejected_total{reason=client_gone} = %v", n)
+			if n := gatheredValue(t, p.app, "gateway_client_disconnects_total", "upstream", "openai", "stage", "queued"); n != 1 {
+				return fmt.Errorf("gateway_client_disconnects_total{stage=queued} = %v", n)
 			}
 			return nil
 		})
@@ -232,6 +232,21 @@ func TestClientDisconnectFreesTheSlot(t *testing.T) {
 			t.Fatalf("next request: %d %s", resp.StatusCode, body)
 		}
 	})
+
+	// Three clients left: one queued, the occupant while its call hung
+	// upstream, and one mid-stream. Each departure is counted once, by the
+	// ingress, under the stage it happened in; none is a refusal.
+	for _, tt := range []struct {
+		stage string
+		want  float64
+	}{{"queued", 1}, {"answering", 2}} {
+		if n := gatheredValue(t, p.app, "gateway_client_disconnects_total", "upstream", "openai", "stage", tt.stage); n != tt.want {
+			t.Errorf("gateway_client_disconnects_total{stage=%s} = %v, want %v", tt.stage, n, tt.want)
+		}
+	}
+	if n := gatheredValue(t, p.app, "gateway_rejected_total", "upstream", "openai", "reason", "client_gone"); n != 0 {
+		t.Errorf("gateway_rejected_total{reason=client_gone} = %v: a client leaving is no refusal, and is counted in gateway_client_disconnects_total", n)
+	}
 }
 
 // TestWorkerVanishesMidStream cuts a worker off the bus in the middle of a

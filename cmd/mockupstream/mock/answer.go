@@ -76,7 +76,19 @@ func buildAnswer(p *prompt, chunks int, seq uint64, callPrefix string) answer {
 		a.thinking = split(thinkingText, thinkingPieces)
 		a.signature = "EqMock" + strconv.FormatUint(seq, 10) + "signature"
 	}
-	if calls := chooseTools(p); len(calls) > 0 {
+	if r := p.script; r != nil && len(r.ToolCalls) > 0 {
+		a.finish = finishTools
+		seqStr := strconv.FormatUint(seq, 10)
+		for i := range r.ToolCalls {
+			args := r.ToolCalls[i].arguments()
+			a.calls = append(a.calls, toolCall{
+				id:    callPrefix + "mock_" + seqStr + "_" + strconv.Itoa(i),
+				name:  r.ToolCalls[i].Name,
+				args:  args,
+				frags: split(args, argFragments),
+			})
+		}
+	} else if calls := chooseTools(p); p.script == nil && len(calls) > 0 {
 		a.finish = finishTools
 		seqStr := strconv.FormatUint(seq, 10)
 		for i, t := range calls {
@@ -114,6 +126,9 @@ func buildAnswer(p *prompt, chunks int, seq uint64, callPrefix string) answer {
 
 // answerText is the text of a non-tool-call answer.
 func answerText(p *prompt) string {
+	if p.script != nil {
+		return p.script.Text
+	}
 	if p.toolResults != nil {
 		return toolResultsPrefix + strings.Join(p.toolResults, "; ")
 	}

@@ -37,6 +37,11 @@ type Config struct {
 	// otherwise. SSE files are written one event at a time so ChunkGap and
 	// DisconnectAfter apply to them (counted in events).
 	ReplayFile string
+	// ScriptFile, when set, names a JSON script of written answers for
+	// requests whose last user text matches a rule (see script.go); other
+	// requests get the derived answer. It is read for every request, so a
+	// test may rewrite it between requests.
+	ScriptFile string
 	// ReplayStatus is the HTTP status for ReplayFile; 0 means 200.
 	ReplayStatus int
 	// Strict validates requests the way the real providers do and answers

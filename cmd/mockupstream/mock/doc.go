@@ -41,6 +41,9 @@
 // always 0. Output tokens are the number of content deltas of the answer:
 // text chunks, thinking deltas and tool argument fragments, streamed or not.
 //
+// Config.ScriptFile replaces the answer of chosen requests with written text
+// or tool calls; see script.go.
+//
 // Behaviour is set by [Config] and can be changed between requests with
 // [Server.SetConfig]; most knobs can also be set per request with headers
 // (X-Mock-Latency, X-Mock-Chunks, X-Mock-Gap, X-Mock-Status,

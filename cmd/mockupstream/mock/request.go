@@ -234,6 +234,7 @@ type prompt struct {
 	includeUsage bool
 	cached       bool
 	bodyLen      int
+	script       *scriptRule // the script's rule for this request, if any
 }
 
 type toolDecl struct {
@@ -273,6 +274,12 @@ func openAIPrompt(req *oaRequest, body []byte) prompt {
 		p.includeUsage = req.StreamOptions.IncludeUsage
 	}
 	msgs := req.Messages
+	// Instructions after the last turn (Claude Code's mid-conversation
+	// system messages, converted in place) do not change whom the model
+	// answers.
+	for len(msgs) > 0 && (msgs[len(msgs)-1].Role == "system" || msgs[len(msgs)-1].Role == "developer") {
+		msgs = msgs[:len(msgs)-1]
+	}
 	if n := len(msgs); n > 0 {
 		switch msgs[n-1].Role {
 		case "user":
@@ -361,6 +368,11 @@ func anthropicPrompt(req *anRequest, body []byte) prompt {
 	// The answer follows the last user turn, even when an assistant
 	// prefill comes after it.
 	msgs := req.Messages
+	// Mid-conversation system messages after the last turn do not change
+	// whom the model answers.
+	for len(msgs) > 0 && msgs[len(msgs)-1].Role == "system" {
+		msgs = msgs[:len(msgs)-1]
+	}
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Role != "user" {
 			continue

@@ -354,6 +354,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 		pr = openAIPrompt(req, body)
 	}
 
+	if cfg.ScriptFile != "" {
+		script, err := loadScript(cfg.ScriptFile)
+		if err != nil {
+			e := statusError(p, http.StatusInternalServerError)
+			e.msg = err.Error()
+			return s.writeError(w, p, seq, len(body), e)
+		}
+		pr.script = script.match(&pr)
+	}
 	prefix := "call_"
 	if p == provAnthropic {
 		prefix = "toolu_"
