@@ -275,7 +275,7 @@ func TestStartFailureExits(t *testing.T) {
 	if code != exitError {
 		t.Errorf("exit %d, want %d", code, exitError)
 	}
-	if !strings.Contains(stderr, "gateway: starting the worker pools") || !strings.Contains(stderr, "replicas") {
+	if !strings.Contains(stderr, "gateway: starting the") || !strings.Contains(stderr, "replicas > 1 not supported") {
 		t.Errorf("stderr does not give the cause:\n%s", stderr)
 	}
 	if !strings.Contains(stderr, "gateway: hint: bus.replicas > 1 needs a NATS cluster") {
