@@ -36,10 +36,17 @@ COPY . .
 # CGO_ENABLED=0 gives static binaries: the runtime image has no libc.
 FROM source AS build-gateway
 ARG VERSION
+# `gateway version` prints the commit and build date stamped here; the build
+# context has no .git (.dockerignore), so the toolchain cannot record them:
+#   --build-arg COMMIT=$(git rev-parse HEAD) --build-arg BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+ARG COMMIT=unknown
+ARG BUILD_DATE=unknown
 ARG TARGETOS
 ARG TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    GOOS=${TARGETOS} GOARCH=${TARGETARCH} CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/gateway ./cmd/gateway
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} CGO_ENABLED=0 go build -trimpath \
+      -ldflags="-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.date=${BUILD_DATE}" \
+      -o /out/gateway ./cmd/gateway
 
 FROM source AS build-mockupstream
 ARG VERSION

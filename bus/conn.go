@@ -80,8 +80,14 @@ func Connect(cfg config.Bus, o ConnOptions) (*nats.Conn, error) {
 			o.Metrics.setConnected(o.Role, true)
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("disconnected from NATS", "err", err)
 			o.Metrics.setConnected(o.Role, false)
+			if err == nil {
+				// No error: the process closed the connection itself, as
+				// at shutdown. Nothing for an operator to look at.
+				logger.Debug("NATS connection closed")
+				return
+			}
+			logger.Warn("disconnected from NATS", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())

@@ -43,6 +43,7 @@ type QueueConfig struct {
 // processes that create the same replicated stream at the same moment may
 // never hear back, and a cluster electing a leader answers nothing.
 func EnsureQueue(ctx context.Context, js jetstream.JetStream, q QueueConfig) (jetstream.Consumer, error) {
+	var last error
 	for {
 		attempt, cancel := context.WithTimeout(ctx, queueSetupAttempt)
 		cons, err := ensureQueue(attempt, js, q)
@@ -50,9 +51,15 @@ func EnsureQueue(ctx context.Context, js jetstream.JetStream, q QueueConfig) (je
 		if err == nil {
 			return cons, nil
 		}
+		if ctx.Err() != nil && last != nil {
+			// The attempt was cut short by the caller: the one before
+			// says why the queue could not be made.
+			return nil, last
+		}
 		if ctx.Err() != nil || !transient(err) {
 			return nil, err
 		}
+		last = err
 		select {
 		case <-ctx.Done():
 			return nil, err

@@ -6,7 +6,7 @@
 // binary), lays it over Default and DefaultUpstream, applies environment
 // overrides, hashes the API keys named by key_env, and runs Validate.
 //
-// Every scalar key of [server], [logging], [bus] and [access] is overridden
+// Every scalar key of [server], [worker], [logging], [bus] and [access] is overridden
 // by GATEWAY_<SECTION>_<KEY> (GATEWAY_SERVER_PORT=9000), and every scalar
 // key of an upstream by GATEWAY_UPSTREAMS_<NAME>_<KEY>, NAME being the
 // upstream's name upper-cased with other characters than letters and digits
@@ -39,6 +39,7 @@ const (
 // Config is the whole gateway configuration.
 type Config struct {
 	Server    Server     `toml:"server"`
+	Worker    Worker     `toml:"worker"`
 	Logging   Logging    `toml:"logging"`
 	Bus       Bus        `toml:"bus"`
 	Access    Access     `toml:"access"`
@@ -71,6 +72,10 @@ type Server struct {
 	IdleTimeout Duration `toml:"idle_timeout"`
 	// ShutdownGrace is how long in-flight requests may run after SIGTERM.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// StartTimeout bounds setting up the queues and buckets on NATS at
+	// start; a process that cannot do it in time exits with the last error
+	// instead of running without serving.
+	StartTimeout Duration `toml:"start_timeout"`
 	// StallTimeout ends a request whose worker sent nothing (not even a
 	// heartbeat) for this long.
 	StallTimeout Duration `toml:"stall_timeout"`
@@ -83,6 +88,15 @@ type Server struct {
 	Pprof string `toml:"pprof"`
 	// AccessLog writes one log line per request.
 	AccessLog bool `toml:"access_log"`
+}
+
+// Worker configures a worker-only process (gateway worker).
+type Worker struct {
+	// Port is the TCP port, on server.host, where a worker-only process
+	// serves /health, /health/live, /health/ready and /metrics. It has its
+	// own default so that an ingress and a worker can share a host; the
+	// all-in-one process serves them on server.port instead.
+	Port int `toml:"port"`
 }
 
 // Logging configures log/slog output.
@@ -243,6 +257,7 @@ func Default() Config {
 			ReadTimeout:   Duration{60 * time.Second},
 			IdleTimeout:   Duration{120 * time.Second},
 			ShutdownGrace: Duration{30 * time.Second},
+			StartTimeout:  Duration{60 * time.Second},
 			StallTimeout:  Duration{30 * time.Second},
 			AccessLog:     true,
 
@@ -252,6 +267,7 @@ func Default() Config {
 			// A client reading 2 KiB/s still renews the window in time.
 			SlowClientTimeout: Duration{60 * time.Second},
 		},
+		Worker:  Worker{Port: 8081},
 		Logging: Logging{Level: "info", Format: "json"},
 		Bus: Bus{
 			Mode:       "embedded",
@@ -292,6 +308,7 @@ func (c *Config) ApplyDefaults() {
 	fill(&c.Server.ReadTimeout, d.Server.ReadTimeout)
 	fill(&c.Server.IdleTimeout, d.Server.IdleTimeout)
 	fill(&c.Server.ShutdownGrace, d.Server.ShutdownGrace)
+	fill(&c.Server.StartTimeout, d.Server.StartTimeout)
 	fill(&c.Server.StallTimeout, d.Server.StallTimeout)
 	fill(&c.Server.SlowClientTimeout, d.Server.SlowClientTimeout)
 	fill(&c.Logging.Level, d.Logging.Level)

@@ -258,8 +258,13 @@ func TestDefaultGolden(t *testing.T) {
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Errorf("effective default.toml differs from %s (run go test -update if intended):\n%s", golden, buf.String())
 	}
-	// The golden file is itself a configuration that loads to the same thing.
+	// The golden file is itself a configuration that loads to the same
+	// thing, but for store_dir: written in a file, it is relative to the file.
 	again := mustLoad(t, golden, nil)
+	if want := filepath.Join(filepath.Dir(golden), c.Bus.StoreDir); again.Bus.StoreDir != want {
+		t.Errorf("golden file's store_dir = %q, want %q", again.Bus.StoreDir, want)
+	}
+	again.Bus.StoreDir = c.Bus.StoreDir
 	if !reflect.DeepEqual(stripOrigin(again), stripOrigin(c)) {
 		t.Errorf("golden file loads differently:\n%+v\n%+v", again, c)
 	}
@@ -357,7 +362,7 @@ func TestEnvOverrides(t *testing.T) {
 		{"bus secrets", map[string]string{"GATEWAY_BUS_USER": "gw", "GATEWAY_BUS_PASSWORD": "pw", "GATEWAY_BUS_MODE": "external"},
 			func(c Config) bool { return c.Bus.User == "gw" && c.Bus.Password == "pw" }},
 		{"bus replicas", map[string]string{"GATEWAY_BUS_REPLICAS": "3"}, func(c Config) bool { return c.Bus.Replicas == 3 }},
-		{"access enabled", map[string]string{"GATEWAY_ACCESS_ENABLED": "true"}, func(c Config) bool { return c.Access.Enabled }},
+		{"access disabled", map[string]string{"GATEWAY_ACCESS_ENABLED": "false"}, func(c Config) bool { return !c.Access.Enabled }},
 		{"access store failure", map[string]string{"GATEWAY_ACCESS_STORE_FAILURE": "open"},
 			func(c Config) bool { return c.Access.StoreFailure == "open" }},
 		{"admin key is hashed", map[string]string{"GATEWAY_ACCESS_ADMIN_KEY": "admin-secret"},
@@ -431,6 +436,8 @@ func TestEnvErrors(t *testing.T) {
 		{"external bus without url", map[string]string{"GATEWAY_BUS_MODE": "external", "GATEWAY_BUS_URL": ""},
 			"GATEWAY_BUS_URL", "bus.url", ErrInvalid},
 		{"empty admin key", map[string]string{"GATEWAY_ACCESS_ADMIN_KEY": ""}, "GATEWAY_ACCESS_ADMIN_KEY", "access.admin_key_sha256", ErrMissingEnv},
+		// Otherwise the gateway starts and answers 401 to every request.
+		{"access on without keys", map[string]string{"GATEWAY_ACCESS_ENABLED": "true"}, "GATEWAY_ACCESS_ENABLED", "access.enabled", ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

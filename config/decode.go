@@ -42,30 +42,62 @@ func (d *decoder) fail(path string, sentinel error, format string, args ...any) 
 	})
 }
 
-// parseTOML turns src into a Config laid over the defaults.
-func parseTOML(file, src string) (Config, lineIndex, error) {
+// parseTOML turns src into a Config laid over the defaults. Problems with
+// single keys (unknown, wrong type) leave those keys at their defaults and
+// come back with the Config, so the caller can report them together with
+// what Validate finds; a syntax error returns no Config at all.
+func parseTOML(file, src string) (Config, lineIndex, []error, error) {
 	var tree map[string]any
 	if _, err := toml.Decode(src, &tree); err != nil {
-		return Config{}, nil, syntaxError(file, err)
+		return Config{}, nil, nil, syntaxError(file, src, err)
 	}
 	d := &decoder{file: file, lines: keyLines(src)}
 	cfg := Default()
 	d.decode("", tree, reflect.ValueOf(&cfg).Elem())
-	return cfg, d.lines, errors.Join(d.errs...)
+	return cfg, d.lines, d.errs, nil
 }
 
 // syntaxError turns a toml.ParseError into a FieldError with its position.
-func syntaxError(file string, err error) error {
+// The parser reports a line that ends too early (an unclosed "[bus") at the
+// newline that ends it, which it counts as the next line, and names the last
+// key it read even when the problem is elsewhere: the line is taken from
+// the byte offset instead, and the key kept only when it is on that line.
+func syntaxError(file, src string, err error) error {
 	var pe toml.ParseError
-	if errors.As(err, &pe) {
-		return &FieldError{
-			File: file,
-			Line: pe.Position.Line,
-			Key:  pe.LastKey,
-			Err:  fmt.Errorf("%w: %s", ErrSyntax, pe.Message),
+	if !errors.As(err, &pe) {
+		return &FieldError{File: file, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
+	}
+	line := pe.Position.Line
+	if start := pe.Position.Start; start > 0 && start <= len(src) {
+		// Counting the newlines before the offset puts a newline on the
+		// line it ends.
+		line = strings.Count(src[:start], "\n") + 1
+	}
+	key := pe.LastKey
+	if key != "" {
+		last := key
+		if i := strings.LastIndexByte(key, '.'); i >= 0 {
+			last = key[i+1:]
+		}
+		if !strings.Contains(lineText(src, line), last) {
+			key = ""
 		}
 	}
-	return &FieldError{File: file, Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
+	return &FieldError{
+		File: file,
+		Line: line,
+		Key:  key,
+		Err:  fmt.Errorf("%w: %s", ErrSyntax, pe.Message),
+	}
+}
+
+// lineText returns the 1-based line n of src, or "".
+func lineText(src string, n int) string {
+	lines := strings.Split(src, "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return lines[n-1]
 }
 
 // decode stores raw (a parsed TOML value) into rv, a settable value.

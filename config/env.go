@@ -27,7 +27,7 @@ const (
 
 // envSections are the tables whose scalar keys GATEWAY_<SECTION>_<KEY>
 // overrides.
-var envSections = [...]string{"server", "logging", "bus", "access"}
+var envSections = [...]string{"server", "worker", "logging", "bus", "access"}
 
 // LookupFunc reads an environment variable; os.LookupEnv in production.
 type LookupFunc func(name string) (string, bool)
@@ -113,6 +113,52 @@ func applyEnv(c *Config, lookup LookupFunc, meta *sourceMeta) []error {
 		}
 	}
 	return errs
+}
+
+// unknownEnv reports each GATEWAY_* variable of environ ("NAME=value"
+// lines) that Load does not read, with the nearest name it does read.
+func unknownEnv(c *Config, environ []string, meta *sourceMeta) []error {
+	var known []string
+	var errs []error
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		if known == nil {
+			known = c.EnvNames()
+		}
+		if _, ok := slices.BinarySearch(known, name); ok {
+			continue
+		}
+		errs = append(errs, &FieldError{File: meta.file, Env: name,
+			Err: fmt.Errorf("%w: %s", ErrUnknownEnv, unknownEnvHint(c, name, known))})
+	}
+	return errs
+}
+
+func unknownEnvHint(c *Config, name string, known []string) string {
+	msg := "it sets no configuration key"
+	best, bestDist := "", 4
+	for _, k := range known {
+		if d := editDistance(name, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	if best != "" {
+		return msg + fmt.Sprintf(" (did you mean %s?)", best)
+	}
+	if strings.HasPrefix(name, EnvPrefix+"UPSTREAMS_") {
+		var prefixes []string
+		for _, u := range c.Upstreams {
+			prefixes = append(prefixes, u.EnvPrefix()+"*")
+		}
+		if len(prefixes) == 0 {
+			return msg + "; no upstream is configured"
+		}
+		return msg + "; no upstream has that name, the upstreams' variables are " + strings.Join(prefixes, ", ")
+	}
+	return msg + "; config/example.toml lists every key"
 }
 
 // EnvNames lists, sorted, every environment variable Load consults for a

@@ -22,6 +22,11 @@ var ErrWrongType = errors.New("wrong type")
 // converted to the type of the key it overrides.
 var ErrBadEnv = errors.New("bad environment value")
 
+// ErrUnknownEnv reports a GATEWAY_* environment variable that overrides no
+// key, usually a misspelt name: like an unknown key in a file, it is an
+// error so that a setting never silently fails to apply.
+var ErrUnknownEnv = errors.New("unknown environment variable")
+
 // ErrMissingEnv reports an environment variable that the configuration
 // names (key_env) but that is not set or is empty.
 var ErrMissingEnv = errors.New("environment variable not set")

@@ -26,19 +26,29 @@ var reservedPaths = [...]string{"/health", "/metrics", "/admin"}
 // finds, joined with errors.Join. Each problem is a *FieldError naming the
 // file, the key and, when known, the line or environment variable.
 func (c *Config) Validate() error {
+	return errors.Join(c.problems()...)
+}
+
+// problems lists what Validate reports, in file order.
+func (c *Config) problems() []error {
 	v := &validator{c: c}
 	v.server()
+	v.worker()
 	v.logging()
 	v.bus()
 	v.upstreams()
 	v.routes()
 	v.access()
-	// Report in file order; problems without a line (set from the
-	// environment, or a Config built in code) keep their order at the end.
-	sort.SliceStable(v.errs, func(i, j int) bool {
-		return lineOf(v.errs[i]) < lineOf(v.errs[j])
+	sortByLine(v.errs)
+	return v.errs
+}
+
+// sortByLine puts problems in file order; those without a line (set from
+// the environment, or a Config built in code) keep their order at the end.
+func sortByLine(errs []error) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		return lineOf(errs[i]) < lineOf(errs[j])
 	})
-	return errors.Join(v.errs...)
 }
 
 func lineOf(err error) int {
@@ -119,9 +129,16 @@ func (v *validator) server() {
 	v.positiveDuration("server.read_timeout", s.ReadTimeout)
 	v.positiveDuration("server.idle_timeout", s.IdleTimeout)
 	v.positiveDuration("server.shutdown_grace", s.ShutdownGrace)
+	v.positiveDuration("server.start_timeout", s.StartTimeout)
 	v.positiveDuration("server.stall_timeout", s.StallTimeout)
 	v.positiveDuration("server.slow_client_timeout", s.SlowClientTimeout)
 	v.hostPort("server.pprof", s.Pprof)
+}
+
+func (v *validator) worker() {
+	if p := v.c.Worker.Port; p < 0 || p > 65535 {
+		v.fail("worker.port", "%d is outside 0-65535", p)
+	}
 }
 
 func (v *validator) logging() {
@@ -311,16 +328,18 @@ func (v *validator) access() {
 	if a.AdminKeySHA256 != "" && !isSHA256Hex(a.AdminKeySHA256) {
 		v.fail("access.admin_key_sha256", "must be 64 hex characters (a SHA-256)")
 	}
+	if a.Enabled && len(a.Keys) == 0 {
+		// Every request would get 401: nobody holds a key.
+		v.fail("access.enabled", "access control is on but no [[access.keys]] entry exists; "+
+			"add one (gateway keys new NAME prints it) or turn access control off")
+	}
 	names := map[string]int{}
 	hashes := map[string]int{}
 	for i, k := range a.Keys {
 		p := indexKey("access.keys", i)
-		switch {
-		case k.Name == "":
-			v.fail(p+".name", "a key needs a name")
-		case !validName(k.Name, "-_."):
-			v.fail(p+".name", "%q: use letters, digits, '-', '_' and '.' only", k.Name)
-		default:
+		if err := checkKeyName(k.Name); err != nil {
+			v.fail(p+".name", "%v", err)
+		} else {
 			if j, dup := names[k.Name]; dup {
 				v.fail(p+".name", "%q is already the name of access.keys[%d]", k.Name, j)
 			} else {
@@ -357,6 +376,25 @@ func (v *validator) access() {
 			}
 		}
 	}
+}
+
+// CheckKeyName reports whether name may name an access key: the rule
+// Validate applies to access.keys[].name, for tools that make keys.
+func CheckKeyName(name string) error {
+	if err := checkKeyName(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+func checkKeyName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("a key needs a name")
+	case !validName(name, "-_."):
+		return fmt.Errorf("%q: use letters, digits, '-', '_' and '.' only", name)
+	}
+	return nil
 }
 
 func isSHA256Hex(s string) bool {

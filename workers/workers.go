@@ -54,6 +54,9 @@ type Service struct {
 	tokens *tokencount.Counter
 	// listers answer model listings (models.go).
 	listers []*modelLister
+	// ready is closed once Run has set up every queue and announced the
+	// pools, so a process can tell a failed start from a running service.
+	ready chan struct{}
 }
 
 // New prepares the worker pools. Nothing runs until Run.
@@ -82,6 +85,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		frameLimit: min(max(int(nc.MaxPayload())-64<<10, 4<<10), bus.Window/2),
 		outbox:     outbox,
 		tokens:     tokencount.New(),
+		ready:      make(chan struct{}),
 	}
 	for _, u := range cfg.Upstreams {
 		p, err := newPool(s, u)
@@ -136,6 +140,7 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 		wg.Go(func() { p.runner.sweepUntil(ctx) })
 	}
 	s.logger.Info("workers started", "worker_id", s.id, "upstreams", len(s.pools))
+	close(s.ready)
 	<-ctx.Done()
 	stopAnnouncing()
 	s.stopModels()
@@ -158,6 +163,10 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	}
 	return s.release()
 }
+
+// Ready is closed once Run has set up the queues and serves requests. A
+// Run that fails before that returns its error instead.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
 
 // closePullers ends the pools' queue subscriptions: JetStream delivers
 // nothing more to a pull nobody listens to.

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -52,7 +53,8 @@ type Options struct {
 	// nil writes them through Logger. The caller closes it after Shutdown.
 	AccessLog *accesslog.Logger
 	Version   string
-	// Listener, when set, replaces the listener on server.host:port.
+	// Listener, when set, replaces the listener on server.host:port
+	// (worker.port for a worker process). The App closes it.
 	Listener net.Listener
 }
 
@@ -71,32 +73,52 @@ type App struct {
 	listener net.Listener
 	pprof    *http.Server
 
+	workers      *workers.Service
 	workerCancel context.CancelFunc
 	workerDone   chan error
-	serveDone    chan error
+	// failed carries the first part that stopped on its own.
+	failed chan error
 
+	stopping     atomic.Bool
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
 
-// Start starts a gateway process and returns once it serves.
-func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err error) {
-	a = &App{cfg: cfg, opts: opts, registry: prometheus.NewRegistry()}
+// Start starts a gateway process and returns once it serves. When it fails,
+// whatever it had started is stopped and closed again, opts.Listener
+// included, before it returns the error.
+func Start(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
+	a := &App{
+		cfg: cfg, opts: opts, registry: prometheus.NewRegistry(),
+		listener: opts.Listener, failed: make(chan error, 1),
+	}
 	// A fault repeats the same warning on every request: keep a burst of
 	// each and count the rest, instead of writing thousands of lines a
 	// second.
 	a.logger = slog.New(logflood.New(opts.Logger.Handler(), logflood.Config{}, a.registry))
-	// The error returns set a to nil: keep the half-started process to undo.
-	started := a
-	defer func() {
-		if err != nil {
-			if started.workerCancel != nil {
-				started.workerCancel()
-				<-started.workerDone
-			}
-			started.closeBus()
+	if d := cfg.Server.StartTimeout.Duration; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	if err := a.start(ctx); err != nil {
+		if a.embedded == nil && len(a.conns) > 0 && !a.conns[0].IsConnected() {
+			// Otherwise the message names only the JetStream call that timed out.
+			err = fmt.Errorf("NATS at %s is not reachable (bus.url): %w", cfg.Redacted().Bus.URL, err)
 		}
-	}()
+		a.abort()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (gave up after server.start_timeout, %s)", err, cfg.Server.StartTimeout.Duration)
+		}
+		return nil, err
+	}
+	return a, nil
+}
+
+// start brings the parts up in order: bus, workers, ingress or ops server.
+// It leaves what it started in a for abort to undo.
+func (a *App) start(ctx context.Context) error {
+	cfg, opts := a.cfg, a.opts
 	a.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -110,11 +132,13 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 	connMetrics := bus.NewConnMetrics(a.registry)
 	queueMetrics := bus.NewQueueMetrics(a.registry)
 
-	if opts.Mode == ModeAll {
+	// Only the all-in-one process may run its own NATS server; with
+	// bus.mode = "external" it joins the cluster like split processes do.
+	if opts.Mode == ModeAll && cfg.Bus.Mode != "external" {
+		var err error
 		if a.embedded, err = bus.StartEmbedded(cfg.Bus, a.logger); err != nil {
-			return nil, err
+			return fmt.Errorf("starting the embedded NATS server: %w", err)
 		}
-		a.logger.Info("embedded NATS started", "listen", bus.ListenURL(a.embedded), "monitor", cfg.Bus.Monitor, "store_dir", cfg.Bus.StoreDir)
 	}
 	connect := func(role string) (*nats.Conn, error) {
 		nc, err := bus.Connect(cfg.Bus, bus.ConnOptions{Role: role, Server: a.embedded, Metrics: connMetrics, Logger: a.logger})
@@ -124,60 +148,52 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 		a.conns = append(a.conns, nc)
 		return nc, nil
 	}
+	a.logStartup()
 
-	var svc *workers.Service
 	if opts.Mode == ModeAll || opts.Mode == ModeWorker {
 		nc, err := connect("worker")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		svc, err = workers.New(cfg, nc, workers.Options{Logger: a.logger, Registerer: a.registry, QueueMetrics: queueMetrics})
-		if err != nil {
-			return nil, err
+		if err := a.startWorkers(ctx, nc, queueMetrics); err != nil {
+			return err
 		}
-		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		a.workerCancel, a.workerDone = cancel, make(chan error, 1)
-		// Not a itself: a failed Start sets its result a to nil while this
-		// goroutine still runs.
-		logger, done := a.logger, a.workerDone
-		go func() {
-			err := svc.Run(wctx, cfg.Server.ShutdownGrace.Duration)
-			if err != nil && wctx.Err() == nil {
-				// Otherwise a worker that cannot set up its queues stops
-				// without a word until the process is shut down.
-				logger.Error("worker pools stopped", "err", err)
-			}
-			done <- err
-		}()
 	}
 
-	ln := opts.Listener
-	if ln == nil {
-		addr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Server.Port))
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	if a.listener == nil {
+		port := cfg.Server.Port
+		if opts.Mode == ModeWorker {
+			port = cfg.Worker.Port
 		}
+		addr := net.JoinHostPort(cfg.Server.Host, strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			key := "server.port"
+			if opts.Mode == ModeWorker {
+				key = "worker.port"
+			}
+			return fmt.Errorf("listening on %s (%s): %w", addr, key, err)
+		}
+		a.listener = ln
 	}
-	a.listener = ln
-	a.serveDone = make(chan error, 1)
 
 	if opts.Mode == ModeAll || opts.Mode == ModeIngress {
 		nc, err := connect("ingress")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if cfg.Access.Enabled {
 			if a.guard, err = newGuard(cfg, nc, a.registry, a.logger); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		a.ingress, err = ingress.New(ctx, cfg, nc, ingress.Options{
 			Logger: a.logger, Registerer: a.registry, Gatherer: a.registry,
 			QueueMetrics: queueMetrics, Guard: a.guard, AccessLog: opts.AccessLog, Version: opts.Version,
-			Checks: workerChecks(svc),
+			Checks: workerChecks(a.workers),
 		})
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("starting the ingress: %w", err)
 		}
 		// Workers answer the ingress's presence probe within a round trip;
 		// waiting for them briefly keeps the first requests from meeting
@@ -185,17 +201,133 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (a *App, err er
 		if err := a.ingress.WaitForWorkers(ctx, 2*time.Second); err != nil {
 			a.logger.Warn("workers not visible yet", "err", err)
 		}
-		go func() { a.serveDone <- a.ingress.Serve(ln) }()
+		go a.serve(func() error { return a.ingress.Serve(a.listener) })
 	} else {
-		a.ops = ingress.NewOpsServer(a.conns[0], a.registry, opts.Version, a.logger, workerChecks(svc))
-		go func() { a.serveDone <- a.ops.Serve(ln) }()
+		a.ops = ingress.NewOpsServer(a.conns[0], a.registry, opts.Version, a.logger, workerChecks(a.workers))
+		go a.serve(func() error { return a.ops.Serve(a.listener) })
 	}
-	a.logger.Info("gateway listening", "mode", string(opts.Mode), "addr", ln.Addr().String(), "config", cfg.Source)
+	a.logger.Info("gateway listening", "mode", string(opts.Mode), "addr", a.listener.Addr().String(), "config", cfg.Source)
 
 	if cfg.Server.Pprof != "" {
 		a.startPprof()
 	}
-	return a, nil
+	return nil
+}
+
+// startWorkers runs the worker pools and waits until they have set up their
+// queues: a pool that cannot (too many replicas for the cluster, no
+// JetStream) fails the start instead of leaving a process that listens but
+// never answers.
+func (a *App) startWorkers(ctx context.Context, nc *nats.Conn, qm *bus.QueueMetrics) error {
+	svc, err := workers.New(a.cfg, nc, workers.Options{Logger: a.logger, Registerer: a.registry, QueueMetrics: qm})
+	if err != nil {
+		return fmt.Errorf("preparing the worker pools: %w", err)
+	}
+	a.workers = svc
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.workerCancel, a.workerDone = cancel, make(chan error, 1)
+	go func() {
+		err := svc.Run(wctx, a.cfg.Server.ShutdownGrace.Duration)
+		if wctx.Err() == nil {
+			// Stopped on its own: the process cannot serve without them.
+			a.fail(fmt.Errorf("worker pools stopped: %w", err))
+		}
+		a.workerDone <- err
+	}()
+	select {
+	case <-svc.Ready():
+		return nil
+	case <-a.failed:
+		// Run returned before it was ready; its error is on workerDone.
+		err := <-a.workerDone
+		a.workerCancel, a.workerDone = nil, nil
+		cancel()
+		return fmt.Errorf("starting the worker pools: %w", err)
+	case <-ctx.Done():
+		// Run is still retrying: stop it, and report what kept failing.
+		cancel()
+		err := <-a.workerDone
+		a.workerCancel, a.workerDone = nil, nil
+		if err == nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("starting the worker pools: %w", err)
+	}
+}
+
+// serve runs an HTTP server and reports its end.
+func (a *App) serve(run func() error) {
+	err := run()
+	if err == nil {
+		err = errors.New("the HTTP server stopped")
+	}
+	a.fail(fmt.Errorf("serving HTTP: %w", err))
+}
+
+// fail reports the first part that stopped on its own through Done. Parts
+// stopping because Shutdown stops them are not failures.
+func (a *App) fail(err error) {
+	if a.stopping.Load() {
+		return
+	}
+	select {
+	case a.failed <- err:
+	default:
+	}
+}
+
+// abort undoes a start that failed half-way, in the reverse order.
+func (a *App) abort() {
+	if a.ingress != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = a.ingress.Shutdown(ctx)
+		cancel()
+	}
+	if a.listener != nil {
+		_ = a.listener.Close()
+	}
+	if a.workerCancel != nil {
+		a.workerCancel()
+		<-a.workerDone
+	}
+	if a.guard != nil {
+		_ = a.guard.Close()
+	}
+	a.closeBus()
+}
+
+// logStartup says what the process runs: its version, the NATS it uses, the
+// routes and upstreams, access control, and which provider keys are missing
+// (by variable name; never a value).
+func (a *App) logStartup() {
+	cfg, mode := a.cfg, a.opts.Mode
+	natsAttrs := []any{"version", a.opts.Version, "mode", string(mode), "config", cfg.Source}
+	if a.embedded != nil {
+		natsAttrs = append(natsAttrs, "nats", "embedded", "nats_listen", bus.ListenURL(a.embedded),
+			"nats_monitor", cfg.Bus.Monitor, "store_dir", cfg.Bus.StoreDir)
+	} else {
+		natsAttrs = append(natsAttrs, "nats", "external", "nats_url", cfg.Redacted().Bus.URL)
+	}
+	natsAttrs = append(natsAttrs, "replicas", cfg.Bus.Replicas)
+	if mode != ModeWorker {
+		natsAttrs = append(natsAttrs, "access", cfg.Access.Enabled)
+	}
+	a.logger.Info("gateway starting", natsAttrs...)
+	if mode != ModeWorker {
+		for _, r := range cfg.Routes {
+			u, _ := a.cfg.Upstream(r.Upstream)
+			a.logger.Info("route", "path", r.Path, "input_format", string(r.InputFormat),
+				"upstream", r.Upstream, "upstream_format", string(u.Format))
+		}
+	}
+	if mode != ModeIngress {
+		for _, u := range cfg.Upstreams {
+			a.logger.Info("upstream", "upstream", u.Name, "url", u.URL, "format", string(u.Format), "concurrency", u.Concurrency)
+			if u.APIKey == "" {
+				a.logger.Warn("upstream API key not set; calls go without one", "upstream", u.Name, "env", u.EnvPrefix()+"API_KEY")
+			}
+		}
+	}
 }
 
 // workerChecks are the health checks of the process's worker pools: their
@@ -277,13 +409,16 @@ func (a *App) NATSURL() string {
 	return bus.ListenURL(a.embedded)
 }
 
-// Done reports the HTTP server's end.
-func (a *App) Done() <-chan error { return a.serveDone }
+// Done reports the first part that stopped on its own, the HTTP server or
+// the worker pools, while the process was meant to run: the process should
+// then shut down and exit with that error.
+func (a *App) Done() <-chan error { return a.failed }
 
 // Shutdown stops taking requests, lets those in flight finish within the
 // context's deadline, and stops every part in order: HTTP, workers, bus.
 // Later calls return the first call's result.
 func (a *App) Shutdown(ctx context.Context) error {
+	a.stopping.Store(true)
 	a.shutdownOnce.Do(func() { a.shutdownErr = a.shutdown(ctx) })
 	return a.shutdownErr
 }
