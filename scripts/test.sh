@@ -30,6 +30,9 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== go mod tidy -diff"
+go mod tidy -diff
+
 echo "== go test -race"
 go test -race -timeout 20m ./...
 
