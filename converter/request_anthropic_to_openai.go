@@ -178,11 +178,18 @@ func anthropicToolsToOpenAI(tools []anTool) ([]oaTool, error) {
 		if err != nil {
 			return nil, err
 		}
+		// As for output_config.format: Anthropic enforces any schema, but
+		// OpenAI refuses a strict tool whose schema breaks its strict rules,
+		// so such a tool goes without strict rather than failing the request.
+		strict := t.Strict
+		if strict != nil && *strict && !meetsOpenAIStrict(params) {
+			strict = nil
+		}
 		out = append(out, oaTool{Type: "function", Function: &oaFunction{
 			Name:        t.Name,
 			Description: t.Description,
 			Parameters:  params,
-			Strict:      t.Strict,
+			Strict:      strict,
 		}})
 	}
 	return out, nil
