@@ -190,14 +190,14 @@ func TestLargeSDKHeadersAccepted(t *testing.T) {
 // status.
 func headerStatus(t *testing.T, url string, n int) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url+"/health", nil)
+	req, err := http.NewRequest(http.MethodGet, url+"/health/live", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("X-Pad", strings.Repeat("p", n))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("GET /health with %d bytes of header: %v", n, err)
+		t.Fatalf("GET /health/live with %d bytes of header: %v", n, err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
