@@ -1,6 +1,10 @@
 package bus
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Rejection reasons, the values of gateway_rejected_total's reason label.
 const (
@@ -46,4 +50,22 @@ func NewQueueMetrics(reg prometheus.Registerer) *QueueMetrics {
 	}
 	reg.MustRegister(m.Depth, m.Wait, m.Busy, m.Capacity, m.Rejected)
 	return m
+}
+
+// PanicsCounter returns gateway_panics_total's child for component
+// ("ingress" or "worker"), registering the family on reg unless the other
+// half of a single-process gateway already did.
+func PanicsCounter(reg prometheus.Registerer, component string) prometheus.Counter {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_panics_total",
+		Help: "Panics recovered while handling one request, which ended that request with an error.",
+	}, []string{"component"})
+	if err := reg.Register(vec); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			panic(err)
+		}
+		vec = already.ExistingCollector.(*prometheus.CounterVec)
+	}
+	return vec.WithLabelValues(component)
 }

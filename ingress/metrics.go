@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aigateway/gateway/bus"
 )
 
 // MetricClientDisconnects is the name of the counter of clients that left
@@ -79,7 +81,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"upstream", "stage"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.firstToken, m.interChunk, m.disconnects)
-	m.panics = panicsCounter(reg, "ingress")
+	m.panics = bus.PanicsCounter(reg, "ingress")
 	return m
 }
 

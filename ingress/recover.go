@@ -1,34 +1,14 @@
 package ingress
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"runtime/debug"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/converter"
 )
-
-// panicsCounter returns gateway_panics_total's child for component,
-// registering the family unless another component of this process (the
-// workers, in single-process mode) already did.
-func panicsCounter(reg prometheus.Registerer, component string) prometheus.Counter {
-	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gateway_panics_total",
-		Help: "Panics recovered while handling one request, which ended that request with an error.",
-	}, []string{"component"})
-	if err := reg.Register(vec); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if !errors.As(err, &already) {
-			panic(err)
-		}
-		vec = already.ExistingCollector.(*prometheus.CounterVec)
-	}
-	return vec.WithLabelValues(component)
-}
 
 // panicked records a recovered panic: counted, and logged with the request
 // id and the stack so that the bug can be found.

@@ -1,7 +1,6 @@
 package workers
 
 import (
-	"errors"
 	"strconv"
 	"sync"
 
@@ -118,22 +117,4 @@ func (p *poolMetrics) request(status int) {
 
 func (p *poolMetrics) failure(kind string) {
 	p.m.errors.WithLabelValues(p.upstream, kind).Inc()
-}
-
-// panicsCounter returns gateway_panics_total's child for component,
-// registering the family unless another component of this process (the
-// ingress, in single-process mode) already did.
-func panicsCounter(reg prometheus.Registerer, component string) prometheus.Counter {
-	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gateway_panics_total",
-		Help: "Panics recovered while handling one request, which ended that request with an error.",
-	}, []string{"component"})
-	if err := reg.Register(vec); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if !errors.As(err, &already) {
-			panic(err)
-		}
-		vec = already.ExistingCollector.(*prometheus.CounterVec)
-	}
-	return vec.WithLabelValues(component)
 }

@@ -66,7 +66,7 @@ func newRecoverHarness(t *testing.T, client converter.Format) *recoverHarness {
 	}
 	t.Cleanup(sender.Close)
 	logs := &bytes.Buffer{}
-	panics := panicsCounter(prometheus.NewRegistry(), "worker")
+	panics := bus.PanicsCounter(prometheus.NewRegistry(), "worker")
 	p := &pool{
 		svc:    &Service{panics: panics},
 		logger: slog.New(slog.NewJSONHandler(logs, nil)),

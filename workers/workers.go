@@ -78,7 +78,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		logger: opts.Logger.With("component", "workers"),
 		qm:     opts.QueueMetrics,
 		m:      newMetrics(opts.Registerer),
-		panics: panicsCounter(opts.Registerer, "worker"),
+		panics: bus.PanicsCounter(opts.Registerer, "worker"),
 		// A head frame is a few KiB at most. Half the credit window at
 		// most, too: the ingress renews credit once half the window is
 		// used, so a larger piece could wait for credit that never comes.
