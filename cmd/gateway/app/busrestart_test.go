@@ -100,11 +100,7 @@ func firstSuccess(t *testing.T, g *gateway, bound time.Duration) time.Duration {
 // restarted.
 func TestSplitModeSurvivesNATSRestart(t *testing.T) {
 	node := startNATSNode(t)
-	m := mock.New(mock.DefaultConfig())
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
+	m := startMock(t, mock.DefaultConfig())
 	env := map[string]string{"GATEWAY_BUS_MODE": "external", "GATEWAY_BUS_URL": node.url()}
 	startProc(t, ModeWorker, m.URL(), m.URL(), "", env)
 	p := startProc(t, ModeIngress, m.URL(), m.URL(), "", env)
@@ -169,11 +165,7 @@ func TestSplitModeSurvivesClusterRestart(t *testing.T) {
 	for _, n := range nodes {
 		urls = append(urls, n.url())
 	}
-	m := mock.New(mock.DefaultConfig())
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
+	m := startMock(t, mock.DefaultConfig())
 	env := map[string]string{
 		"GATEWAY_BUS_MODE":     "external",
 		"GATEWAY_BUS_URL":      strings.Join(urls, ","),

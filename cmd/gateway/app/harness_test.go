@@ -255,3 +255,15 @@ func accumulateMessage(t *testing.T, stream *ssestream.Stream[anthropic.MessageS
 	}
 	return msg
 }
+
+// startMock starts the mock upstream on a loopback port for the rest of the
+// test.
+func startMock(t *testing.T, cfg mock.Config) *mock.Server {
+	t.Helper()
+	m := mock.New(cfg)
+	if err := m.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}

@@ -94,11 +94,7 @@ func TestWorkerThatCannotServeSaysWhy(t *testing.T) {
 // server is back and the queues are recreated.
 func TestHealthFollowsTheBus(t *testing.T) {
 	node := startNATSNode(t)
-	m := mock.New(mock.DefaultConfig())
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
+	m := startMock(t, mock.DefaultConfig())
 	env := map[string]string{"GATEWAY_BUS_MODE": "external", "GATEWAY_BUS_URL": node.url()}
 	w := startProc(t, ModeWorker, m.URL(), m.URL(), "", env)
 	in := startProc(t, ModeIngress, m.URL(), m.URL(), "", env)
@@ -139,11 +135,7 @@ func TestHealthFollowsTheBus(t *testing.T) {
 // a burst of requests, each refused because it cannot be queued: the log
 // keeps a few of the identical error lines and counts the rest.
 func TestRefusalsDoNotFloodTheLog(t *testing.T) {
-	m := mock.New(mock.DefaultConfig())
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
+	m := startMock(t, mock.DefaultConfig())
 	p := startProc(t, ModeAll, m.URL(), m.URL(), "", nil)
 	g := &gateway{t: t, url: p.url, app: p.app, mock: m, logs: p.logs}
 	cutBus(t, p.app, "ingress")

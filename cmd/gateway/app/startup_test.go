@@ -83,11 +83,7 @@ func shutdown(t testing.TB, a *App) {
 // checks that Start returns the real cause instead of panicking, and leaves
 // nothing behind: no goroutine, and the HTTP port free again.
 func TestStartFailureUndoesEverything(t *testing.T) {
-	m := mock.New(mock.DefaultConfig())
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
+	m := startMock(t, mock.DefaultConfig())
 
 	tests := []struct {
 		name string
@@ -176,11 +172,7 @@ func TestStartFailureUndoesEverything(t *testing.T) {
 // bus.mode = "external" asks.
 func TestAllInOneOnExternalNATS(t *testing.T) {
 	srv := startNATS(t)
-	m := mock.New(mock.DefaultConfig())
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
+	m := startMock(t, mock.DefaultConfig())
 	env := map[string]string{
 		"GATEWAY_BUS_MODE":    "external",
 		"GATEWAY_BUS_URL":     srv.ClientURL(),
@@ -215,11 +207,7 @@ func TestAllInOneOnExternalNATS(t *testing.T) {
 // leaves server.port to the ingress.
 func TestWorkerPorts(t *testing.T) {
 	srv := startNATS(t)
-	m := mock.New(mock.DefaultConfig())
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
+	m := startMock(t, mock.DefaultConfig())
 	env := map[string]string{
 		"GATEWAY_BUS_MODE":    "external",
 		"GATEWAY_BUS_URL":     srv.ClientURL(),
@@ -259,11 +247,7 @@ func TestWorkerPorts(t *testing.T) {
 // TestStartupLogs checks that the first lines say what runs, and that a
 // clean shutdown logs no NATS disconnection warning.
 func TestStartupLogs(t *testing.T) {
-	m := mock.New(mock.DefaultConfig())
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
+	m := startMock(t, mock.DefaultConfig())
 	env := map[string]string{
 		"GATEWAY_SERVER_PORT":              strconv.Itoa(freePort(t)),
 		"GATEWAY_UPSTREAMS_OPENAI_API_KEY": "sk-very-secret",

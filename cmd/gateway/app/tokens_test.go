@@ -135,11 +135,7 @@ func tokenSum(t testing.TB, a *App, kind string) float64 {
 func TestTokensCountedOnceInSplitMode(t *testing.T) {
 	// A JetStream cluster needs a quorum of servers.
 	nodes := startNATSCluster(t, 3)
-	m := mock.New(mock.DefaultConfig())
-	if err := m.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
+	m := startMock(t, mock.DefaultConfig())
 	env := map[string]string{
 		"GATEWAY_BUS_MODE":     "external",
 		"GATEWAY_BUS_URL":      clusterURL(nodes),
