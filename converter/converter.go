@@ -6,17 +6,17 @@
 // format traffic never goes through a translation: it is forwarded as is.
 package converter
 
+import "github.com/aigateway/gateway/converter/format"
+
 // Format names a wire API spoken by a client or an upstream.
-type Format string
+type Format = format.Format
 
 // The wire formats the gateway speaks.
 const (
-	OpenAIChat Format = "openai-chat"
-	Anthropic  Format = "anthropic"
+	OpenAIChat      = format.OpenAIChat
+	OpenAIResponses = format.OpenAIResponses
+	Anthropic       = format.Anthropic
 )
-
-// Valid reports whether f is a known format.
-func (f Format) Valid() bool { return f == OpenAIChat || f == Anthropic }
 
 // Usage is the token accounting of one answer, in the gateway's own terms.
 type Usage struct {
