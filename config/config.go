@@ -45,6 +45,8 @@ type Config struct {
 	Access    Access     `toml:"access"`
 	Upstreams []Upstream `toml:"upstreams"`
 	Routes    []Route    `toml:"routes"`
+	// Breaker configures circuit breaking (breaker.go).
+	Breaker Breaker `toml:"breaker"`
 
 	// Source names the file the configuration was read from, for messages:
 	// a path, or EmbeddedSource for the built-in default.toml.
@@ -189,6 +191,15 @@ type Upstream struct {
 	// APIKey is never read from a file: it comes from
 	// GATEWAY_UPSTREAMS_<NAME>_API_KEY.
 	APIKey string `toml:"-"`
+	// APIKeyEnvs names more environment variables holding provider keys:
+	// the upstream's calls spread over all of them (keypool.go).
+	APIKeyEnvs []string `toml:"api_key_envs"`
+	// KeyPolicy picks a key of the pool per call: rotate or headroom.
+	KeyPolicy string `toml:"key_policy"`
+	// Keys is the key pool Load resolves from APIKey and APIKeyEnvs.
+	Keys []UpstreamKey `toml:"-"`
+	// Breaker overrides [breaker] settings for this upstream's targets.
+	Breaker BreakerOverride `toml:"breaker"`
 	// Concurrency is the number of upstream calls one worker process runs at once.
 	Concurrency int `toml:"concurrency"`
 	// QueueSize bounds the requests waiting for this upstream across the bus.
@@ -277,7 +288,8 @@ func Default() Config {
 			MaxPayload: 8 << 20,
 			Replicas:   1,
 		},
-		Access: Access{StoreFailure: "closed"},
+		Access:  Access{StoreFailure: "closed"},
+		Breaker: DefaultBreaker(),
 	}
 }
 
@@ -292,6 +304,7 @@ func DefaultUpstream() Upstream {
 		IdleTimeout:      Duration{120 * time.Second},
 		Timeout:          Duration{600 * time.Second},
 		DefaultMaxTokens: 4096,
+		KeyPolicy:        KeyPolicyRotate,
 	}
 }
 
@@ -318,6 +331,7 @@ func (c *Config) ApplyDefaults() {
 	fill(&c.Bus.MaxPayload, d.Bus.MaxPayload)
 	fill(&c.Bus.Replicas, d.Bus.Replicas)
 	fill(&c.Access.StoreFailure, d.Access.StoreFailure)
+	c.Breaker.applyDefaults()
 	for i := range c.Access.Keys {
 		fill(&c.Access.Keys[i].QuotaPeriod, "month")
 	}
@@ -332,6 +346,7 @@ func (c *Config) ApplyDefaults() {
 		fill(&u.IdleTimeout, du.IdleTimeout)
 		fill(&u.Timeout, du.Timeout)
 		fill(&u.DefaultMaxTokens, du.DefaultMaxTokens)
+		fill(&u.KeyPolicy, du.KeyPolicy)
 	}
 }
 

@@ -133,6 +133,15 @@ func (d *decoder) decode(path string, raw any, rv reflect.Value) {
 			return
 		}
 		rv.SetInt(n)
+	case reflect.Float64:
+		switch n := raw.(type) {
+		case float64:
+			rv.SetFloat(n)
+		case int64:
+			rv.SetFloat(float64(n))
+		default:
+			d.fail(path, ErrWrongType, "expected a number, got %s", d.describe(path, raw))
+		}
 	case reflect.Bool:
 		b, ok := raw.(bool)
 		if !ok {

@@ -27,7 +27,7 @@ const (
 
 // envSections are the tables whose scalar keys GATEWAY_<SECTION>_<KEY>
 // overrides.
-var envSections = [...]string{"server", "worker", "logging", "bus", "access"}
+var envSections = [...]string{"server", "worker", "logging", "bus", "access", "breaker"}
 
 // LookupFunc reads an environment variable; os.LookupEnv in production.
 type LookupFunc func(name string) (string, bool)
@@ -103,6 +103,7 @@ func applyEnv(c *Config, lookup LookupFunc, meta *sourceMeta) []error {
 			u.APIKey = v
 		}
 	}
+	resolveUpstreamKeys(c, lookup)
 	if v, ok := lookup(EnvAdminKey); ok {
 		if v == "" {
 			errs = append(errs, &FieldError{File: meta.file, Key: "access.admin_key_sha256", Env: EnvAdminKey,
@@ -179,6 +180,7 @@ func (c Config) EnvNames() []string {
 			names = append(names, k.KeyEnv)
 		}
 	}
+	names = append(names, c.keyEnvNames()...)
 	slices.Sort(names)
 	return slices.Compact(names)
 }
@@ -188,7 +190,7 @@ func isScalar(t reflect.Type) bool {
 		return true
 	}
 	switch t.Kind() {
-	case reflect.String, reflect.Int, reflect.Int64, reflect.Bool:
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Bool, reflect.Float64:
 		return true
 	}
 	return false
@@ -219,6 +221,12 @@ func setScalar(v reflect.Value, s string) error {
 			return fmt.Errorf("%q is not true or false", s)
 		}
 		v.SetBool(b)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		v.SetFloat(f)
 	default:
 		return fmt.Errorf("cannot set a %s from the environment", v.Type())
 	}

@@ -51,6 +51,8 @@ func (c Config) Redacted() Config {
 		u := &out.Upstreams[i]
 		u.ModelMap = maps.Clone(u.ModelMap)
 		redact(&u.APIKey)
+		u.APIKeyEnvs = slices.Clone(u.APIKeyEnvs)
+		u.Keys = redactKeys(u.Keys)
 	}
 	out.Routes = slices.Clone(c.Routes)
 	for i := range out.Routes {

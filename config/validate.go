@@ -39,6 +39,8 @@ func (c *Config) problems() []error {
 	v.upstreams()
 	v.routes()
 	v.access()
+	v.breaker()
+	v.keyPools()
 	sortByLine(v.errs)
 	return v.errs
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/converter/jsonx"
+	"github.com/aigateway/gateway/ingress/breaker"
 )
 
 // Health endpoints. Liveness never depends on NATS: a Kubernetes liveness
@@ -49,6 +50,10 @@ type health struct {
 	Bus           busHealth      `json:"bus"`
 	Workers       map[string]int `json:"workers,omitempty"`
 	Checks        []Check        `json:"checks"`
+	// Circuits lists the upstream targets whose circuit breaker is not
+	// closed. They do not make the process unready: the process itself
+	// is fine, and routing may still reach other targets.
+	Circuits []breaker.Report `json:"circuits,omitempty"`
 }
 
 type busHealth struct {
@@ -144,6 +149,7 @@ func (s *Server) serveHealth(ctx *fasthttp.RequestCtx, path string) {
 	if s.opts.Checks != nil {
 		h.Checks = append(h.Checks, s.opts.Checks()...)
 	}
+	h.Circuits = s.breakers.Reports()
 	writeHealth(ctx, path, h, s.shuttingDown.Load())
 }
 

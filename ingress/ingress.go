@@ -27,6 +27,7 @@ import (
 	"github.com/aigateway/gateway/converter"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
+	"github.com/aigateway/gateway/ingress/breaker"
 )
 
 // Options are the dependencies of a Server.
@@ -105,6 +106,11 @@ type Server struct {
 	// access writes the access log; nil when it is off.
 	access       *accesslog.Logger
 	shuttingDown atomic.Bool
+
+	// breakers are the upstream targets' circuit breakers (circuit.go);
+	// circuitSub hears the other replicas' transitions.
+	breakers   *breaker.Breakers
+	circuitSub *nats.Subscription
 }
 
 // New prepares the ingress: it subscribes to replies and worker presence and
@@ -163,11 +169,16 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	s.addEndpointRoutes()
 	s.models = newModelCatalog(s)
 	id := nuid.Next()
+	if err := s.startBreakers(id); err != nil {
+		return nil, err
+	}
 	if s.inbox, err = bus.NewInbox(nc, id); err != nil {
+		_ = s.circuitSub.Unsubscribe()
 		return nil, err
 	}
 	if s.registry, err = bus.WatchPresence(nc); err != nil {
 		_ = s.inbox.Close()
+		_ = s.circuitSub.Unsubscribe()
 		return nil, err
 	}
 	// Leave room in a bus message for the envelope's header fields.
@@ -244,7 +255,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// its owner closes it.
 		s.access.Flush()
 	}
-	return errors.Join(err, s.registry.Close(), s.inbox.Close())
+	return errors.Join(err, s.registry.Close(), s.inbox.Close(), s.stopBreakers())
 }
 
 // drainPoll is how often the drain checks whether requests are still open.

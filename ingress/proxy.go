@@ -66,6 +66,11 @@ type exchange struct {
 	key       *access.Key
 	admission access.Admission
 	admitted  bool
+
+	// target is the request's circuit-breaker key, set when the breaker
+	// let it through; outcome is what the answer says of the target.
+	target  string
+	outcome int8
 }
 
 func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
@@ -90,6 +95,10 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 		return
 	}
 	x.model, x.stream = info.Model, info.Stream
+	// Before admission: a request refused here costs the key nothing.
+	if !x.checkCircuit(ctx, info.Model) {
+		return
+	}
 	if guarded {
 		if gerr := x.admit(ctx, info.Model, len(body), info.MaxTokens); gerr != nil {
 			x.refuse(ctx, gerr)
@@ -184,6 +193,7 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx) {
 			ctx.SetContentType("application/json")
 			ctx.SetBody(payload)
 			x.status = status
+			x.answered(status)
 			x.failure = "worker error"
 			x.finish()
 			return
@@ -195,6 +205,7 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx) {
 			}
 			headSeen = true
 			x.status = head.Status
+			x.answered(head.Status)
 			ctx.SetStatusCode(head.Status)
 			streaming := false
 			for _, h := range head.Headers {
@@ -342,6 +353,7 @@ func (x *exchange) finish() {
 		return
 	}
 	x.finished = true
+	x.recordOutcome()
 	if x.admitted {
 		x.settle()
 	}
@@ -498,6 +510,9 @@ func (b *streamBody) nextChunk() ([]byte, error) {
 		if gerr != nil {
 			b.done = true
 			x.failure = gerr.Message
+			if gerr.Kind == converter.KindStreamInterrupted {
+				x.outcome = outcomeFailed
+			}
 			if x.gone {
 				return nil, io.EOF
 			}
