@@ -33,7 +33,7 @@ func BenchmarkUpstreamClient(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := client.do(ctx, time.Time{}, req, converter.OpenAIChat, body)
+		resp, err := client.do(ctx, time.Time{}, req, converter.OpenAIChat, body, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

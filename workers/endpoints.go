@@ -69,7 +69,10 @@ func (c *call) serveEndpoint() {
 			return
 		}
 	}
-	resp, err := c.p.client.doAt(ctx, time.Now().Add(c.p.upstream.Timeout.Duration), fasthttp.MethodPost, path, c.req, c.client, body)
+	deadline := time.Now().Add(c.p.upstream.Timeout.Duration)
+	resp, err := c.withKey(func(key *poolKey) (*upstreamResponse, error) {
+		return c.p.client.doAt(ctx, deadline, fasthttp.MethodPost, path, c.req, c.client, body, key)
+	})
 	if err != nil {
 		c.p.pm.request(0)
 		c.upstreamFailed(err, ctx.Err())

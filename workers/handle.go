@@ -172,7 +172,9 @@ func (c *call) serve() {
 	}
 
 	sent := time.Now()
-	resp, err := c.p.client.do(ctx, deadline, c.req, c.client, upstreamBody)
+	resp, err := c.withKey(func(key *poolKey) (*upstreamResponse, error) {
+		return c.p.client.do(ctx, deadline, c.req, c.client, upstreamBody, key)
+	})
 	if err != nil {
 		c.p.pm.request(0)
 		c.upstreamFailed(err, context.Cause(ctx))
@@ -214,6 +216,9 @@ func (c *call) upstreamFailed(err, cause error) {
 	switch {
 	case c.sender.Cancelled():
 		c.abandon(bus.ErrCancelled, converter.Usage{})
+	case errors.Is(err, errNoKeys):
+		c.p.pm.failure(errKeys)
+		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s has no usable API key: the gateway's keys for it are unset or were refused", c.p.upstream.Name), err)
 	case errors.Is(err, errBrokenBody):
 		kind := converter.KindUpstreamUnavailable
 		if isTimeout(err) {

@@ -17,6 +17,7 @@ const (
 	errProtocol    = "protocol"
 	errConversion  = "conversion"
 	errNotStream   = "not_a_stream"
+	errKeys        = "no_usable_key"
 )
 
 // metrics are the upstream-facing metrics of the worker pools.
@@ -88,7 +89,7 @@ type poolMetrics struct {
 func (m *metrics) forPool(upstream, provider string) *poolMetrics {
 	// Export every error series at zero so alerts on rates work from the
 	// first failure on.
-	for _, kind := range [...]string{errConnect, errTimeout, errIdleTimeout, errStatus, errInterrupted, errProtocol, errConversion, errNotStream} {
+	for _, kind := range [...]string{errConnect, errTimeout, errIdleTimeout, errStatus, errInterrupted, errProtocol, errConversion, errNotStream, errKeys} {
 		m.errors.WithLabelValues(upstream, kind)
 	}
 	return &poolMetrics{

@@ -114,7 +114,11 @@ func (l *modelLister) list(ctx context.Context) ([]bus.ModelInfo, error) {
 				path += "&after_id=" + url.QueryEscape(after)
 			}
 		}
-		resp, err := p.client.doAt(ctx, deadline, fasthttp.MethodGet, path, &bus.Request{}, p.format, nil)
+		key, err := p.keys.pick()
+		if err != nil {
+			return nil, err
+		}
+		resp, err := p.client.doAt(ctx, deadline, fasthttp.MethodGet, path, &bus.Request{}, p.format, nil, key)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %s could not be reached", p.upstream.Name)
 		}

@@ -26,6 +26,7 @@ type pool struct {
 	upstream config.Upstream
 	format   converter.Format
 	client   *upstreamClient
+	keys     *keyPool
 	routes   map[string]config.Route
 	logger   *slog.Logger
 	pm       *poolMetrics
@@ -65,6 +66,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 		client:        client,
 		routes:        make(map[string]config.Route),
 		logger:        s.logger.With("upstream", u.Name),
+		keys:          newKeyPool(u, s.keyMetrics, s.logger.With("upstream", u.Name)),
 		pm:            s.m.forPool(u.Name, provider(converter.Format(u.Format))),
 		slots:         make(chan struct{}, u.Concurrency),
 		repull:        make(chan struct{}, 1),

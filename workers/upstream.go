@@ -52,8 +52,6 @@ type upstreamClient struct {
 	host             string
 	path             string
 	format           converter.Format
-	authorization    string // header value, with the key
-	apiKey           string
 	firstByteTimeout time.Duration
 	hc               *fasthttp.HostClient
 }
@@ -81,7 +79,6 @@ func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
 		host:             parsed.Host,
 		path:             parsed.RequestURI(),
 		format:           converter.Format(u.Format),
-		apiKey:           u.APIKey,
 		firstByteTimeout: u.FirstByteTimeout.Duration,
 		hc: &fasthttp.HostClient{
 			Addr:  addr,
@@ -98,9 +95,6 @@ func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
 			WriteBufferSize:  4 << 10,
 			ConnPoolStrategy: fasthttp.LIFO,
 		},
-	}
-	if u.APIKey != "" {
-		c.authorization = "Bearer " + u.APIKey
 	}
 	return c, nil
 }
@@ -171,12 +165,12 @@ func (r *upstreamResponse) Close() {
 // do sends body to the upstream and reads the response head, and the whole
 // body unless the request is streamed, by deadline unless it is zero.
 // client is the format the request came in, whose protocol headers
-// (anthropic-version, anthropic-beta) pass through. Errors after ctx ended
-// are ctx's error.
-func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Request, client converter.Format, body []byte) (*upstreamResponse, error) {
+// (anthropic-version, anthropic-beta) pass through. key is the provider
+// key to send, nil for none. Errors after ctx ended are ctx's error.
+func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Request, client converter.Format, body []byte, key *poolKey) (*upstreamResponse, error) {
 	r := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(r)
-	c.build(r, req, client, body)
+	c.build(r, req, client, body, key)
 	// A connection that sat idle in the pool may have been closed by the
 	// other side just as it is reused; nothing reached the upstream then,
 	// so the call is tried once more on a new connection.
@@ -197,7 +191,7 @@ func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Re
 	}
 }
 
-func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client converter.Format, body []byte) {
+func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client converter.Format, body []byte, key *poolKey) {
 	h := &r.Header
 	h.SetHost(c.host)
 	h.SetRequestURI(c.path)
@@ -211,8 +205,8 @@ func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client con
 	}
 	switch c.format {
 	case converter.Anthropic:
-		if c.apiKey != "" {
-			h.Set("X-Api-Key", c.apiKey)
+		if key != nil {
+			h.Set("X-Api-Key", key.value)
 		}
 		version := defaultAnthropicVersion
 		if client == converter.Anthropic {
@@ -225,8 +219,8 @@ func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client con
 		}
 		h.Set("Anthropic-Version", version)
 	default:
-		if c.authorization != "" {
-			h.Set("Authorization", c.authorization)
+		if key != nil {
+			h.Set("Authorization", key.bearer)
 		}
 		for _, name := range [...]string{"openai-organization", "openai-project"} {
 			if v := req.Header(name); v != "" && client == converter.OpenAIChat {

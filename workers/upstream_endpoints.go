@@ -25,10 +25,10 @@ func (c *upstreamClient) apiBase() string {
 // same credentials and protocol headers, and reads the whole answer by
 // deadline. A GET carries no body. Like do, it tries once more when a pooled
 // connection turns out to have been closed while idle.
-func (c *upstreamClient) doAt(ctx context.Context, deadline time.Time, method, path string, req *bus.Request, client converter.Format, body []byte) (*upstreamResponse, error) {
+func (c *upstreamClient) doAt(ctx context.Context, deadline time.Time, method, path string, req *bus.Request, client converter.Format, body []byte, key *poolKey) (*upstreamResponse, error) {
 	r := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(r)
-	c.build(r, req, client, body)
+	c.build(r, req, client, body, key)
 	r.Header.SetMethod(method)
 	r.Header.SetRequestURI(c.apiBase() + path)
 	r.Header.Set("Accept", "application/json")

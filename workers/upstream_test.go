@@ -107,9 +107,10 @@ func TestUpstreamClientSendsProviderHeaders(t *testing.T) {
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = io.WriteString(w, `{}`)
 			})
-			c := testClient(t, srv.URL, tt.format, func(u *config.Upstream) { u.APIKey = "sk-test" })
+			c := testClient(t, srv.URL, tt.format, nil)
 			req := &bus.Request{Stream: tt.stream, Headers: tt.headers}
-			resp, err := c.do(context.Background(), time.Time{}, req, tt.client, []byte(`{}`))
+			key := &poolKey{env: "TEST_KEY", value: "sk-test", bearer: "Bearer sk-test"}
+			resp, err := c.do(context.Background(), time.Time{}, req, tt.client, []byte(`{}`), key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +143,7 @@ func TestUpstreamClientKeepsConnections(t *testing.T) {
 	c := testClient(t, srv.URL, config.FormatOpenAIChat, nil)
 	for i := range 6 {
 		stream := i%2 == 1
-		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: stream}, converter.OpenAIChat, []byte(`{}`))
+		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: stream}, converter.OpenAIChat, []byte(`{}`), nil)
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
@@ -185,7 +186,7 @@ func TestUpstreamClientAbortsWithItsContext(t *testing.T) {
 		<-started
 		cancel()
 	}()
-	_, err := c.do(ctx, time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
+	_, err := c.do(ctx, time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`), nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -209,7 +210,7 @@ func TestUpstreamClientFirstByteTimeout(t *testing.T) {
 	c := testClient(t, srv.URL, config.FormatOpenAIChat, func(u *config.Upstream) {
 		u.FirstByteTimeout = config.Duration{Duration: 50 * time.Millisecond}
 	})
-	_, err := c.do(context.Background(), time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
+	_, err := c.do(context.Background(), time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`), nil)
 	if err == nil || !isTimeout(err) {
 		t.Fatalf("err = %v, want a time-out", err)
 	}
@@ -269,7 +270,7 @@ func TestUpstreamClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
 	})
 	c := testClient(t, url, config.FormatOpenAIChat, nil)
 	for i := range 2 {
-		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
+		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`), nil)
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
@@ -291,7 +292,7 @@ func TestUpstreamClientReportsABrokenBody(t *testing.T) {
 		_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":")
 	})
 	c := testClient(t, url, config.FormatOpenAIChat, nil)
-	_, err := c.do(context.Background(), time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
+	_, err := c.do(context.Background(), time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`), nil)
 	if !errors.Is(err, errBrokenBody) {
 		t.Fatalf("err = %v, want errBrokenBody", err)
 	}
@@ -314,7 +315,7 @@ func TestUpstreamClientReadsChunksThatArrivedTogetherAtOnce(t *testing.T) {
 		_, _ = io.Copy(io.Discard, conn)
 	})
 	c := testClient(t, url, config.FormatOpenAIChat, nil)
-	resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: true}, converter.OpenAIChat, []byte(`{}`))
+	resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: true}, converter.OpenAIChat, []byte(`{}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +343,7 @@ func TestUpstreamClientDeadlineBoundsTheWholeAnswer(t *testing.T) {
 		_, _ = io.Copy(io.Discard, conn) // until the client gives up
 	})
 	c := testClient(t, url, config.FormatOpenAIChat, nil)
-	_, err := c.do(context.Background(), time.Now().Add(100*time.Millisecond), &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
+	_, err := c.do(context.Background(), time.Now().Add(100*time.Millisecond), &bus.Request{}, converter.OpenAIChat, []byte(`{}`), nil)
 	if !errors.Is(err, errBrokenBody) || !isTimeout(err) {
 		t.Fatalf("err = %v, want a broken body by time-out", err)
 	}

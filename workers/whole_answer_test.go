@@ -23,7 +23,7 @@ func TestUpstreamClientStreamedCallAnsweredWithWholeBody(t *testing.T) {
 	})
 	c := testClient(t, srv.URL, config.FormatOpenAIChat, nil)
 	for range 3 {
-		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: true}, converter.OpenAIChat, []byte(`{}`))
+		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: true}, converter.OpenAIChat, []byte(`{}`), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,6 +43,8 @@ type Service struct {
 	qm     *bus.QueueMetrics
 	m      *metrics
 	panics prometheus.Counter
+	// keyMetrics is gateway_upstream_keys, of every pool's keys.
+	keyMetrics *keyMetrics
 	// frameLimit bounds the bytes of one data frame, so that a message of
 	// frames stays under the bus's max_payload with room for the head.
 	frameLimit int
@@ -71,14 +73,15 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:    cfg,
-		nc:     nc,
-		js:     js,
-		id:     id,
-		logger: opts.Logger.With("component", "workers"),
-		qm:     opts.QueueMetrics,
-		m:      newMetrics(opts.Registerer),
-		panics: bus.PanicsCounter(opts.Registerer, "worker"),
+		cfg:        cfg,
+		nc:         nc,
+		js:         js,
+		id:         id,
+		logger:     opts.Logger.With("component", "workers"),
+		qm:         opts.QueueMetrics,
+		m:          newMetrics(opts.Registerer),
+		panics:     bus.PanicsCounter(opts.Registerer, "worker"),
+		keyMetrics: newKeyMetrics(opts.Registerer),
 		// A head frame is a few KiB at most. Half the credit window at
 		// most, too: the ingress renews credit once half the window is
 		// used, so a larger piece could wait for credit that never comes.

@@ -323,7 +323,7 @@ func (a *App) logStartup() {
 	if mode != ModeIngress {
 		for _, u := range cfg.Upstreams {
 			a.logger.Info("upstream", "upstream", u.Name, "url", u.URL, "format", string(u.Format), "concurrency", u.Concurrency)
-			if u.APIKey == "" {
+			if len(u.Keys) == 0 {
 				a.logger.Warn("upstream API key not set; calls go without one", "upstream", u.Name, "env", u.EnvPrefix()+"API_KEY")
 			}
 		}

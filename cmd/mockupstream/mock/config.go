@@ -50,6 +50,14 @@ type Config struct {
 	// APIKey, when set, is required: "Authorization: Bearer <key>" for
 	// OpenAI, "x-api-key: <key>" for Anthropic. Other requests get 401.
 	APIKey string
+	// RevokedKeys are keys answered with 401, as a provider answers a key
+	// that was revoked, whatever APIKey says.
+	RevokedKeys []string
+	// KeyRequestLimits gives keys a request limit of their own: the
+	// remaining-requests rate-limit header of an answer is that limit less
+	// the requests made with the key so far. Other keys report the usual
+	// fixed figures.
+	KeyRequestLimits map[string]int
 }
 
 // DefaultConfig returns the configuration used by the mockupstream command:

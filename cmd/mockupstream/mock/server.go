@@ -71,6 +71,8 @@ type Server struct {
 	recMu   sync.Mutex
 	rec     []Recorded // ring buffer, oldest at recNext once full
 	recNext int
+	// keyUse counts the API requests by the credential they carried.
+	keyUse map[string]int64
 
 	// mu guards the lifecycle fields below. Handlers join inflight under
 	// mu so that Close, which sets closing under mu, waits for all of them.
@@ -194,8 +196,16 @@ func (s *Server) Stats() Stats {
 
 func (s *Server) record(r *http.Request, body []byte) {
 	rec := Recorded{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
+	key := r.Header.Get("x-api-key")
+	if key == "" {
+		key, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
+	if s.keyUse == nil {
+		s.keyUse = make(map[string]int64)
+	}
+	s.keyUse[key]++
 	if len(s.rec) < maxRecorded {
 		s.rec = append(s.rec, rec)
 		return
@@ -321,6 +331,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	if cfg.APIKey != "" && !authorized(r, p, cfg.APIKey) {
 		return s.writeError(w, p, seq, len(body), statusError(p, http.StatusUnauthorized))
 	}
+	key := credential(r, p)
+	for _, revoked := range cfg.RevokedKeys {
+		if key == revoked {
+			return s.writeError(w, p, seq, len(body), statusError(p, http.StatusUnauthorized))
+		}
+	}
 	if cfg.ReplayFile != "" {
 		return s.replay(w, r, p, seq, &cfg)
 	}
@@ -371,6 +387,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	now := s.now()
 	h := w.Header()
 	setProviderHeaders(h, p, seq, a.inputTokens+a.outputTokens, now, http.StatusOK)
+	if limit, ok := cfg.KeyRequestLimits[key]; ok {
+		remaining := []string{strconv.FormatInt(max(int64(limit)-s.KeyUse()[key], 0), 10)}
+		if p == provAnthropic {
+			h["Anthropic-Ratelimit-Requests-Remaining"] = remaining
+		} else {
+			h["X-Ratelimit-Remaining-Requests"] = remaining
+		}
+	}
 	if !pr.stream {
 		var b []byte
 		if p == provAnthropic {
@@ -392,6 +416,27 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 		return streamAnthropic(ew, &a)
 	}
 	return streamOpenAI(ew, &a, now.Unix(), pr.includeUsage)
+}
+
+// credential returns the key a request carries in its provider's header.
+func credential(r *http.Request, p provider) string {
+	if p == provAnthropic {
+		return r.Header.Get("x-api-key")
+	}
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return token
+}
+
+// KeyUse returns how many API requests arrived with each credential (the
+// Authorization bearer token or x-api-key), "" counting those with none.
+func (s *Server) KeyUse() map[string]int64 {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	out := make(map[string]int64, len(s.keyUse))
+	for k, n := range s.keyUse {
+		out[k] = n
+	}
+	return out
 }
 
 // authorized checks the provider's credential header against key.
