@@ -78,6 +78,8 @@ type Keeper struct {
 
 	mu     sync.Mutex
 	states []ResourceState
+	// gen counts replacements, so a check of a replaced list is dropped.
+	gen int
 }
 
 // NewKeeper returns a Keeper of resources on nc's server. Nothing runs until
@@ -103,6 +105,27 @@ func (k *Keeper) Kick() {
 	case k.kick <- struct{}{}:
 	default:
 	}
+}
+
+// Replace makes resources the ones the Keeper keeps, for a configuration
+// reload, and has them checked at once. A resource keeps its recreation
+// count by name, but counts as never checked: its OnChange hears of its
+// state after the next check even when it did not change, since the
+// replacement may come with a new OnChange (a new worker pool).
+func (k *Keeper) Replace(resources ...Resource) {
+	k.mu.Lock()
+	recreated := make(map[string]int, len(k.states))
+	for _, st := range k.states {
+		recreated[st.Name] = st.Recreated
+	}
+	k.resources = resources
+	k.gen++
+	k.states = make([]ResourceState, len(resources))
+	for i, r := range resources {
+		k.states[i] = ResourceState{Name: r.Name, Error: "not checked yet", Recreated: recreated[r.Name]}
+	}
+	k.mu.Unlock()
+	k.Kick()
 }
 
 // States returns what the Keeper last learnt about each resource.
@@ -153,38 +176,48 @@ func (k *Keeper) Sync(ctx context.Context) bool { return k.sync(ctx, false) }
 // sync checks every resource once; reconnected says the connection came
 // back since the last pass that found them all.
 func (k *Keeper) sync(ctx context.Context, reconnected bool) bool {
+	k.mu.Lock()
+	resources, gen := k.resources, k.gen
+	k.mu.Unlock()
 	all := true
-	for i, r := range k.resources {
-		if !k.syncOne(ctx, i, r, reconnected) {
+	for i, r := range resources {
+		if !k.syncOne(ctx, gen, i, r, reconnected) {
 			all = false
 		}
 	}
 	return all
 }
 
-func (k *Keeper) syncOne(ctx context.Context, i int, r Resource, reconnected bool) bool {
+// syncOne checks resources[i] of the list of generation gen.
+func (k *Keeper) syncOne(ctx context.Context, gen, i int, r Resource, reconnected bool) bool {
 	if !k.nc.IsConnected() {
-		return k.record(i, r, errors.New("not connected to NATS"), false, false)
+		return k.record(gen, i, r, errors.New("not connected to NATS"), false, false)
 	}
 	attempt, cancel := context.WithTimeout(ctx, keeperAttempt)
 	err := r.Check(attempt)
 	cancel()
 	if err == nil || !errors.Is(err, ErrMissing) {
-		return k.record(i, r, err, false, reconnected)
+		return k.record(gen, i, r, err, false, reconnected)
 	}
 	attempt, cancel = context.WithTimeout(ctx, keeperAttempt)
 	err = r.Create(attempt)
 	cancel()
 	if err != nil {
-		return k.record(i, r, fmt.Errorf("missing, and creating it failed: %w", err), false, false)
+		return k.record(gen, i, r, fmt.Errorf("missing, and creating it failed: %w", err), false, false)
 	}
-	return k.record(i, r, nil, true, true)
+	return k.record(gen, i, r, nil, true, true)
 }
 
 // record stores the outcome of a check and logs changes: a failure once when
 // it starts or changes, a recreation every time, a recovery once.
-func (k *Keeper) record(i int, r Resource, err error, recreated, renewed bool) bool {
+func (k *Keeper) record(gen, i int, r Resource, err error, recreated, renewed bool) bool {
 	k.mu.Lock()
+	if gen != k.gen {
+		// Replaced while it was being checked: the replacement's own
+		// check follows.
+		k.mu.Unlock()
+		return err == nil
+	}
 	prev := k.states[i]
 	st := ResourceState{Name: r.Name, OK: err == nil, Recreated: prev.Recreated, Checked: time.Now()}
 	if err != nil {

@@ -144,5 +144,15 @@ func (r *Registry) WaitForWorkers(ctx context.Context, upstream string) error {
 	return nil
 }
 
+// ProbePresence asks every worker process to announce itself now, so that
+// an ingress whose configuration gained an upstream learns of its workers
+// within a round trip.
+func ProbePresence(nc *nats.Conn) error {
+	if err := nc.Publish(presenceProbe, nil); err != nil {
+		return fmt.Errorf("probing worker presence: %w", err)
+	}
+	return nc.Flush()
+}
+
 // Close stops watching.
 func (r *Registry) Close() error { return r.sub.Unsubscribe() }

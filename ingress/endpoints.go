@@ -17,20 +17,20 @@ var derivedEndpoints = [...]config.Endpoint{config.EndpointCountTokens, config.E
 // it: /v1/messages/count_tokens beside /v1/messages, /v1/embeddings beside
 // /v1/chat/completions when the upstream speaks OpenAI's API. A configured
 // route with the same path wins.
-func (s *Server) addEndpointRoutes() {
-	s.unsupported = make(map[string]string)
-	for _, parent := range s.cfg.Routes {
-		base := s.routes[parent.Path]
+func (s *Server) addEndpointRoutes(t *table) {
+	t.unsupported = make(map[string]string)
+	for _, parent := range t.cfg.Routes {
+		base := t.routes[parent.Path]
 		for _, e := range derivedEndpoints {
 			path, ok := parent.EndpointPath(e)
 			if !ok {
 				continue
 			}
-			if _, taken := s.routes[path]; taken {
+			if _, taken := t.routes[path]; taken {
 				continue
 			}
 			if e == config.EndpointEmbeddings && base.upstream.Format != config.FormatOpenAIChat {
-				s.unsupported[path] = "upstream " + base.upstream.Name + " speaks the Anthropic API, which has no embeddings endpoint"
+				t.unsupported[path] = "upstream " + base.upstream.Name + " speaks the Anthropic API, which has no embeddings endpoint"
 				continue
 			}
 			r := *base
@@ -39,7 +39,7 @@ func (s *Server) addEndpointRoutes() {
 			r.endpoint = e
 			r.firstToken = s.metrics.firstToken.WithLabelValues(path)
 			r.interChunk = s.metrics.interChunk.WithLabelValues(path)
-			s.routes[path] = &r
+			t.routes[path] = &r
 		}
 	}
 }
@@ -85,7 +85,7 @@ func requestFormat(ctx *fasthttp.RequestCtx) converter.Format {
 func (s *Server) notFound(ctx *fasthttp.RequestCtx, path []byte, start time.Time) {
 	method := methodLabel(ctx.Method()) // a client may send anything as a method
 	e := converter.Errorf(converter.KindNotFound, "no route for %s %s", method, path)
-	if reason, ok := s.unsupported[string(path)]; ok {
+	if reason, ok := s.table().unsupported[string(path)]; ok {
 		e = converter.Errorf(converter.KindNotFound, "%s %s: %s", method, path, reason)
 	}
 	s.reject(ctx, pathOther, requestFormat(ctx), e, start)

@@ -156,9 +156,10 @@ func (s *Server) serveHealth(ctx *fasthttp.RequestCtx, path string) {
 // routesInOrder lists the routes in configuration order, so the report
 // reads the same on every call.
 func (s *Server) routesInOrder() []*route {
-	out := make([]*route, 0, len(s.routes))
-	for _, cr := range s.cfg.Routes {
-		if r, ok := s.routes[cr.Path]; ok {
+	t := s.table()
+	out := make([]*route, 0, len(t.routes))
+	for _, cr := range t.cfg.Routes {
+		if r, ok := t.routes[cr.Path]; ok {
 			out = append(out, r)
 		}
 	}

@@ -75,6 +75,7 @@ type route struct {
 type Server struct {
 	cfg      config.Config
 	nc       *nats.Conn
+	js       jetstream.JetStream
 	logger   *slog.Logger
 	opts     Options
 	metrics  *metrics
@@ -85,7 +86,9 @@ type Server struct {
 	keeper      *bus.Keeper
 	stopKeeper  context.CancelFunc
 	keeperDone  chan struct{}
-	routes      map[string]*route
+	// tbl holds the routes and what is derived from them (reload.go); a
+	// reload swaps it whole, and a request keeps the one it started with.
+	tbl         atomic.Pointer[table]
 	http        *fasthttp.Server
 	promHandler fasthttp.RequestHandler
 	started     time.Time
@@ -98,11 +101,6 @@ type Server struct {
 	// WaitGroup cannot be waited on while requests still arrive).
 	open      atomic.Int64
 	maxInline int
-	// unsupported maps the paths of endpoints a route's upstream lacks to
-	// the reason, for their 404.
-	unsupported map[string]string
-	// models lists the models a client can use (models.go).
-	models *modelCatalog
 	// access writes the access log; nil when it is off.
 	access       *accesslog.Logger
 	shuttingDown atomic.Bool
@@ -127,7 +125,6 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 		opts:    opts,
 		metrics: newMetrics(opts.Registerer),
 		queues:  bus.NewQueues(js),
-		routes:  make(map[string]*route, len(cfg.Routes)),
 		started: time.Now(),
 		closing: make(chan struct{}),
 	}
@@ -137,37 +134,13 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 			s.access = opts.AccessLog.With(slog.String("component", "ingress"))
 		}
 	}
-	var kept []bus.Resource
-	for _, u := range cfg.Upstreams {
-		q := bus.QueueConfig{Upstream: u.Name, Size: u.QueueSize, Timeout: u.QueueTimeout.Duration, Replicas: cfg.Bus.Replicas}
-		if _, err := bus.EnsureQueue(ctx, js, q); err != nil {
-			return nil, err
-		}
-		kept = append(kept, bus.QueueResource(js, q, nil))
-	}
-	if opts.Guard != nil && opts.Guard.Enabled() {
-		kept = append(kept, opts.Guard.StoreResource())
+	s.js = js
+	kept, err := s.ensureQueues(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	s.keeper = bus.NewKeeper(nc, s.logger, kept...)
-	qm := opts.QueueMetrics
-	for _, r := range cfg.Routes {
-		u, _ := cfg.Upstream(r.Upstream)
-		s.routes[r.Path] = &route{
-			Route:         r,
-			format:        converter.Format(r.InputFormat),
-			upstream:      *u,
-			queueFull:     qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueFull),
-			queueTimeout:  qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
-			noWorkers:     qm.Rejected.WithLabelValues(u.Name, bus.RejectNoWorkers),
-			goneQueued:    s.metrics.disconnects.WithLabelValues(u.Name, disconnectQueued),
-			goneAnswering: s.metrics.disconnects.WithLabelValues(u.Name, disconnectAnswering),
-			depth:         qm.Depth.WithLabelValues(u.Name),
-			firstToken:    s.metrics.firstToken.WithLabelValues(r.Path),
-			interChunk:    s.metrics.interChunk.WithLabelValues(r.Path),
-		}
-	}
-	s.addEndpointRoutes()
-	s.models = newModelCatalog(s)
+	s.tbl.Store(s.newTable(cfg))
 	id := nuid.Next()
 	if err := s.startBreakers(id); err != nil {
 		return nil, err
@@ -284,7 +257,7 @@ func (s *Server) watchQueues() {
 			return
 		case <-ticker.C:
 			seen := make(map[string]bool)
-			for _, r := range s.routes {
+			for _, r := range s.table().routes {
 				if seen[r.upstream.Name] {
 					continue
 				}
@@ -311,7 +284,7 @@ func (l fasthttpLogger) Printf(format string, _ ...any) {
 func (s *Server) WaitForWorkers(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for _, r := range s.routes {
+	for _, r := range s.table().routes {
 		if err := s.registry.WaitForWorkers(ctx, r.upstream.Name); err != nil {
 			return fmt.Errorf("no worker for upstream %s: %w", r.upstream.Name, err)
 		}

@@ -59,14 +59,14 @@ type modelEntry struct {
 	ok      bool
 }
 
-func newModelCatalog(s *Server) *modelCatalog {
+func newModelCatalog(s *Server, t *table) *modelCatalog {
 	c := &modelCatalog{s: s, bases: make(map[string][]*route), entries: make(map[string]modelEntry)}
-	for _, rc := range s.cfg.Routes {
+	for _, rc := range t.cfg.Routes {
 		base, ok := rc.APIBase()
 		if !ok {
 			continue
 		}
-		c.bases[base+"/models"] = append(c.bases[base+"/models"], s.routes[rc.Path])
+		c.bases[base+"/models"] = append(c.bases[base+"/models"], t.routes[rc.Path])
 	}
 	return c
 }
@@ -170,7 +170,7 @@ func (s *Server) listModels(ctx *fasthttp.RequestCtx, label string, routes []*ro
 		}
 		key = k
 	}
-	models := s.models.collect(f, routes, key)
+	models := s.table().models.collect(f, routes, key)
 	if id != "" {
 		i := slices.IndexFunc(models, func(m bus.ModelInfo) bool { return m.ID == id })
 		if i < 0 {

@@ -36,7 +36,7 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Reset()
 	ctx.Response.Header.Set("X-Request-Id", requestID)
 	f := requestFormat(ctx)
-	if r, ok := s.routes[string(ctx.Path())]; ok {
+	if r, ok := s.table().routes[string(ctx.Path())]; ok {
 		f = r.format
 	}
 	writeError(ctx, f, internalError(), requestID)

@@ -30,7 +30,8 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		ctx.SetConnectionClose()
 	}
 	path := ctx.Path()
-	if r, ok := s.routes[string(path)]; ok { // no allocation: the compiler special-cases map[string] lookups
+	t := s.table()
+	if r, ok := t.routes[string(path)]; ok { // no allocation: the compiler special-cases map[string] lookups
 		if !ctx.IsPost() {
 			s.reject(ctx, r.Path, r.format, converter.Errorf(converter.KindMethodNotAllowed, "%s only accepts POST", r.Path), time.Now())
 			ctx.Response.Header.Set("Allow", "POST")
@@ -72,7 +73,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 			s.metrics.observe(methodLabel(ctx.Method()), pathAdmin, ctx.Response.StatusCode(), time.Since(start).Seconds())
 			return
 		}
-		if s.models.serve(ctx, path, start) {
+		if t.models.serve(ctx, path, start) {
 			return
 		}
 		s.notFound(ctx, path, start)
@@ -91,7 +92,7 @@ func (s *Server) serveParseError(ctx *fasthttp.RequestCtx, err error) {
 		// Only here were the headers read whole, so the route is known.
 		path := ctx.Path()
 		format, label := requestFormat(ctx), pathOther
-		if r, ok := s.routes[string(path)]; ok {
+		if r, ok := s.table().routes[string(path)]; ok {
 			format, label = r.format, r.Path
 		}
 		// fasthttp closes the connection after this answer. A client still

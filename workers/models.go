@@ -37,36 +37,35 @@ type modelLister struct {
 	cancel context.CancelFunc
 }
 
-// serveModels starts answering model listing requests for every pool.
-func (s *Service) serveModels() error {
-	for _, p := range s.pools {
-		l := &modelLister{p: p}
-		l.ctx, l.cancel = context.WithCancel(context.Background())
-		sub, err := bus.ServeModels(s.nc, p.upstream.Name, func(msg *nats.Msg) {
-			// The NATS dispatch goroutine must not wait on the upstream.
-			l.wg.Go(func() { l.answer(msg) })
-		})
-		if err != nil {
-			l.cancel()
-			s.stopModels()
-			return err
-		}
-		l.sub = sub
-		s.listers = append(s.listers, l)
+// serveModels starts answering model listing requests for the pool.
+func (p *pool) serveModels() error {
+	l := &modelLister{p: p}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	sub, err := bus.ServeModels(p.svc.nc, p.upstream.Name, func(msg *nats.Msg) {
+		// The NATS dispatch goroutine must not wait on the upstream.
+		l.wg.Go(func() { l.answer(msg) })
+	})
+	if err != nil {
+		l.cancel()
+		return err
 	}
+	l.sub = sub
+	p.lister = l
 	return nil
 }
 
 // stopModels stops answering and waits for the listings in progress.
-func (s *Service) stopModels() {
-	for _, l := range s.listers {
-		if err := l.sub.Unsubscribe(); err != nil {
-			s.logger.Debug("unsubscribing model listing", "upstream", l.p.upstream.Name, "err", err)
-		}
-		l.cancel()
-		l.wg.Wait()
+func (p *pool) stopModels() {
+	l := p.lister
+	if l == nil {
+		return
 	}
-	s.listers = nil
+	p.lister = nil
+	if err := l.sub.Unsubscribe(); err != nil {
+		p.logger.Debug("unsubscribing model listing", "err", err)
+	}
+	l.cancel()
+	l.wg.Wait()
 }
 
 func (l *modelLister) answer(msg *nats.Msg) {

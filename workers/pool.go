@@ -49,12 +49,25 @@ type pool struct {
 	inflight sync.WaitGroup
 	runner   runner
 
+	// lister answers model listings (models.go).
+	lister *modelLister
+	// spec is what the pool was built from (reload.go).
+	spec poolSpec
+	// stopLoops ends the fetch and sweep loops that loops counts.
+	stopLoops context.CancelFunc
+	loops     sync.WaitGroup
+	// retired, once closed, makes the fetch loop end after the pull in
+	// progress (whose requests it still starts: nothing pulled is lost);
+	// fetching counts that loop.
+	retired  chan struct{}
+	fetching sync.WaitGroup
+
 	busy          prometheus.Gauge
 	wait          prometheus.Observer
 	rejectTimeout prometheus.Counter
 }
 
-func newPool(s *Service, u config.Upstream) (*pool, error) {
+func newPool(s *Service, u config.Upstream, cfg config.Config) (*pool, error) {
 	client, err := newUpstreamClient(u)
 	if err != nil {
 		return nil, err
@@ -70,6 +83,8 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 		pm:            s.m.forPool(u.Name, provider(converter.Format(u.Format))),
 		slots:         make(chan struct{}, u.Concurrency),
 		repull:        make(chan struct{}, 1),
+		retired:       make(chan struct{}),
+		spec:          specOf(u, cfg),
 		capacity:      s.qm.Capacity.WithLabelValues(u.Name),
 		busy:          s.qm.Busy.WithLabelValues(u.Name),
 		wait:          s.qm.Wait.WithLabelValues(u.Name),
@@ -78,13 +93,13 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 	for range u.Concurrency {
 		p.slots <- struct{}{}
 	}
-	for _, r := range s.cfg.Routes {
+	for _, r := range cfg.Routes {
 		if r.Upstream == u.Name {
 			p.routes[r.Path] = r
 		}
 	}
 	p.addEndpoints()
-	p.tokens = newTokenCounters(s.m.tokens, u, s.cfg.Routes)
+	p.tokens = newTokenCounters(s.m.tokens, u, cfg.Routes)
 	// Nothing can be served until the queue is known to be usable.
 	p.capacity.Set(0)
 	return p, nil
@@ -101,12 +116,16 @@ func provider(f converter.Format) string {
 // queue is the pool's work queue as a resource the service's Keeper keeps
 // on the bus.
 func (p *pool) queue() bus.Resource {
-	return bus.QueueResource(p.svc.js, bus.QueueConfig{
+	return bus.QueueResource(p.svc.js, p.queueConfig(), p.queueChanged)
+}
+
+func (p *pool) queueConfig() bus.QueueConfig {
+	return bus.QueueConfig{
 		Upstream: p.upstream.Name,
 		Size:     p.upstream.QueueSize,
 		Timeout:  p.upstream.QueueTimeout.Duration,
 		Replicas: p.svc.cfg.Bus.Replicas,
-	}, p.queueChanged)
+	}
 }
 
 // queueChanged follows the queue's state: the pool's capacity is zero while
@@ -156,6 +175,8 @@ func (p *pool) fetchLoop(ctx, work context.Context) {
 		// Wait for one free slot, then count the others.
 		select {
 		case <-ctx.Done():
+			return
+		case <-p.retired:
 			return
 		case <-p.slots:
 		}
@@ -257,8 +278,51 @@ func (p *pool) start(work context.Context, m *nats.Msg) {
 				p.logger.Error("panic while taking a request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			}
 		}()
-		p.handle(work, m)
+		p.current().handle(work, m)
 	})
+}
+
+// current is the pool that serves the pool's upstream now: the pool itself,
+// or, once a reconfiguration retired it, its replacement, which serves with
+// the new settings what the retired pool's last pull still brings in.
+func (p *pool) current() *pool {
+	select {
+	case <-p.retired:
+	default:
+		return p
+	}
+	if cur, ok := p.svc.pool(p.upstream.Name); ok {
+		return cur
+	}
+	return p
+}
+
+// startLoops starts fetching requests, which run under work, until ctx
+// ends or the pool is retired.
+func (p *pool) startLoops(ctx, work context.Context) {
+	ctx, p.stopLoops = context.WithCancel(ctx)
+	p.fetching.Add(1)
+	p.loops.Go(func() {
+		defer p.fetching.Done()
+		p.fetchLoop(ctx, work)
+	})
+	p.loops.Go(func() { p.runner.sweepUntil(ctx) })
+}
+
+func (p *pool) closePuller() {
+	if p.puller == nil {
+		return
+	}
+	if err := p.puller.Close(); err != nil {
+		p.logger.Warn("closing a queue subscription", "err", err)
+	}
+	p.puller = nil
+}
+
+// release frees the pool's goroutines and connections once no call runs.
+func (p *pool) release() {
+	p.runner.stop()
+	p.client.close()
 }
 
 func (p *pool) returnSlots(n int) {

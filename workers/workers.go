@@ -49,13 +49,19 @@ type Service struct {
 	// frames stays under the bus's max_payload with room for the head.
 	frameLimit int
 	outbox     *bus.Outbox
-	pools      []*pool
+
+	// mu guards pools and the run state a reconfiguration needs.
+	mu    sync.Mutex
+	pools []*pool
+	// runCtx and work are Run's contexts, set while it serves.
+	runCtx, work context.Context
+	// retiring counts the pools a reconfiguration replaced that still
+	// finish their calls.
+	retiring sync.WaitGroup
 	// keeper keeps the pools' queues on the bus.
 	keeper *bus.Keeper
 	// tokens estimates count_tokens for upstreams that cannot count.
 	tokens *tokencount.Counter
-	// listers answer model listings (models.go).
-	listers []*modelLister
 	// ready is closed once Run has set up every queue and announced the
 	// pools, so a process can tell a failed start from a running service.
 	ready chan struct{}
@@ -91,9 +97,9 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		ready:      make(chan struct{}),
 	}
 	for _, u := range cfg.Upstreams {
-		p, err := newPool(s, u)
+		p, err := newPool(s, u, cfg)
 		if err != nil {
-			return nil, errors.Join(err, s.release())
+			return nil, errors.Join(err, s.release(s.pools))
 		}
 		s.pools = append(s.pools, p)
 	}
@@ -111,10 +117,11 @@ func (s *Service) Queues() []bus.ResourceState { return s.keeper.States() }
 // Run serves requests until ctx ends. Then it stops taking work, lets the
 // requests in flight finish within grace, cancels what is left and returns.
 func (s *Service) Run(ctx context.Context, grace time.Duration) error {
-	for _, p := range s.pools {
+	pools := s.currentPools()
+	for _, p := range pools {
 		if err := p.setup(); err != nil {
-			s.closePullers()
-			return errors.Join(err, s.release())
+			s.closePullers(pools)
+			return errors.Join(err, s.release(pools))
 		}
 	}
 	// A queue that cannot be created is logged and reported by the Keeper
@@ -125,36 +132,54 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 	// grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	if err := s.serveModels(); err != nil {
-		s.closePullers()
-		return errors.Join(err, s.release())
+	for _, p := range pools {
+		if err := p.serveModels(); err != nil {
+			for _, p := range pools {
+				p.stopModels()
+			}
+			s.closePullers(pools)
+			return errors.Join(err, s.release(pools))
+		}
 	}
-	defer s.stopModels()
 	announce, stopAnnouncing := context.WithCancel(context.Background())
 	if err := bus.Announce(announce, s.nc, s.presence); err != nil {
 		stopAnnouncing()
-		s.closePullers()
-		return errors.Join(err, s.release())
+		for _, p := range pools {
+			p.stopModels()
+		}
+		s.closePullers(pools)
+		return errors.Join(err, s.release(pools))
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.keeper.Run(ctx) })
+	s.mu.Lock()
+	s.runCtx, s.work = ctx, work
 	for _, p := range s.pools {
-		wg.Go(func() { p.fetchLoop(ctx, work) })
-		wg.Go(func() { p.runner.sweepUntil(ctx) })
+		p.startLoops(ctx, work)
 	}
-	s.logger.Info("workers started", "worker_id", s.id, "upstreams", len(s.pools))
+	s.mu.Unlock()
+	s.logger.Info("workers started", "worker_id", s.id, "upstreams", len(pools))
 	close(s.ready)
 	<-ctx.Done()
 	stopAnnouncing()
-	s.stopModels()
-	wg.Wait() // no more fetching
-	s.closePullers()
+	s.mu.Lock()
+	s.runCtx = nil // no more reconfiguration
+	pools = s.pools
+	s.mu.Unlock()
+	for _, p := range pools {
+		p.stopModels()
+		p.loops.Wait() // no more fetching
+	}
+	wg.Wait()
+	s.closePullers(pools)
 
 	drained := make(chan struct{})
 	go func() {
-		for _, p := range s.pools {
+		for _, p := range pools {
 			p.inflight.Wait()
 		}
+		// Pools a reconfiguration retired finish on their own.
+		s.retiring.Wait()
 		close(drained)
 	}()
 	select {
@@ -164,7 +189,14 @@ func (s *Service) Run(ctx context.Context, grace time.Duration) error {
 		cancelWork()
 		<-drained
 	}
-	return s.release()
+	return s.release(pools)
+}
+
+// currentPools returns the pools serving now.
+func (s *Service) currentPools() []*pool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pools
 }
 
 // Ready is closed once Run has set up the queues and serves requests. A
@@ -173,29 +205,24 @@ func (s *Service) Ready() <-chan struct{} { return s.ready }
 
 // closePullers ends the pools' queue subscriptions: JetStream delivers
 // nothing more to a pull nobody listens to.
-func (s *Service) closePullers() {
-	for _, p := range s.pools {
-		if p.puller == nil {
-			continue
-		}
-		if err := p.puller.Close(); err != nil {
-			s.logger.Warn("closing a queue subscription", "upstream", p.upstream.Name, "err", err)
-		}
+func (s *Service) closePullers(pools []*pool) {
+	for _, p := range pools {
+		p.closePuller()
 	}
 }
 
 // release frees what the pools and the outbox hold, once no request runs.
-func (s *Service) release() error {
-	for _, p := range s.pools {
-		p.runner.stop()
-		p.client.close()
+func (s *Service) release(pools []*pool) error {
+	for _, p := range pools {
+		p.release()
 	}
 	return s.outbox.Close()
 }
 
 func (s *Service) presence() bus.Presence {
-	p := bus.Presence{Worker: s.id, Upstreams: make(map[string]bus.PoolState, len(s.pools))}
-	for _, pl := range s.pools {
+	pools := s.currentPools()
+	p := bus.Presence{Worker: s.id, Upstreams: make(map[string]bus.PoolState, len(pools))}
+	for _, pl := range pools {
 		p.Upstreams[pl.upstream.Name] = bus.PoolState{Capacity: pl.capacityNow(), Busy: pl.busyCount()}
 	}
 	return p

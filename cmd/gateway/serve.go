@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -34,29 +35,47 @@ func commandOf(mode app.Mode) string {
 // loadConfig parses the --config flag of a command and loads the
 // configuration as every command does.
 func loadConfig(env *cmdEnv, name string, fs *flag.FlagSet, args []string) (config.Config, error) {
+	cfg, _, err := loadConfigAgain(env, name, fs, args)
+	return cfg, err
+}
+
+// loadConfigAgain is loadConfig that also returns a function reading the
+// same configuration again, for a reload.
+func loadConfigAgain(env *cmdEnv, name string, fs *flag.FlagSet, args []string) (config.Config, func() (config.Config, error), error) {
 	configPath := fs.String("config", "", "configuration file (default: config/$GATEWAY_ENV.toml, else config/default.toml)")
 	if err := parseFlags(env, name, fs, args); err != nil {
-		return config.Config{}, err
+		return config.Config{}, nil, err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.stderr, "gateway %s: unexpected argument %q\n\n", name, fs.Arg(0))
 		printCommandUsage(env.stderr, lookupCommand(name), fs)
-		return config.Config{}, errUsage
+		return config.Config{}, nil, errUsage
 	}
-	return config.Load(config.LoadOptions{Path: *configPath, Env: env.lookupEnv})
+	load := func() (config.Config, error) {
+		return config.Load(config.LoadOptions{Path: *configPath, Env: env.lookupEnv})
+	}
+	cfg, err := load()
+	return cfg, load, err
 }
 
 // runServe runs a gateway process in mode until SIGINT or SIGTERM, or until
 // a part of it stops on its own (then it exits with that error).
 func runServe(env *cmdEnv, mode app.Mode, args []string) error {
 	name := commandOf(mode)
-	cfg, err := loadConfig(env, name, flag.NewFlagSet(name, flag.ContinueOnError), args)
+	cfg, loadFile, err := loadConfigAgain(env, name, flag.NewFlagSet(name, flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}
+	load := func() (config.Config, error) {
+		cfg, err := loadFile()
+		if err == nil && mode != app.ModeAll && cfg.Bus.Mode == "embedded" {
+			// Split processes always join an external server; with the
+			// default configuration that is the one at bus.url on this host.
+			cfg.Bus.Mode = "external"
+		}
+		return cfg, err
+	}
 	if mode != app.ModeAll && cfg.Bus.Mode == "embedded" {
-		// Split processes always join an external server; with the default
-		// configuration that is the one at bus.url on this host.
 		cfg.Bus.Mode = "external"
 	}
 	logger, err := newLogger(cfg.Logging, env.stderr)
@@ -76,7 +95,12 @@ func runServe(env *cmdEnv, mode app.Mode, args []string) error {
 	defer stop()
 
 	build := currentBuild()
-	a, err := app.Start(ctx, cfg, app.Options{Mode: mode, Logger: logger, AccessLog: accessLog, Version: build.Version})
+	// SIGHUP reloads the configuration, here and in every other gateway
+	// process on the bus.
+	hangup := make(chan os.Signal, 1)
+	signal.Notify(hangup, syscall.SIGHUP)
+	defer signal.Stop(hangup)
+	a, err := app.Start(ctx, cfg, app.Options{Mode: mode, Logger: logger, AccessLog: accessLog, Version: build.Version, Load: load})
 	if err != nil {
 		if ctx.Err() != nil {
 			logger.Info("stopped before the start completed")
@@ -85,11 +109,20 @@ func runServe(env *cmdEnv, mode app.Mode, args []string) error {
 		return err
 	}
 	var failed error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down", "grace", cfg.Server.ShutdownGrace.Duration.String())
-	case failed = <-a.Done():
-		logger.Error("shutting down: a part of the gateway stopped", "err", failed)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("shutting down", "grace", cfg.Server.ShutdownGrace.Duration.String())
+			break wait
+		case failed = <-a.Done():
+			logger.Error("shutting down: a part of the gateway stopped", "err", failed)
+			break wait
+		case <-hangup:
+			logger.Info("SIGHUP: reloading the configuration")
+			// Reload logs what it refused and why.
+			_ = a.ReloadAll(ctx)
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace.Duration)
 	defer cancel()

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -56,6 +57,9 @@ type Options struct {
 	// Listener, when set, replaces the listener on server.host:port
 	// (worker.port for a worker process). The App closes it.
 	Listener net.Listener
+	// Load reads the configuration again, as the process read it at start,
+	// for Reload; nil means the process cannot reload.
+	Load func() (config.Config, error)
 }
 
 // App is a running gateway process.
@@ -82,6 +86,12 @@ type App struct {
 	stopping     atomic.Bool
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	// id names the process in reload announcements (reload.go).
+	id string
+	// reloadMu makes reloads take turns; reloadSub hears other processes'.
+	reloadMu  sync.Mutex
+	reloadSub *nats.Subscription
 }
 
 // Start starts a gateway process and returns once it serves. When it fails,
@@ -90,7 +100,7 @@ type App struct {
 func Start(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a := &App{
 		cfg: cfg, opts: opts, registry: prometheus.NewRegistry(),
-		listener: opts.Listener, failed: make(chan error, 1),
+		listener: opts.Listener, failed: make(chan error, 1), id: nuid.Next(),
 	}
 	// A fault repeats the same warning on every request: keep a burst of
 	// each and count the rest, instead of writing thousands of lines a
@@ -206,6 +216,9 @@ func (a *App) start(ctx context.Context) error {
 		a.ops = ingress.NewOpsServer(a.conns[0], a.registry, opts.Version, a.logger, workerChecks(a.workers))
 		go a.serve(func() error { return a.ops.Serve(a.listener) })
 	}
+	if err := a.serveReloads(); err != nil {
+		return err
+	}
 	a.logger.Info("gateway listening", "mode", string(opts.Mode), "addr", a.listener.Addr().String(), "config", cfg.Source)
 
 	if cfg.Server.Pprof != "" {
@@ -278,6 +291,7 @@ func (a *App) fail(err error) {
 
 // abort undoes a start that failed half-way, in the reverse order.
 func (a *App) abort() {
+	a.stopReloads()
 	if a.ingress != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = a.ingress.Shutdown(ctx)
@@ -425,6 +439,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 
 func (a *App) shutdown(ctx context.Context) error {
 	var errs []error
+	a.stopReloads()
 	if a.ingress != nil {
 		errs = append(errs, a.ingress.Shutdown(ctx))
 	}
@@ -443,6 +458,15 @@ func (a *App) shutdown(ctx context.Context) error {
 	}
 	a.closeBus()
 	return errors.Join(errs...)
+}
+
+// stopReloads stops hearing reloads and waits for one in progress.
+func (a *App) stopReloads() {
+	if a.reloadSub != nil {
+		_ = a.reloadSub.Unsubscribe()
+	}
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
 }
 
 func (a *App) closeBus() {

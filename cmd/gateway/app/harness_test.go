@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -158,6 +159,9 @@ type launchOptions struct {
 	// connection: its shutdown reports the failed unsubscriptions, and only
 	// a hang matters.
 	tolerateShutdownErrors bool
+	// configFile, when set, is where the configuration is written and
+	// loaded from, so that the process can reload it (Options.Load).
+	configFile string
 }
 
 // launch starts a gateway process from baseTOML and shuts it down when the
@@ -168,10 +172,21 @@ func launch(t testing.TB, o launchOptions) *gateway {
 		o.storeDir = t.TempDir()
 	}
 	text := fmt.Sprintf(baseTOML, o.storeDir, o.openaiURL, o.anthropicURL) + o.extra
-	cfg, err := config.Parse("test.toml", []byte(text), func(name string) (string, bool) {
+	lookup := func(name string) (string, bool) {
 		v, ok := o.env[name]
 		return v, ok
-	})
+	}
+	cfg, err := config.Parse("test.toml", []byte(text), lookup)
+	var load func() (config.Config, error)
+	if o.configFile != "" {
+		if err := os.WriteFile(o.configFile, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		load = func() (config.Config, error) {
+			return config.Load(config.LoadOptions{Path: o.configFile, Env: lookup})
+		}
+		cfg, err = load()
+	}
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -183,7 +198,7 @@ func launch(t testing.TB, o launchOptions) *gateway {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	a, err := Start(ctx, cfg, Options{Mode: o.mode, Logger: logger, Version: "test", Listener: ln})
+	a, err := Start(ctx, cfg, Options{Mode: o.mode, Logger: logger, Version: "test", Listener: ln, Load: load})
 	if err != nil {
 		_ = ln.Close()
 		t.Fatalf("starting gateway (%s): %v", o.mode, err)
