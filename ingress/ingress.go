@@ -83,9 +83,9 @@ type Server struct {
 	queues   *bus.Queues
 	registry *bus.Registry
 	// keeper recreates the queues and the access store when NATS lost them.
-	keeper      *bus.Keeper
-	stopKeeper  context.CancelFunc
-	keeperDone  chan struct{}
+	keeper     *bus.Keeper
+	stopKeeper context.CancelFunc
+	keeperDone chan struct{}
 	// tbl holds the routes and what is derived from them (reload.go); a
 	// reload swaps it whole, and a request keeps the one it started with.
 	tbl         atomic.Pointer[table]
