@@ -113,7 +113,7 @@ func responsesToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, erro
 		return nil, err
 	}
 	system = append(system, in.system...)
-	msgs := trimFinalAssistantText(in.turns)
+	msgs := trimFinalAssistantText(pairToolResults(in.turns))
 	if len(msgs) == 0 {
 		return nil, InvalidParam("input", "input must contain at least one non-empty message")
 	}
@@ -741,4 +741,86 @@ func responsesToolChoiceToAnthropic(raw jsonx.RawMessage, tools []anTool) (*anTo
 		return nil, nil, InvalidParam("tool_choice.mode", "unknown allowed_tools mode %q", obj.Mode)
 	}
 	return nil, nil, InvalidParam("tool_choice.type", "tool_choice type %q is not supported for Anthropic models", obj.Type)
+}
+
+// missingToolOutput is the result given to a call whose output the client
+// did not send.
+const missingToolOutput = "No output was recorded for this call."
+
+// pairToolResults makes the conversation meet Anthropic's pairing rule:
+// every tool_use is answered by a tool_result in the very next turn, and
+// every tool_result answers a tool_use of the turn before. The Responses
+// API is lenient about both (a turn cut short leaves calls unanswered;
+// trimmed histories leave outputs without their call), and Anthropic
+// refuses the whole request for either. A call without an output gets an
+// error result saying so; an output without its call becomes user text, so
+// that the model still reads it.
+func pairToolResults(msgs turns) turns {
+	var out turns
+	var pending []string
+	answer := func() {
+		for _, id := range pending {
+			out.addToolResult(anBlock{Type: "tool_result", ToolUseID: id, Content: jsonx.AppendString(nil, missingToolOutput), IsError: true})
+		}
+		pending = nil
+	}
+	for _, t := range msgs {
+		if t.role != "user" {
+			answer()
+			out.add(t.role, t.blocks...)
+			for _, b := range t.blocks {
+				if b.Type == "tool_use" {
+					pending = append(pending, b.ID)
+				}
+			}
+			continue
+		}
+		for _, b := range t.blocks {
+			if b.Type != "tool_result" {
+				out.add("user", b)
+				continue
+			}
+			if i := indexOf(pending, b.ToolUseID); i >= 0 {
+				pending = append(pending[:i], pending[i+1:]...)
+				out.addToolResult(b)
+				continue
+			}
+			out.add("user", orphanToolResult(b)...)
+		}
+		answer()
+	}
+	answer()
+	return out
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// orphanToolResult turns a tool_result that answers no call into text
+// blocks naming the call, followed by its media.
+func orphanToolResult(b anBlock) []anBlock {
+	inner, err := anthropicContentBlocks(b.Content, "")
+	if err != nil {
+		return nil
+	}
+	var sb strings.Builder
+	sb.WriteString("Output of tool call ")
+	sb.WriteString(b.ToolUseID)
+	sb.WriteString(":")
+	var media []anBlock
+	for _, ib := range inner {
+		if ib.Type == "text" {
+			sb.WriteString("\n")
+			sb.WriteString(ib.Text)
+			continue
+		}
+		media = append(media, ib)
+	}
+	return append([]anBlock{{Type: "text", Text: sb.String()}}, media...)
 }
