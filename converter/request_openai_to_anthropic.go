@@ -157,8 +157,20 @@ func openAIToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, error) 
 		out.ToolChoice = &anToolChoice{Type: "none"}
 	}
 
+	maxTokens := out.MaxTokens
 	if err := applyReasoningEffort(&out, req.ReasoningEffort, msgs); err != nil {
 		return nil, err
+	}
+	if opts.Intermediate {
+		out.MaxTokens = maxTokens // OpenAI bounds cover reasoning already
+		x := out.XOpenAI
+		if x == nil {
+			x = &rsReqXOpenAI{}
+		}
+		keepDroppedSampling(x, &out, req.Temperature, req.TopP)
+		if !x.isZero() {
+			out.XOpenAI = x
+		}
 	}
 
 	if len(system) > 0 {

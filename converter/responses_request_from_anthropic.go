@@ -45,6 +45,9 @@ func anthropicToResponsesRequest(body []byte, opts RequestOptions) ([]byte, erro
 	if x.Temperature != nil {
 		out.Temperature = x.Temperature
 	}
+	if x.TopP != nil {
+		out.TopP = x.TopP
+	}
 	if req.MaxTokens > 0 {
 		n := max(req.MaxTokens, minResponsesOutputTokens)
 		out.MaxOutputTokens = &n
@@ -77,7 +80,7 @@ func anthropicToResponsesRequest(body []byte, opts RequestOptions) ([]byte, erro
 	}
 	out.Store = &store
 	out.Include = x.Include
-	if out.Reasoning != nil && !store && !contains(out.Include, includeEncryptedReasoning) {
+	if out.Reasoning != nil && out.Reasoning.Effort != "none" && !store && !contains(out.Include, includeEncryptedReasoning) {
 		out.Include = append(out.Include, includeEncryptedReasoning)
 	}
 	if x.Logprobs != nil && *x.Logprobs && !contains(out.Include, includeLogprobs) {

@@ -152,8 +152,14 @@ func responsesToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, erro
 		if _, ok := reasoningBudgets[effort]; !ok && effort != "" && effort != "none" {
 			return nil, InvalidParam("reasoning.effort", "unknown reasoning effort %q (want none, minimal, low, medium, high, xhigh or max)", effort)
 		}
+		maxTokens := out.MaxTokens
 		if err := applyReasoningEffort(&out, effort, msgs); err != nil {
 			return nil, err
+		}
+		if opts.Intermediate {
+			// The room added for thinking is Anthropic's rule; an OpenAI
+			// bound already covers reasoning.
+			out.MaxTokens = maxTokens
 		}
 		x.ReasoningEffort = effort
 		x.ReasoningSummary = req.Reasoning.Summary
@@ -163,6 +169,7 @@ func responsesToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, erro
 	}
 
 	if opts.Intermediate {
+		keepDroppedSampling(&x, &out, req.Temperature, req.TopP)
 		x.ServiceTier = req.ServiceTier
 		x.PromptCacheKey = req.PromptCacheKey
 		x.PromptCacheRetention = req.PromptCacheRetention
@@ -213,7 +220,7 @@ func (x *rsReqXOpenAI) isZero() bool {
 		x.Store == nil && isNullRaw(x.Metadata) && x.Verbosity == "" && x.ParallelToolCalls == nil &&
 		x.User == "" && x.SafetyIdentifier == "" && x.ReasoningEffort == "" && x.ReasoningSummary == "" &&
 		len(x.Include) == 0 && x.Truncation == "" && x.MaxToolCalls == nil && x.Logprobs == nil &&
-		x.TopLogprobs == nil && x.Temperature == nil && x.ResponseFormat == "" && x.N == nil &&
+		x.TopLogprobs == nil && x.Temperature == nil && x.TopP == nil && x.ResponseFormat == "" && x.N == nil &&
 		isNullRaw(x.Audio) && len(x.Modalities) == 0 && isNullRaw(x.WebSearchOptions)
 }
 
@@ -663,8 +670,10 @@ func responsesFunctionTool(t rsReqTool, namespace, param string) (anTool, error)
 	tool := anTool{Name: name, Description: t.Description, InputSchema: schema}
 	// strict asks for the schema to be enforced; a schema outside the
 	// strict rules could not be, so it goes without.
-	if t.Strict != nil && *t.Strict && meetsOpenAIStrict(schema) {
-		tool.Strict = t.Strict
+	// Responses function tools are strict unless they say otherwise.
+	if (t.Strict == nil || *t.Strict) && meetsOpenAIStrict(schema) {
+		strict := true
+		tool.Strict = &strict
 	}
 	return tool, nil
 }

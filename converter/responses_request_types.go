@@ -220,8 +220,11 @@ type rsReqXOpenAI struct {
 	MaxToolCalls     *int64   `json:"max_tool_calls,omitempty"`
 	Logprobs         *bool    `json:"logprobs,omitempty"`
 	TopLogprobs      *int64   `json:"top_logprobs,omitempty"`
-	// Temperature is set when the client's is outside Anthropic's 0–1.
+	// Temperature and TopP are set when the hub body cannot carry the
+	// client's: out of Anthropic's range, or dropped by Anthropic's rules
+	// (thinking, temperature with top_p).
 	Temperature *float64 `json:"temperature,omitempty"`
+	TopP        *float64 `json:"top_p,omitempty"`
 	// ResponseFormat is "json_object" when the client asked for it.
 	ResponseFormat string `json:"response_format,omitempty"`
 	// Chat Completions only.

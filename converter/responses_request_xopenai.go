@@ -73,6 +73,9 @@ func applyXOpenAIToChat(out *oaRequest, x *rsReqXOpenAI) {
 	if x.Temperature != nil {
 		out.Temperature = x.Temperature
 	}
+	if x.TopP != nil {
+		out.TopP = x.TopP
+	}
 	if x.ParallelToolCalls != nil && len(out.Tools) > 0 {
 		out.ParallelToolCalls = x.ParallelToolCalls
 	}
@@ -97,4 +100,16 @@ func applyXOpenAIToChat(out *oaRequest, x *rsReqXOpenAI) {
 	out.Audio = x.Audio
 	out.Modalities = x.Modalities
 	out.WebSearchOptions = x.WebSearchOptions
+}
+
+// keepDroppedSampling records in x the client's temperature and top_p that
+// the hub body lost to Anthropic's rules, so that the OpenAI format the body
+// goes to next gets them back.
+func keepDroppedSampling(x *rsReqXOpenAI, out *anRequest, temperature, topP *float64) {
+	if temperature != nil && out.Temperature == nil {
+		x.Temperature = temperature
+	}
+	if topP != nil && out.TopP == nil {
+		x.TopP = topP
+	}
 }
