@@ -94,8 +94,13 @@ func (rep *Report) spreadCPU() {
 	if rep.Requests > 0 {
 		c.PerRequestUs = c.Ms * 1000 / float64(rep.Requests)
 	}
-	if rep.Events != nil {
-		if events := float64(rep.Events.Count) * rep.Events.Mean; events > 0 {
+	// Every event received in the window is timed once: the first of a
+	// stream as its time to first event, the others as a gap. Counting
+	// them, rather than the events of the answers that finished in the
+	// window, keeps streams that straddle its edges from skewing the
+	// figure when streams are long.
+	if rep.TTFB != nil && rep.Gap != nil {
+		if events := float64(rep.TTFB.Count + rep.Gap.Count); events > 0 {
 			c.PerEventUs = c.Ms * 1000 / events
 		}
 	}

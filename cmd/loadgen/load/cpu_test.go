@@ -49,7 +49,7 @@ func TestReadCPUTimeOfThisProcess(t *testing.T) {
 }
 
 func TestSpreadCPU(t *testing.T) {
-	rep := Report{Requests: 50, Events: &Counts{Count: 50, Mean: 200}, CPU: &CPU{Ms: 100}}
+	rep := Report{Requests: 50, TTFB: &Durations{Count: 40}, Gap: &Durations{Count: 9960}, CPU: &CPU{Ms: 100}}
 	rep.spreadCPU()
 	if rep.CPU.PerRequestUs != 2000 || rep.CPU.PerEventUs != 10 {
 		t.Fatalf("spreadCPU: %+v, want 2000 µs per request and 10 µs per event", *rep.CPU)
