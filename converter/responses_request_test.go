@@ -135,3 +135,21 @@ func checkResponsesInvariants(t *testing.T, body []byte) {
 		t.Error("stateless reasoning request without reasoning.encrypted_content")
 	}
 }
+
+// TestInspectResponsesAgreesWithTranslation: every golden input the
+// translator accepts is admitted, and every input admission refuses is
+// refused by the translator too, on the same field.
+func TestInspectResponsesAgreesWithTranslation(t *testing.T) {
+	for _, name := range requestCases(t, "responses_to_anthropic") {
+		in, opts := readCase(t, "responses_to_anthropic", name)
+		_, inspectErr := inspectResponsesRequest(in)
+		_, err := responsesToAnthropicRequest(in, opts)
+		if err == nil && inspectErr != nil {
+			t.Errorf("%s: translated but not admitted: %v", name, inspectErr)
+		}
+		var ie, te *Error
+		if errors.As(inspectErr, &ie) && errors.As(err, &te) && ie.Param != "" && ie.Param != te.Param {
+			t.Errorf("%s: admission refuses %q, translation %q", name, ie.Param, te.Param)
+		}
+	}
+}

@@ -63,7 +63,7 @@ func applyXOpenAIToChat(out *oaRequest, x *rsReqXOpenAI) {
 	if x.User != "" {
 		out.User = x.User
 	}
-	if x.ReasoningEffort != "" && x.ReasoningEffort != "none" {
+	if x.ReasoningEffort != "" {
 		out.ReasoningEffort = x.ReasoningEffort
 		// Reasoning models take only max_completion_tokens.
 		if out.MaxTokens != nil {
