@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -151,5 +152,42 @@ func TestInspectResponsesAgreesWithTranslation(t *testing.T) {
 		if errors.As(inspectErr, &ie) && errors.As(err, &te) && ie.Param != "" && ie.Param != te.Param {
 			t.Errorf("%s: admission refuses %q, translation %q", name, ie.Param, te.Param)
 		}
+	}
+}
+
+func TestResponsesToolRefs(t *testing.T) {
+	in, _ := readCase(t, "responses_to_anthropic", "codex_multi_turn_tool_loop")
+	refs := responsesToolRefs(in)
+	want := map[string]rsToolRef{
+		"apply_patch":       {Kind: rsToolCustom, Name: "apply_patch"},
+		"mcp__docs__search": {Kind: rsToolFunction, Namespace: "mcp__docs__", Name: "search"},
+	}
+	if !reflect.DeepEqual(refs, want) {
+		t.Errorf("refs = %+v, want %+v", refs, want)
+	}
+	// Every name in the map is a tool the translation declares.
+	out, err := responsesToAnthropicRequest(in, RequestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got anRequest
+	if err := encjson.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]bool{}
+	for _, tool := range got.Tools {
+		declared[tool.Name] = true
+	}
+	for name := range refs {
+		if !declared[name] {
+			t.Errorf("%s is not a tool of the translated request", name)
+		}
+	}
+	shell := []byte(`{"model":"m","input":[{"type":"additional_tools","tools":[{"type":"local_shell"}]}]}`)
+	if r := responsesToolRefs(shell); r[localShellToolName].Kind != rsToolLocalShell {
+		t.Errorf("local_shell from additional_tools: %+v", r)
+	}
+	if r := responsesToolRefs([]byte(`{"model":"m","tools":[{"type":"function","name":"f"}]}`)); r != nil {
+		t.Errorf("plain functions need no reference: %+v", r)
 	}
 }
