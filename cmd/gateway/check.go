@@ -47,6 +47,16 @@ func effectiveTOML(cfg config.Config, lookup func(string) (string, bool)) (strin
 			state = "set"
 		}
 		fmt.Fprintf(&buf, "# %sAPI_KEY: %s\n", u.EnvPrefix(), state)
+		for _, k := range u.Keys {
+			if k.Env == u.EnvPrefix()+"API_KEY" {
+				continue // said above
+			}
+			state := "set"
+			if k.Value == "" {
+				state = "not set: the key pool goes without it"
+			}
+			fmt.Fprintf(&buf, "# %s (key pool of upstream %s): %s\n", k.Env, u.Name, state)
+		}
 	}
 	if _, ok := lookup(config.EnvAdminKey); ok {
 		fmt.Fprintf(&buf, "# %s: set (its SHA-256 is access.admin_key_sha256)\n", config.EnvAdminKey)

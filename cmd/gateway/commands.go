@@ -62,6 +62,17 @@ func commands() []*command {
 			run: runCheck,
 		},
 		{
+			name: "reload", summary: "make the running gateway processes re-read their configuration",
+			usage: "reload [--config PATH] [--pid PID] [--wait DURATION]",
+			detail: "Asks every gateway process on the NATS of the configuration (bus.url, or bus.listen of an\n" +
+				"all-in-one gateway) to re-read its own configuration file, and prints each one's answer;\n" +
+				"exits 1 when one refused (it keeps the configuration it had) or none answered.\n" +
+				"With --pid it sends SIGHUP to that process instead, which does the same for its bus.\n" +
+				"Routes, upstreams, models, provider keys and circuit breakers change for new requests;\n" +
+				"requests in flight finish on their old settings.",
+			run: runReload,
+		},
+		{
 			name: "keys", summary: "make and hash API keys (keys new NAME, keys hash)",
 			usage:  "keys new NAME | keys hash",
 			detail: "keys new NAME prints a new API key and the [[access.keys]] entry for it.\nkeys hash prints the SHA-256 of a key read from stdin.",

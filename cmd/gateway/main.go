@@ -7,6 +7,7 @@
 //	gateway ingress [--config PATH]    the HTTP ingress only, on external NATS
 //	gateway worker [--config PATH]     worker pools only, on external NATS
 //	gateway check [--config PATH]      validate a configuration and print it
+//	gateway reload [--config PATH]     make the running processes re-read their configuration
 //	gateway keys new NAME              print a new API key and its config line
 //	gateway keys hash                  print the SHA-256 of a key read from stdin
 //	gateway healthcheck [--worker]     exit 0 when the local /health answers 200
