@@ -325,6 +325,10 @@ func keyEnvs(cfg config.Config) []string {
 			out = append(out, k.KeyEnv)
 		}
 	}
+	for _, u := range cfg.Upstreams {
+		// Key pool variables are the file's own choice too.
+		out = append(out, u.APIKeyEnvs...)
+	}
 	return out
 }
 
