@@ -36,8 +36,10 @@ func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Reset()
 	ctx.Response.Header.Set("X-Request-Id", requestID)
 	f := requestFormat(ctx)
-	if r, ok := s.table().routes[string(ctx.Path())]; ok {
-		f = r.format
+	if t := s.table(); t != nil {
+		if r, ok := t.routes[string(ctx.Path())]; ok {
+			f = r.format
+		}
 	}
 	writeError(ctx, f, internalError(), requestID)
 }
