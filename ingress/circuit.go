@@ -106,8 +106,11 @@ func (x *exchange) answered(status int) {
 // recordOutcome tells the target's circuit breaker how the request went,
 // when the upstream decided it.
 func (x *exchange) recordOutcome() {
-	if x.target == "" || x.outcome == outcomeUnknown {
-		return
+	switch {
+	case x.target == "":
+	case x.outcome == outcomeUnknown:
+		x.s.breakers.Abandon(x.target)
+	default:
+		x.s.breakers.Record(x.target, x.outcome == outcomeOK)
 	}
-	x.s.breakers.Record(x.target, x.outcome == outcomeOK)
 }

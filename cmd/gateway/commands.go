@@ -68,7 +68,8 @@ func commands() []*command {
 				"all-in-one gateway) to re-read its own configuration file, and prints each one's answer;\n" +
 				"exits 1 when one refused (it keeps the configuration it had) or none answered.\n" +
 				"With --pid it sends SIGHUP to that process instead, which does the same for its bus.\n" +
-				"Routes, upstreams, models, provider keys and circuit breakers change for new requests;\n" +
+				"Routes, upstreams, models, provider keys, API keys and their limits, and circuit breakers\n" +
+				"change for new requests;\n" +
 				"requests in flight finish on their old settings.",
 			run: runReload,
 		},

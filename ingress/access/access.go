@@ -122,11 +122,10 @@ type Guard struct {
 	enabled bool
 	open    bool // store failure policy is "open"
 	policy  string
-	admin   [32]byte
-	hasAdm  bool
-
-	keys   []*Key
-	byName map[string]*Key
+	// set holds the keys and the admin key; Update swaps it (reload.go).
+	set atomic.Pointer[keySet]
+	// models is Options.ModelLabels, for the metrics of keys Update adds.
+	models []string
 
 	kv      jetstream.KeyValue
 	js      jetstream.JetStream
@@ -153,6 +152,8 @@ type Guard struct {
 // Key is an authenticated API key. It exposes only its name; the ingress
 // passes it back to Authorize, Admit and Settle.
 type Key struct {
+	// cfg is what the key was built from, for Update to tell a changed key.
+	cfg    config.Key
 	name   string
 	hash   [32]byte
 	routes map[string]struct{}
@@ -187,7 +188,7 @@ func New(cfg config.Access, js jetstream.JetStream, opts Options) (*Guard, error
 		timeout: opts.StoreTimeout,
 		backoff: opts.StoreBackoff,
 		idle:    opts.IdleRelease,
-		byName:  make(map[string]*Key, len(cfg.Keys)),
+		models:  opts.ModelLabels,
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -195,10 +196,9 @@ func New(cfg config.Access, js jetstream.JetStream, opts Options) (*Guard, error
 		g.policy = PolicyClosed
 	}
 	g.open = g.policy == PolicyOpen
-	if cfg.AdminKeySHA256 != "" {
-		g.admin, _ = decodeHash(cfg.AdminKeySHA256) // validated above
-		g.hasAdm = true
-	}
+	set := &keySet{byName: make(map[string]*Key, len(cfg.Keys))}
+	set.setAdmin(cfg.AdminKeySHA256)
+	g.set.Store(set)
 	if !cfg.Enabled {
 		close(g.done)
 		return g, nil
@@ -212,13 +212,7 @@ func New(cfg config.Access, js jetstream.JetStream, opts Options) (*Guard, error
 	}
 	g.met = met
 	for _, kc := range cfg.Keys {
-		k := newKey(kc)
-		k.km = met.forKey(kc.Name, opts.ModelLabels)
-		if k.quotaGaugeCounter() != nil {
-			k.km.withQuotaGauge(met, kc.Name)
-		}
-		g.keys = append(g.keys, k)
-		g.byName[k.name] = k
+		set.add(g.newKey(kc))
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*opts.StoreTimeout+5*time.Second)
@@ -272,7 +266,7 @@ func (o Options) withDefaults() Options {
 }
 
 func newKey(kc config.Key) *Key {
-	k := &Key{name: kc.Name}
+	k := &Key{name: kc.Name, cfg: kc}
 	k.hash, _ = decodeHash(kc.KeySHA256) // validated by Validate
 	k.routes = set(kc.Routes)
 	k.models = set(kc.Models)
@@ -377,7 +371,7 @@ func (g *Guard) Close() error {
 		close(g.stop)
 		<-g.done
 		now := g.now()
-		for _, k := range g.keys {
+		for _, k := range g.keySet().keys {
 			for _, c := range k.counters() {
 				if e := g.release(context.Background(), c, 0, now); e != nil && err == nil {
 					err = fmt.Errorf("access: return leases of key %q: %w", k.name, e)
@@ -419,7 +413,7 @@ func (g *Guard) syncAll() {
 	if g.isDown(now) {
 		return
 	}
-	for _, k := range g.keys {
+	for _, k := range g.keySet().keys {
 		for _, c := range k.counters() {
 			keep := int64(noReturn)
 			if c.idleSince(now) >= g.idle {
@@ -443,7 +437,7 @@ func (g *Guard) syncAll() {
 // again on the first claim anyway.
 func (g *Guard) loadQuotas(ctx context.Context) {
 	now := g.now()
-	for _, k := range g.keys {
+	for _, k := range g.keySet().keys {
 		for _, c := range [...]*counter{k.qreq, k.qtok} {
 			if c == nil {
 				continue

@@ -81,8 +81,9 @@ func (g *Guard) Authenticate(authorization, xAPIKey []byte) (*Key, error) {
 		return nil, ErrMissingKey
 	}
 	sum := sha256.Sum256(token)
+	keys := g.keySet().keys
 	match := -1
-	for i, k := range g.keys {
+	for i, k := range keys {
 		eq := subtle.ConstantTimeCompare(sum[:], k.hash[:])
 		match = subtle.ConstantTimeSelect(eq, i, match)
 	}
@@ -91,7 +92,7 @@ func (g *Guard) Authenticate(authorization, xAPIKey []byte) (*Key, error) {
 		return nil, ErrInvalidKey
 	}
 	g.countAuth(true)
-	return g.keys[match], nil
+	return keys[match], nil
 }
 
 func (g *Guard) countAuth(ok bool) {
@@ -108,7 +109,8 @@ func (g *Guard) countAuth(ok bool) {
 // IsAdmin reports whether the request carries the admin key. Without an
 // admin key configured nobody is admin.
 func (g *Guard) IsAdmin(authorization, xAPIKey []byte) bool {
-	if !g.hasAdm {
+	set := g.keySet()
+	if !set.hasAdmin {
 		return false
 	}
 	token, _ := credential(authorization, xAPIKey)
@@ -116,7 +118,7 @@ func (g *Guard) IsAdmin(authorization, xAPIKey []byte) bool {
 		return false
 	}
 	sum := sha256.Sum256(token)
-	return subtle.ConstantTimeCompare(sum[:], g.admin[:]) == 1
+	return subtle.ConstantTimeCompare(sum[:], set.admin[:]) == 1
 }
 
 // Authorize checks the key's route and model allow-lists; an empty list

@@ -46,8 +46,9 @@ type WindowUsage struct {
 // KeysReport reports every configured key, in configuration order, reading
 // the current totals from the store.
 func (g *Guard) KeysReport(ctx context.Context) ([]KeyReport, error) {
-	out := make([]KeyReport, 0, len(g.keys))
-	for _, k := range g.keys {
+	keys := g.keySet().keys
+	out := make([]KeyReport, 0, len(keys))
+	for _, k := range keys {
 		r, err := g.report(ctx, k)
 		if err != nil {
 			return nil, err
@@ -59,7 +60,7 @@ func (g *Guard) KeysReport(ctx context.Context) ([]KeyReport, error) {
 
 // UsageReport reports one key by name; an unknown name returns ErrUnknownKey.
 func (g *Guard) UsageReport(ctx context.Context, name string) (KeyReport, error) {
-	k, ok := g.byName[name]
+	k, ok := g.keySet().byName[name]
 	if !ok {
 		return KeyReport{}, ErrUnknownKey
 	}

@@ -297,6 +297,18 @@ func (b *Breakers) Record(target string, ok bool) {
 	}
 }
 
+// Abandon reports that a request Allow let through ended without telling
+// anything of the target (its client left, or the gateway refused it
+// before it was sent): a half-open probe's slot is free at once for the
+// next request.
+func (b *Breakers) Abandon(target string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c := b.circuits[target]; c != nil && c.state == HalfOpen {
+		c.probing = false
+	}
+}
+
 // Observe applies a transition another replica made: an open circuit opens
 // here too, until the same time, and a closed one closes. Half-open is each
 // replica's own business (a probe per replica at most).

@@ -48,6 +48,7 @@ type step struct {
 	// Each step advances the clock, records an outcome, then checks
 	// Allow and the exported state, each when set.
 	record  string // "ok", "fail" or nothing
+	abandon bool
 	advance time.Duration
 	allow   *bool
 	state   *State
@@ -112,6 +113,15 @@ func TestBreakerTransitions(t *testing.T) {
 			},
 		},
 		{
+			name: "an abandoned probe frees its slot at once",
+			steps: []step{
+				{record: "fail"}, {record: "fail"}, {record: "fail", state: open},
+				{advance: 5 * time.Second, allow: allow(true), state: halfOpen},
+				{allow: allow(false)},
+				{abandon: true, allow: allow(true), state: halfOpen},
+			},
+		},
+		{
 			name:   "error rate over the window opens once min_requests were made",
 			mutate: func(c *config.Config) { c.Breaker.ConsecutiveFailures = 0 },
 			steps: []step{
@@ -157,6 +167,9 @@ func TestBreakerTransitions(t *testing.T) {
 					b.Record(tgt, true)
 				case "fail":
 					b.Record(tgt, false)
+				}
+				if s.abandon {
+					b.Abandon(tgt)
 				}
 				if s.allow != nil {
 					if got := b.Allow(tgt); got != *s.allow {

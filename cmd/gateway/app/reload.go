@@ -10,11 +10,16 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/ingress/access"
 )
 
 // reloadTimeout bounds applying a new configuration: creating the queues of
 // new upstreams on the bus above all.
 const reloadTimeout = 30 * time.Second
+
+// ErrAccessNeedsRestart says that access control was off at start: turning
+// it on takes a restart.
+var ErrAccessNeedsRestart = errors.New("access control was off at start")
 
 // ErrNoConfigSource is returned by Reload when the App was started without
 // Options.Load.
@@ -23,11 +28,12 @@ var ErrNoConfigSource = errors.New("the process has no configuration source to r
 // Reload re-reads the configuration (Options.Load) and applies it: routes,
 // upstreams, models, provider keys, limits of the upstreams and circuit
 // breakers change for new requests, while requests in flight, streams
-// included, finish on the settings they started with. A configuration that
-// does not load is refused, its problems logged with their file and line,
-// and the running one stays. [server], [worker], [logging], [bus] and
-// [access] belong to the running process: changes to them are kept for the
-// next start, and a warning says so.
+// included, finish on the settings they started with; so do the API keys
+// and their limits of [access]. A configuration that does not load is
+// refused, its problems logged with their file and line, and the running
+// one stays. [server], [worker], [logging], [bus], and turning access
+// control on or off, belong to the running process: changes to them are
+// kept for the next start, and a warning says so.
 func (a *App) Reload(ctx context.Context) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
@@ -46,6 +52,25 @@ func (a *App) Reload(ctx context.Context) error {
 	restart := keepProcessSettings(&cfg, a.cfg)
 	ctx, cancel := context.WithTimeout(ctx, reloadTimeout)
 	defer cancel()
+	if !reflect.DeepEqual(cfg.Access, a.cfg.Access) && a.opts.Mode != ModeWorker {
+		var err error
+		switch {
+		case a.guard != nil:
+			err = a.guard.Update(ctx, cfg.Access)
+		case cfg.Access.Enabled:
+			err = ErrAccessNeedsRestart
+		}
+		switch {
+		case errors.Is(err, access.ErrRestartNeeded), errors.Is(err, ErrAccessNeedsRestart):
+			// Access control cannot be turned on or off, nor its store
+			// policy changed, under running requests.
+			cfg.Access = a.cfg.Access
+			restart = append(restart, "access (enabled, store_failure)")
+		case err != nil:
+			a.logger.Error("configuration reload failed in access control; the running configuration stays", "err", err)
+			return fmt.Errorf("updating access control: %w", err)
+		}
+	}
 	// Workers first: a new upstream has its pool before the ingress routes
 	// to it.
 	if a.workers != nil {
@@ -121,10 +146,7 @@ func keepProcessSettings(next *config.Config, running config.Config) []string {
 	if next.Bus != running.Bus {
 		changed = append(changed, "bus")
 	}
-	if !reflect.DeepEqual(next.Access, running.Access) {
-		changed = append(changed, "access")
-	}
-	next.Server, next.Worker, next.Logging, next.Bus, next.Access = running.Server, running.Worker, running.Logging, running.Bus, running.Access
+	next.Server, next.Worker, next.Logging, next.Bus = running.Server, running.Worker, running.Logging, running.Bus
 	return changed
 }
 

@@ -205,3 +205,43 @@ func TestReloadInSplitMode(t *testing.T) {
 		t.Errorf("new route through the ingress process: %d %s", code, body)
 	}
 }
+
+// accessReloadTOML has team-a, and after the reload team-b as well, with
+// team-a's routes narrowed to the Anthropic route.
+const accessReloadTOML = `
+[access]
+enabled = true
+
+[[access.keys]]
+name = "team-a"
+key_env = "TEAM_A_KEY"
+`
+
+// TestReloadChangesAccessKeys adds a key and narrows another's allow-list
+// by reloading: both hold for the next requests.
+func TestReloadChangesAccessKeys(t *testing.T) {
+	m := startMock(t, mock.DefaultConfig())
+	o := launchOptions{mode: ModeAll, openaiURL: m.URL(), anthropicURL: m.URL(), storeDir: t.TempDir(),
+		configFile: filepath.Join(t.TempDir(), "gateway.toml"), extra: accessReloadTOML,
+		env: map[string]string{"TEAM_A_KEY": "sk-team-a", "TEAM_B_KEY": "sk-team-b"}}
+	g := launch(t, o)
+	call := func(key string) int {
+		resp, _ := g.post("/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`, "Authorization", "Bearer "+key)
+		return resp.StatusCode
+	}
+	if a, b := call("sk-team-a"), call("sk-team-b"); a != http.StatusOK || b != http.StatusUnauthorized {
+		t.Fatalf("before the reload: team-a %d, team-b %d", a, b)
+	}
+	rewrite(t, o.configFile, o, accessReloadTOML+`routes = ["/v1/messages"]
+
+[[access.keys]]
+name = "team-b"
+key_env = "TEAM_B_KEY"
+`)
+	if err := g.app.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := call("sk-team-a"), call("sk-team-b"); a != http.StatusForbidden || b != http.StatusOK {
+		t.Errorf("after the reload: team-a %d (want 403, route no longer allowed), team-b %d (want 200)", a, b)
+	}
+}
