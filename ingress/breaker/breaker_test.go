@@ -263,3 +263,17 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkAllowRecord is the cost the breaker adds to a request: one
+// Allow and one Record on a closed circuit, from parallel goroutines.
+func BenchmarkAllowRecord(b *testing.B) {
+	br := New(testConfig(nil), Options{})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if br.Allow("openai/gpt-4o") {
+				br.Record("openai/gpt-4o", true)
+			}
+		}
+	})
+}
