@@ -19,6 +19,14 @@ type ResponseOptions struct {
 	// Anthropic one (which carries no timestamp); 0 reports 0. The converter
 	// never reads the clock so that its output is reproducible.
 	Created int64
+	// ReasoningSummary reports that a Responses client asked for reasoning
+	// summaries (reasoning.summary set, not "none"): thinking text is then
+	// shown in a reasoning item's summary, otherwise the summary is empty.
+	ReasoningSummary bool
+	// CustomTools names the tools a Responses client declared with type
+	// "custom" (free-form input). A tool_use of one of them is answered as a
+	// custom_tool_call whose input is the tool_use's input.input string.
+	CustomTools []string
 }
 
 // TranslateResponse converts a non-streamed upstream answer (format from) to

@@ -20,6 +20,9 @@ type StreamOptions struct {
 	// Anthropic stream (which carries no timestamp); 0 reports 0. The
 	// converter never reads the clock so that its output is reproducible.
 	Created int64
+	// ReasoningSummary and CustomTools are as in ResponseOptions.
+	ReasoningSummary bool
+	CustomTools      []string
 }
 
 // Stream translates one streamed answer event by event, from the upstream's
