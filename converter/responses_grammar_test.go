@@ -174,7 +174,7 @@ func validateResponsesStream(evs []sseEvent) (rsStreamView, error) {
 			if _, err := part(it, key, true); err != nil {
 				return fail("%v", err)
 			}
-		case "response.output_text.delta", "response.reasoning_summary_text.delta":
+		case "response.output_text.delta", "response.reasoning_summary_text.delta", "response.refusal.delta":
 			it, err := item()
 			if err != nil {
 				return fail("%v", err)
@@ -189,7 +189,7 @@ func validateResponsesStream(evs []sseEvent) (rsStreamView, error) {
 			}
 			d, _ := e["delta"].(string)
 			p.text += d
-		case "response.output_text.done", "response.reasoning_summary_text.done":
+		case "response.output_text.done", "response.reasoning_summary_text.done", "response.refusal.done":
 			it, err := item()
 			if err != nil {
 				return fail("%v", err)
@@ -202,8 +202,12 @@ func validateResponsesStream(evs []sseEvent) (rsStreamView, error) {
 			if err != nil || p.textDone {
 				return fail("done for a finished or unknown part: %v", err)
 			}
-			if e["text"] != p.text {
-				return fail("text %q, deltas gave %q", e["text"], p.text)
+			done := e["text"]
+			if typ == "response.refusal.done" {
+				done = e["refusal"]
+			}
+			if done != p.text {
+				return fail("text %q, deltas gave %q", done, p.text)
 			}
 			p.textDone = true
 		case "response.content_part.done", "response.reasoning_summary_part.done":
@@ -220,7 +224,7 @@ func validateResponsesStream(evs []sseEvent) (rsStreamView, error) {
 				return fail("part done before its text: %v", err)
 			}
 			pm, _ := e["part"].(map[string]any)
-			if pm["text"] != p.text {
+			if partText(pm) != p.text {
 				return fail("part text %q, want %q", pm["text"], p.text)
 			}
 			p.done = true
@@ -280,10 +284,10 @@ func validateResponsesStream(evs []sseEvent) (rsStreamView, error) {
 				}
 				for j, c := range content {
 					cm, _ := c.(map[string]any)
-					if cm["text"] != it.parts[j].text {
-						return fail("part %d text %q, streamed %q", j, cm["text"], it.parts[j].text)
+					if partText(cm) != it.parts[j].text {
+						return fail("part %d text %q, streamed %q", j, partText(cm), it.parts[j].text)
 					}
-					if _, ok := cm["annotations"].([]any); !ok {
+					if _, ok := cm["annotations"].([]any); !ok && cm["type"] == "output_text" {
 						return fail("output_text part without annotations")
 					}
 					v.text += it.parts[j].text
@@ -365,6 +369,15 @@ func validateResponsesStream(evs []sseEvent) (rsStreamView, error) {
 		return v, fmt.Errorf("the stream has no terminal event")
 	}
 	return v, nil
+}
+
+// partText is the text of an output_text or summary part, or a refusal
+// part's refusal.
+func partText(m map[string]any) any {
+	if m["type"] == "refusal" {
+		return m["refusal"]
+	}
+	return m["text"]
 }
 
 func jsonInt(v any) (int64, error) {

@@ -16,6 +16,10 @@ type rsPassStream struct {
 	finished bool // a terminal event (those, response.failed or error) passed
 	seq      int64
 	tokens   Usage
+	// unterminated reports that the last bytes forwarded did not end an
+	// event (an upstream's last event may lack its blank line): an event
+	// of the gateway's own must not be glued to them.
+	unterminated bool
 }
 
 var _ eventTranslator = (*rsPassStream)(nil)
@@ -42,7 +46,16 @@ func (s *rsPassStream) fail(dst []byte, e *Error) []byte {
 		return dst
 	}
 	s.finished = true
+	if s.unterminated {
+		dst = append(dst, "\n\n"...)
+	}
 	return appendResponsesStreamError(dst, e, s.seq)
+}
+
+// forward appends an event's bytes as the upstream sent them.
+func (s *rsPassStream) forward(dst, raw []byte) []byte {
+	s.unterminated = !bytes.HasSuffix(raw, []byte("\n\n")) && !bytes.HasSuffix(raw, []byte("\r\r")) && !bytes.HasSuffix(raw, []byte("\n\r\n"))
+	return append(dst, raw...)
 }
 
 // rsPassEvent is what the pass-through decodes of an event.
@@ -61,7 +74,7 @@ func (s *rsPassStream) event(dst []byte, ev sse.Event) ([]byte, error) {
 	data := bytes.TrimSpace(ev.Data)
 	if len(data) == 0 {
 		if isComment(ev) {
-			return appendRaw(dst, ev.Raw), nil // keep-alives
+			return s.forward(dst, ev.Raw), nil // keep-alives
 		}
 		return dst, nil
 	}
@@ -70,7 +83,7 @@ func (s *rsPassStream) event(dst []byte, ev sse.Event) ([]byte, error) {
 	name := string(ev.Name)
 	if isResponsesDelta(name) {
 		s.seq++
-		return appendRaw(dst, ev.Raw), nil
+		return s.forward(dst, ev.Raw), nil
 	}
 	var e rsPassEvent
 	if err := decodeUpstream(data, &e); err != nil {
@@ -97,8 +110,9 @@ func (s *rsPassStream) event(dst []byte, ev sse.Event) ([]byte, error) {
 		s.tokens = e.Response.Usage.gateway()
 	}
 	if !withResponse || s.opts.Model == "" || e.Response == nil {
-		return appendRaw(dst, ev.Raw), nil
+		return s.forward(dst, ev.Raw), nil
 	}
+	s.unterminated = false
 	return appendPatchedEvent(dst, ev, data, s.opts.Model, []string{"response"}), nil
 }
 
