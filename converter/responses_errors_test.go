@@ -83,9 +83,18 @@ func TestResponsesUsage(t *testing.T) {
 	responsesBody := []byte(`{"id":"resp_1","object":"response","status":"completed","model":"m","output":[],"usage":{"input_tokens":6020,"input_tokens_details":{"cached_tokens":5000,"cache_write_tokens":1000},"output_tokens":30,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":6050}}`)
 	want := Usage{InputTokens: 6020, OutputTokens: 30, CacheReadTokens: 5000, CacheWriteTokens: 1000}
 	for name, run := range map[string]func() (Usage, error){
-		"anthropic to responses": func() (Usage, error) { _, u, err := anthropicToResponsesResponse(anthropicBody, ResponseOptions{}); return u, err },
-		"responses to anthropic": func() (Usage, error) { _, u, err := responsesToAnthropicResponse(responsesBody, ResponseOptions{}); return u, err },
-		"forwarded":              func() (Usage, error) { _, u, err := forwardResponsesResponse(responsesBody, ResponseOptions{}); return u, err },
+		"anthropic to responses": func() (Usage, error) {
+			_, u, err := anthropicToResponsesResponse(anthropicBody, ResponseOptions{})
+			return u, err
+		},
+		"responses to anthropic": func() (Usage, error) {
+			_, u, err := responsesToAnthropicResponse(responsesBody, ResponseOptions{})
+			return u, err
+		},
+		"forwarded": func() (Usage, error) {
+			_, u, err := forwardResponsesResponse(responsesBody, ResponseOptions{})
+			return u, err
+		},
 	} {
 		u, err := run()
 		if err != nil || u != want {
