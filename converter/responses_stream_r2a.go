@@ -161,16 +161,16 @@ func (s *rsR2AStream) event(dst []byte, ev sse.Event) ([]byte, error) {
 		if r == nil {
 			return dst, malformed(errString(e.Type + " without response"))
 		}
-		if len(s.items) == 0 {
-			// An upstream that sent no item events: the items are in the
-			// final response.
-			for i := range r.Output {
-				it, err := s.item(i, &r.Output[i])
-				if err != nil {
-					return dst, err
-				}
-				dst = s.itemDone(dst, i, it, &r.Output[i])
+		// Items whose output_item.done never came (an upstream that sends
+		// only the final response, or skips done events) are finished from
+		// the final response: what of them has not reached the client yet is
+		// sent.
+		for i := range r.Output {
+			it, err := s.item(i, &r.Output[i])
+			if err != nil {
+				return dst, err
 			}
+			dst = s.itemDone(dst, i, it, &r.Output[i])
 		}
 		s.tokensFrom(r)
 		s.finish = true
