@@ -27,6 +27,10 @@ type ResponseOptions struct {
 	// "custom" (free-form input). A tool_use of one of them is answered as a
 	// custom_tool_call whose input is the tool_use's input.input string.
 	CustomTools []string
+	// FallbackID names an answer whose upstream sent no id, in the ids a
+	// Responses answer is given (the request's id keeps it unique, which
+	// matters where responses are stored by id); "" gives "gateway".
+	FallbackID string
 }
 
 // TranslateResponse converts a non-streamed upstream answer (format from) to

@@ -24,14 +24,15 @@ type rsGoldenOptions struct {
 	Created          int64    `json:"created"`
 	ReasoningSummary bool     `json:"reasoning_summary"`
 	CustomTools      []string `json:"custom_tools"`
+	FallbackID       string   `json:"fallback_id"`
 }
 
 func (o rsGoldenOptions) response() ResponseOptions {
-	return ResponseOptions{Model: o.Model, Created: o.Created, ReasoningSummary: o.ReasoningSummary, CustomTools: o.CustomTools}
+	return ResponseOptions{Model: o.Model, Created: o.Created, ReasoningSummary: o.ReasoningSummary, CustomTools: o.CustomTools, FallbackID: o.FallbackID}
 }
 
 func (o rsGoldenOptions) stream() StreamOptions {
-	return StreamOptions{Model: o.Model, Created: o.Created, ReasoningSummary: o.ReasoningSummary, CustomTools: o.CustomTools}
+	return StreamOptions{Model: o.Model, Created: o.Created, ReasoningSummary: o.ReasoningSummary, CustomTools: o.CustomTools, FallbackID: o.FallbackID}
 }
 
 // rsGoldenCase is one input with its golden output path.

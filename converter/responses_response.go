@@ -20,10 +20,10 @@ import (
 // "msg_01AB_1", "fc_01AB_2" … numbered by output index.
 type responsesIDs struct{ base string }
 
-func newResponsesIDs(messageID string) responsesIDs {
+func newResponsesIDs(messageID, fallback string) responsesIDs {
 	base, _ := strings.CutPrefix(messageID, "msg_")
 	if base == "" {
-		base = "gateway"
+		base = cmpModel(fallback, "gateway")
 	}
 	return responsesIDs{base: anthropicToolID(base)}
 }
@@ -236,7 +236,7 @@ func anthropicToResponsesResponse(body []byte, opts ResponseOptions) ([]byte, Us
 	if err := decodeUpstream(body, &r); err != nil {
 		return nil, Usage{}, badUpstreamBody(err)
 	}
-	ids := newResponsesIDs(r.ID)
+	ids := newResponsesIDs(r.ID, opts.FallbackID)
 	refused := r.StopReason == "refusal"
 	var out []byte
 	n := 0         // output index of the next item
@@ -319,7 +319,7 @@ func responsesToAnthropicResponse(body []byte, opts ResponseOptions) ([]byte, Us
 	u := r.Usage.gateway()
 	dst := make([]byte, 0, len(body)+128)
 	dst = append(dst, `{"id":`...)
-	dst = jsonx.AppendString(dst, anthropicMessageIDFromResponse(r.ID))
+	dst = jsonx.AppendString(dst, anthropicMessageIDFromResponse(r.ID, opts.FallbackID))
 	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
 	dst = jsonx.AppendString(dst, cmpModel(opts.Model, r.Model))
 	dst = append(dst, `,"content":[`...)
@@ -450,11 +450,11 @@ func anthropicStopFromResponses(status, incomplete string, tools, refusal bool) 
 }
 
 // anthropicMessageIDFromResponse gives a response id the msg_ prefix:
-// "resp_ABC" becomes "msg_ABC".
-func anthropicMessageIDFromResponse(id string) string {
+// "resp_ABC" becomes "msg_ABC"; a missing id is made of fallback.
+func anthropicMessageIDFromResponse(id, fallback string) string {
 	id, _ = strings.CutPrefix(id, "resp_")
 	if id == "" {
-		id = "gateway"
+		id = cmpModel(fallback, "gateway")
 	}
 	return "msg_" + anthropicToolID(id)
 }

@@ -46,7 +46,7 @@ func TestResponsesStreamRoundTrip(t *testing.T) {
 			if strings.Contains(in, "custom") {
 				opts.CustomTools = []string{"apply_patch"}
 			}
-			if strings.Contains(in, "malformed") {
+			if strings.Contains(in, "malformed") || strings.Contains(in, "missing_message_start") {
 				return // no direct view to compare with
 			}
 			// What an Anthropic client would see of the upstream directly.

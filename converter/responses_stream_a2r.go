@@ -66,7 +66,7 @@ var _ eventTranslator = (*rsA2RStream)(nil)
 // newAnthropicToResponsesStream returns the Anthropic → Responses stream
 // translator.
 func newAnthropicToResponsesStream(opts StreamOptions) *rsA2RStream {
-	return &rsA2RStream{opts: opts, ids: newResponsesIDs(""), closing: "completed"}
+	return &rsA2RStream{opts: opts, ids: newResponsesIDs("", opts.FallbackID), closing: "completed"}
 }
 
 func (s *rsA2RStream) sawFinish() bool { return s.stop != "" }
@@ -93,7 +93,7 @@ func (s *rsA2RStream) event(dst []byte, ev sse.Event) ([]byte, error) {
 		return dst, nil
 	case "message_start":
 		if e.Message != nil && !s.started {
-			s.ids = newResponsesIDs(e.Message.ID)
+			s.ids = newResponsesIDs(e.Message.ID, s.opts.FallbackID)
 			s.model = e.Message.Model
 			applyAnthropicStreamUsage(&s.tokens, messageStartUsage(e.Message.Usage))
 		}

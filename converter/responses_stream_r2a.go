@@ -192,7 +192,7 @@ func (s *rsR2AStream) start(dst []byte, id, model string) []byte {
 	}
 	s.started = true
 	dst = append(dst, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
-	dst = jsonx.AppendString(dst, anthropicMessageIDFromResponse(id))
+	dst = jsonx.AppendString(dst, anthropicMessageIDFromResponse(id, s.opts.FallbackID))
 	dst = append(dst, `,"type":"message","role":"assistant","model":`...)
 	dst = jsonx.AppendString(dst, cmpModel(s.opts.Model, model))
 	// The usage comes with response.completed; message_delta carries it.

@@ -20,9 +20,11 @@ type StreamOptions struct {
 	// Anthropic stream (which carries no timestamp); 0 reports 0. The
 	// converter never reads the clock so that its output is reproducible.
 	Created int64
-	// ReasoningSummary and CustomTools are as in ResponseOptions.
+	// ReasoningSummary, CustomTools and FallbackID are as in
+	// ResponseOptions.
 	ReasoningSummary bool
 	CustomTools      []string
+	FallbackID       string
 }
 
 // Stream translates one streamed answer event by event, from the upstream's
