@@ -23,10 +23,11 @@ type ResponseOptions struct {
 	// summaries (reasoning.summary set, not "none"): thinking text is then
 	// shown in a reasoning item's summary, otherwise the summary is empty.
 	ReasoningSummary bool
-	// CustomTools names the tools a Responses client declared with type
-	// "custom" (free-form input). A tool_use of one of them is answered as a
-	// custom_tool_call whose input is the tool_use's input.input string.
-	CustomTools []string
+	// Tools says, by Anthropic tool name, which tools of a Responses
+	// client are not plain functions of the same name, so that their calls
+	// come back as the client declared them (see ResponsesTool). Tools not
+	// in it are answered as function_call.
+	Tools map[string]ResponsesTool
 	// FallbackID names an answer whose upstream sent no id, in the ids a
 	// Responses answer is given (the request's id keeps it unique, which
 	// matters where responses are stored by id); "" gives "gateway".

@@ -43,7 +43,7 @@ func fuzzTranslator(t *testing.T, tr eventTranslator, in []byte) []byte {
 func FuzzResponsesStreamFromAnthropic(f *testing.F) {
 	addFileSeeds(f, append(rsStreamInputs, filepath.Join("testdata", "responses", "stream", "anthropic_to_responses", "*.in.sse"))...)
 	f.Fuzz(func(t *testing.T, in []byte, summary bool) {
-		tr := newAnthropicToResponsesStream(StreamOptions{ReasoningSummary: summary, CustomTools: []string{"apply_patch"}, Model: "m"})
+		tr := newAnthropicToResponsesStream(StreamOptions{ReasoningSummary: summary, Tools: rsTestTools, Model: "m"})
 		out := fuzzTranslator(t, tr, in)
 		checkResponsesStream(t, out)
 	})
@@ -98,7 +98,7 @@ func FuzzResponsesResponse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		opts := ResponseOptions{ReasoningSummary: true, CustomTools: []string{"apply_patch"}}
+		opts := ResponseOptions{ReasoningSummary: true, Tools: rsTestTools}
 		if out, _, err := anthropicToResponsesResponse(body, opts); err == nil {
 			if !json.Valid(out) {
 				t.Fatalf("Anthropic → Responses output is not JSON: %s", out)

@@ -20,19 +20,19 @@ import (
 
 // rsGoldenOptions is the optional <case>.opts.json of a Responses case.
 type rsGoldenOptions struct {
-	Model            string   `json:"model"`
-	Created          int64    `json:"created"`
-	ReasoningSummary bool     `json:"reasoning_summary"`
-	CustomTools      []string `json:"custom_tools"`
-	FallbackID       string   `json:"fallback_id"`
+	Model            string                   `json:"model"`
+	Created          int64                    `json:"created"`
+	ReasoningSummary bool                     `json:"reasoning_summary"`
+	Tools            map[string]ResponsesTool `json:"tools"`
+	FallbackID       string                   `json:"fallback_id"`
 }
 
 func (o rsGoldenOptions) response() ResponseOptions {
-	return ResponseOptions{Model: o.Model, Created: o.Created, ReasoningSummary: o.ReasoningSummary, CustomTools: o.CustomTools, FallbackID: o.FallbackID}
+	return ResponseOptions{Model: o.Model, Created: o.Created, ReasoningSummary: o.ReasoningSummary, Tools: o.Tools, FallbackID: o.FallbackID}
 }
 
 func (o rsGoldenOptions) stream() StreamOptions {
-	return StreamOptions{Model: o.Model, Created: o.Created, ReasoningSummary: o.ReasoningSummary, CustomTools: o.CustomTools, FallbackID: o.FallbackID}
+	return StreamOptions{Model: o.Model, Created: o.Created, ReasoningSummary: o.ReasoningSummary, Tools: o.Tools, FallbackID: o.FallbackID}
 }
 
 // rsGoldenCase is one input with its golden output path.
@@ -77,6 +77,14 @@ func rsGoldenCases(t *testing.T, kind, ext string, extra ...string) []rsGoldenCa
 		}
 	}
 	return cases
+}
+
+// rsTestTools declares the tools of the Codex-like cases: apply_patch as a
+// custom tool, local_shell, and a namespaced MCP function.
+var rsTestTools = map[string]ResponsesTool{
+	"apply_patch":        {Kind: ResponsesToolCustom},
+	"local_shell":        {Kind: ResponsesToolLocalShell},
+	"mcp__github__issue": {Kind: ResponsesToolNamespaced, Namespace: "mcp__github", Name: "issue"},
 }
 
 func TestResponsesJSONGolden(t *testing.T) {

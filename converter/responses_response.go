@@ -2,7 +2,6 @@ package converter
 
 import (
 	"bytes"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -206,6 +205,78 @@ func appendCustomToolCallItem(dst []byte, id, status, callID, name, input string
 	return append(dst, '}')
 }
 
+// ResponsesTool is how a Responses client declared a tool that reaches
+// Anthropic under another shape (the request translator's choice, which the
+// answer reverses).
+type ResponsesTool struct {
+	// Kind is ResponsesToolCustom, ResponsesToolLocalShell or
+	// ResponsesToolNamespaced.
+	Kind string
+	// Namespace and Name are a namespaced function's own names.
+	Namespace, Name string
+}
+
+// The kinds of ResponsesTool.
+const (
+	// ResponsesToolCustom is a custom (free-form) tool: the hub carries its
+	// text as the tool_use input {"input": text}; the call is answered as a
+	// custom_tool_call with that text.
+	ResponsesToolCustom = "custom"
+	// ResponsesToolLocalShell is the local_shell tool: the tool_use input is
+	// the exec action; the call is answered as a local_shell_call.
+	ResponsesToolLocalShell = "local_shell"
+	// ResponsesToolNamespaced is a function of a namespace tool, whose
+	// Anthropic name joins the two: the call is answered as a function_call
+	// with the function's own name and its namespace.
+	ResponsesToolNamespaced = "namespaced"
+)
+
+// appendLocalShellCallItem writes a local_shell_call item; action is the
+// exec action as the tool_use input gave it.
+func appendLocalShellCallItem(dst []byte, id, status, callID string, action []byte) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = jsonx.AppendString(dst, id)
+	dst = append(dst, `,"type":"local_shell_call","status":`...)
+	dst = jsonx.AppendString(dst, status)
+	dst = append(dst, `,"call_id":`...)
+	dst = jsonx.AppendString(dst, callID)
+	dst = append(dst, `,"action":`...)
+	if action = bytes.TrimSpace(action); isJSONObject(action) {
+		dst = append(dst, action...)
+	} else {
+		dst = append(dst, `{"type":"exec","command":[]}`...)
+	}
+	return append(dst, '}')
+}
+
+// appendToolCallItem writes the item that answers a tool_use of tool name
+// with input (the whole JSON text; for a function, its arguments string).
+func appendToolCallItem(dst []byte, ids responsesIDs, n int, tools map[string]ResponsesTool, status, callID, name string, input []byte) []byte {
+	t := tools[name]
+	switch t.Kind {
+	case ResponsesToolCustom:
+		return appendCustomToolCallItem(dst, ids.item("ctc", n), status, callID, name, customToolInput(input))
+	case ResponsesToolLocalShell:
+		return appendLocalShellCallItem(dst, ids.item("lsc", n), status, callID, input)
+	}
+	args := "{}"
+	if isJSONObject(input) {
+		args = string(bytes.TrimSpace(input))
+	}
+	if t.Kind == ResponsesToolNamespaced {
+		return appendNamespacedCallItem(dst, ids.item("fc", n), status, callID, t, args)
+	}
+	return appendFunctionCallItem(dst, ids.item("fc", n), status, callID, name, args)
+}
+
+// appendNamespacedCallItem writes a function_call of a namespace's function.
+func appendNamespacedCallItem(dst []byte, id, status, callID string, t ResponsesTool, args string) []byte {
+	dst = appendFunctionCallItem(dst, id, status, callID, t.Name, args)
+	dst = append(dst[:len(dst)-1], `,"namespace":`...)
+	dst = jsonx.AppendString(dst, t.Namespace)
+	return append(dst, '}')
+}
+
 // customToolInput returns the free-form input of a custom tool call from
 // the tool_use input the hub carries it in, {"input": "…"}. Any other shape
 // (a model that ignored the schema) is passed on as its JSON text, so that
@@ -227,8 +298,9 @@ func customToolInput(input []byte) string {
 // anthropicToResponsesResponse converts an Anthropic message into a
 // Responses API response object. Consecutive text blocks become the parts of
 // one message item; thinking and redacted_thinking blocks become reasoning
-// items; tool_use blocks become function_call items (custom_tool_call for
-// the tools named in opts.CustomTools). server_tool_use and server tool
+// items; tool_use blocks become function_call items, or the item of the
+// kind opts.Tools names (custom_tool_call, local_shell_call, a namespaced
+// function_call). server_tool_use and server tool
 // results ran on Anthropic's side and have no item the client could act
 // on; they are left out.
 func anthropicToResponsesResponse(body []byte, opts ResponseOptions) ([]byte, Usage, error) {
@@ -282,15 +354,7 @@ func anthropicToResponsesResponse(body []byte, opts ResponseOptions) ([]byte, Us
 		case "tool_use":
 			closeMsg()
 			sep()
-			if slices.Contains(opts.CustomTools, b.Name) {
-				out = appendCustomToolCallItem(out, ids.item("ctc", n), "completed", b.ID, b.Name, customToolInput(b.Input))
-			} else {
-				args := "{}"
-				if isJSONObject(b.Input) {
-					args = string(bytes.TrimSpace(b.Input))
-				}
-				out = appendFunctionCallItem(out, ids.item("fc", n), "completed", b.ID, b.Name, args)
-			}
+			out = appendToolCallItem(out, ids, n, opts.Tools, "completed", b.ID, b.Name, b.Input)
 			n++
 		}
 	}
@@ -360,18 +424,21 @@ func responsesToAnthropicResponse(body []byte, opts ResponseOptions) ([]byte, Us
 				dst = jsonx.AppendString(dst, text)
 				dst = append(dst, '}')
 			}
-		case "function_call", "custom_tool_call":
+		case "function_call", "custom_tool_call", "local_shell_call":
 			sep()
 			dst = append(dst, `{"type":"tool_use","id":`...)
 			dst = jsonx.AppendString(dst, responseToolID(cmpModel(it.CallID, it.ID), tools))
 			dst = append(dst, `,"name":`...)
-			dst = jsonx.AppendString(dst, it.Name)
+			dst = jsonx.AppendString(dst, hubToolName(it))
 			dst = append(dst, `,"input":`...)
-			if it.Type == "custom_tool_call" {
+			switch it.Type {
+			case "custom_tool_call":
 				dst = append(dst, `{"input":`...)
 				dst = jsonx.AppendString(dst, it.Input)
 				dst = append(dst, '}')
-			} else {
+			case "local_shell_call":
+				dst = appendToolInput(dst, string(it.Action))
+			default:
 				dst = appendToolInput(dst, rawText(it.Arguments))
 			}
 			dst = append(dst, '}')
@@ -383,6 +450,23 @@ func responsesToAnthropicResponse(body []byte, opts ResponseOptions) ([]byte, Us
 	dst = append(dst, `,"stop_sequence":null,"usage":`...)
 	dst = appendAnthropicUsage(dst, u)
 	return append(dst, '}'), u, nil
+}
+
+// hubToolName is the Anthropic name of the tool an item calls, as the
+// request side names such tools: local_shell for a local_shell_call, and a
+// namespace's function under the namespace and its name joined by "__"
+// (side by side when the namespace already ends in '_' or '-', as Codex's
+// "mcp__server__" do).
+func hubToolName(it *rsOutItem) string {
+	switch {
+	case it.Type == "local_shell_call":
+		return "local_shell"
+	case it.Namespace == "":
+		return it.Name
+	case strings.HasSuffix(it.Namespace, "_") || strings.HasSuffix(it.Namespace, "-"):
+		return it.Namespace + it.Name
+	}
+	return it.Namespace + "__" + it.Name
 }
 
 // appendToolInput writes function_call arguments as a tool_use input:

@@ -46,6 +46,8 @@ type rsOutItem struct {
 	Name             string           `json:"name"`
 	Arguments        jsonx.RawMessage `json:"arguments"`
 	Input            string           `json:"input"`
+	Namespace        string           `json:"namespace"`
+	Action           jsonx.RawMessage `json:"action"`
 }
 
 // rsOutPart is a content part of a message (output_text, refusal), a

@@ -42,10 +42,7 @@ func TestResponsesStreamRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := StreamOptions{ReasoningSummary: strings.Contains(in, "summary")}
-			if strings.Contains(in, "custom") {
-				opts.CustomTools = []string{"apply_patch"}
-			}
+			opts := StreamOptions{ReasoningSummary: strings.Contains(in, "summary"), Tools: rsTestTools}
 			if strings.Contains(in, "malformed") || strings.Contains(in, "missing_message_start") {
 				return // no direct view to compare with
 			}
@@ -125,7 +122,7 @@ func TestResponsesJSONRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := ResponseOptions{ReasoningSummary: true, CustomTools: []string{"apply_patch"}}
+			opts := ResponseOptions{ReasoningSummary: true, Tools: rsTestTools}
 			mid, u1, err := anthropicToResponsesResponse(src, opts)
 			if err != nil {
 				return // malformed inputs have their golden case

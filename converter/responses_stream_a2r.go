@@ -1,7 +1,6 @@
 package converter
 
 import (
-	"slices"
 	"strconv"
 
 	"github.com/aigateway/gateway/converter/jsonx"
@@ -38,13 +37,16 @@ type rsA2RStream struct {
 
 // rsA2RBlock is what the machine remembers of one Anthropic content block.
 type rsA2RBlock struct {
-	kind byte // 't' text, 'k' thinking, 'u' tool_use, 'c' custom tool call, 0 other
+	// kind is 't' text, 'k' thinking, 'u' function call, 'c' custom tool
+	// call, 'l' local shell call, 0 other.
+	kind byte
 	open bool
 	out  int    // output index of the item the block belongs to
 	part int    // content index of a text block in its message
 	id   string // item id
-	// callID and name are a tool call's.
-	callID, name string
+	// callID, name and namespace are a tool call's, as the client names
+	// it.
+	callID, name, namespace string
 	// text is the block's text so far: text, thinking, or tool arguments.
 	text    []byte
 	sig     string
@@ -306,14 +308,24 @@ func (s *rsA2RStream) blockStart(dst []byte, i int, cb *anthropicResponseBlock) 
 		dst = s.closeMessage(dst)
 		b.out, b.callID, b.name = s.nItems, cb.ID, cb.Name
 		s.nItems++
-		if slices.Contains(s.opts.CustomTools, cb.Name) {
+		switch t := s.opts.Tools[cb.Name]; t.Kind {
+		case ResponsesToolCustom:
 			b.kind, b.id = 'c', s.ids.item("ctc", b.out)
 			item = appendCustomToolCallItem(nil, b.id, "in_progress", b.callID, b.name, "")
-		} else {
+		case ResponsesToolLocalShell:
+			// The item needs its action, known only when the input is whole:
+			// it is announced and finished together.
+			b.kind, b.id = 'l', s.ids.item("lsc", b.out)
+		default:
 			b.kind, b.id = 'u', s.ids.item("fc", b.out)
-			item = appendFunctionCallItem(nil, b.id, "in_progress", b.callID, b.name, "")
+			if t.Kind == ResponsesToolNamespaced {
+				b.name, b.namespace = t.Name, t.Namespace
+			}
+			item = s.functionCallItem(b, "in_progress", "")
 		}
-		dst = s.itemEvent(dst, "response.output_item.added", b.out, item)
+		if item != nil {
+			dst = s.itemEvent(dst, "response.output_item.added", b.out, item)
+		}
 		if isJSONObject(cb.Input) && !isEmptyObject(cb.Input) {
 			dst = s.blockDelta(dst, b, &anthropicStreamDelta{Type: "input_json_delta", PartialJSON: string(cb.Input)})
 		}
@@ -364,7 +376,7 @@ func (s *rsA2RStream) blockDelta(dst []byte, b *rsA2RBlock, d *anthropicStreamDe
 		dst = append(dst, `,"delta":`...)
 		dst = jsonx.AppendString(dst, d.PartialJSON)
 		dst = end(dst)
-	case b.kind == 'c' && d.Type == "input_json_delta":
+	case (b.kind == 'c' || b.kind == 'l') && d.Type == "input_json_delta":
 		// The free-form input is a string inside the JSON object: it can be
 		// told only once the object is whole.
 		b.text = append(b.text, d.PartialJSON...)
@@ -435,7 +447,7 @@ func (s *rsA2RStream) blockStop(dst []byte, b *rsA2RBlock) []byte {
 		dst = append(dst, `,"arguments":`...)
 		dst = jsonx.AppendString(dst, args)
 		dst = end(dst)
-		dst = s.itemDone(dst, b.out, appendFunctionCallItem(nil, b.id, s.closing, b.callID, b.name, args))
+		dst = s.itemDone(dst, b.out, s.functionCallItem(b, s.closing, args))
 	case 'c':
 		input := customToolInput(b.text)
 		if input != "" {
@@ -451,8 +463,19 @@ func (s *rsA2RStream) blockStop(dst []byte, b *rsA2RBlock) []byte {
 		dst = jsonx.AppendString(dst, input)
 		dst = end(dst)
 		dst = s.itemDone(dst, b.out, appendCustomToolCallItem(nil, b.id, s.closing, b.callID, b.name, input))
+	case 'l':
+		dst = s.itemEvent(dst, "response.output_item.added", b.out, appendLocalShellCallItem(nil, b.id, "in_progress", b.callID, b.text))
+		dst = s.itemDone(dst, b.out, appendLocalShellCallItem(nil, b.id, s.closing, b.callID, b.text))
 	}
 	return dst
+}
+
+// functionCallItem writes the function_call item of block b.
+func (s *rsA2RStream) functionCallItem(b *rsA2RBlock, status, args string) []byte {
+	if b.namespace != "" {
+		return appendNamespacedCallItem(nil, b.id, status, b.callID, ResponsesTool{Namespace: b.namespace, Name: b.name}, args)
+	}
+	return appendFunctionCallItem(nil, b.id, status, b.callID, b.name, args)
 }
 
 // closeBlocks finishes every block still open.

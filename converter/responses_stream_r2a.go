@@ -111,7 +111,7 @@ func (s *rsR2AStream) event(dst []byte, ev sse.Event) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		if it.typ == "function_call" || it.typ == "custom_tool_call" {
+		if isToolCallItem(it.typ) {
 			dst = s.startTool(dst, e.OutputIndex, it)
 		}
 	case "response.output_text.delta", "response.refusal.delta":
@@ -217,7 +217,7 @@ func (s *rsR2AStream) item(i int, it *rsOutItem) (*rsR2AItem, error) {
 	}
 	st := &s.items[i]
 	if it != nil && st.typ == "" {
-		st.typ, st.id, st.callID, st.name = it.Type, it.ID, it.CallID, it.Name
+		st.typ, st.id, st.callID, st.name = it.Type, it.ID, it.CallID, hubToolName(it)
 	}
 	return st, nil
 }
@@ -317,7 +317,7 @@ func (s *rsR2AStream) startTool(dst []byte, out int, it *rsR2AItem) []byte {
 // with the first piece, the closing `"}` when the item is done.
 func (s *rsR2AStream) toolInput(dst []byte, out int, text string, whole bool) []byte {
 	it := s.known(out)
-	if it == nil || it.typ != "function_call" && it.typ != "custom_tool_call" || it.done {
+	if it == nil || !isToolCallItem(it.typ) || it.done {
 		return dst
 	}
 	if whole && it.sent || text == "" {
@@ -339,6 +339,11 @@ func (s *rsR2AStream) toolInput(dst []byte, out int, text string, whole bool) []
 	it.sent = true
 	it.args = append(it.args, text...)
 	return appendTextDelta(dst, s.open, "input_json_delta", "partial_json", text)
+}
+
+// isToolCallItem reports the item types that become tool_use blocks.
+func isToolCallItem(typ string) bool {
+	return typ == "function_call" || typ == "custom_tool_call" || typ == "local_shell_call"
 }
 
 // itemDone finishes output item out with its final state src: whatever of
@@ -387,12 +392,15 @@ func (s *rsR2AStream) itemDone(dst []byte, out int, it *rsR2AItem, src *rsOutIte
 		if s.open >= 0 && s.openOut == out {
 			dst = s.closeOpen(dst)
 		}
-	case "function_call", "custom_tool_call":
+	case "function_call", "custom_tool_call", "local_shell_call":
 		dst = s.startTool(dst, out, it)
 		if !it.sent {
-			if it.typ == "custom_tool_call" {
+			switch it.typ {
+			case "custom_tool_call":
 				dst = s.toolInput(dst, out, src.Input, false)
-			} else {
+			case "local_shell_call":
+				dst = s.toolInput(dst, out, string(src.Action), false)
+			default:
 				dst = s.toolInput(dst, out, rawText(src.Arguments), false)
 			}
 		}

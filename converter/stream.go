@@ -20,10 +20,9 @@ type StreamOptions struct {
 	// Anthropic stream (which carries no timestamp); 0 reports 0. The
 	// converter never reads the clock so that its output is reproducible.
 	Created int64
-	// ReasoningSummary, CustomTools and FallbackID are as in
-	// ResponseOptions.
+	// ReasoningSummary, Tools and FallbackID are as in ResponseOptions.
 	ReasoningSummary bool
-	CustomTools      []string
+	Tools            map[string]ResponsesTool
 	FallbackID       string
 }
 
