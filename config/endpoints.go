@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"strings"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // Endpoint names an API endpoint that the gateway serves beside each route's
@@ -32,7 +34,7 @@ const (
 // endpoints.
 func (r Route) APIBase() (base string, ok bool) {
 	suffix := openAIChatSuffix
-	if r.InputFormat == FormatAnthropic {
+	if r.InputFormat == format.Anthropic {
 		suffix = anthropicSuffix
 	}
 	base, ok = strings.CutSuffix(r.Path, suffix)
@@ -51,9 +53,9 @@ func (r Route) EndpointPath(e Endpoint) (string, bool) {
 		return "", false
 	}
 	switch {
-	case e == EndpointCountTokens && r.InputFormat == FormatAnthropic:
+	case e == EndpointCountTokens && r.InputFormat == format.Anthropic:
 		return r.Path + "/count_tokens", true
-	case e == EndpointEmbeddings && r.InputFormat == FormatOpenAIChat:
+	case e == EndpointEmbeddings && r.InputFormat == format.OpenAIChat:
 		return base + "/embeddings", true
 	}
 	return "", false

@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"testing"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 func TestEndpointPaths(t *testing.T) {
@@ -13,11 +15,11 @@ func TestEndpointPaths(t *testing.T) {
 		countTokens string
 		embeddings  string
 	}{
-		{"openai", Route{Path: "/v1/chat/completions", InputFormat: FormatOpenAIChat}, "/v1", "", "/v1/embeddings"},
-		{"anthropic", Route{Path: "/v1/messages", InputFormat: FormatAnthropic}, "/v1", "/v1/messages/count_tokens", ""},
-		{"prefixed", Route{Path: "/openai/v1/messages", InputFormat: FormatAnthropic}, "/openai/v1", "/openai/v1/messages/count_tokens", ""},
-		{"other path", Route{Path: "/chat", InputFormat: FormatOpenAIChat}, "", "", ""},
-		{"wrong format suffix", Route{Path: "/v1/messages", InputFormat: FormatOpenAIChat}, "", "", ""},
+		{"openai", Route{Path: "/v1/chat/completions", InputFormat: format.OpenAIChat}, "/v1", "", "/v1/embeddings"},
+		{"anthropic", Route{Path: "/v1/messages", InputFormat: format.Anthropic}, "/v1", "/v1/messages/count_tokens", ""},
+		{"prefixed", Route{Path: "/openai/v1/messages", InputFormat: format.Anthropic}, "/openai/v1", "/openai/v1/messages/count_tokens", ""},
+		{"other path", Route{Path: "/chat", InputFormat: format.OpenAIChat}, "", "", ""},
+		{"wrong format suffix", Route{Path: "/v1/messages", InputFormat: format.OpenAIChat}, "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

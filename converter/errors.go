@@ -3,6 +3,7 @@ package converter
 import (
 	"fmt"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -100,16 +101,16 @@ func (e *Error) shape() errorShape {
 }
 
 // Status returns the HTTP status the error carries in format f.
-func (e *Error) Status(f Format) int {
-	if f == Anthropic {
+func (e *Error) Status(f format.Format) int {
+	if f == format.Anthropic {
 		return e.shape().anthropicStatus
 	}
 	return e.shape().openAIStatus
 }
 
 // Type returns the error type the error carries in format f.
-func (e *Error) Type(f Format) string {
-	if f == Anthropic {
+func (e *Error) Type(f format.Format) string {
+	if f == format.Anthropic {
 		return e.shape().anthropicType
 	}
 	return e.shape().openAIType
@@ -135,8 +136,8 @@ func (e *Error) Retryable() bool {
 
 // AppendErrorBody appends the JSON error body of e in format f. requestID is
 // reported in the Anthropic body's request_id field.
-func AppendErrorBody(dst []byte, f Format, e *Error, requestID string) []byte {
-	if f == Anthropic {
+func AppendErrorBody(dst []byte, f format.Format, e *Error, requestID string) []byte {
+	if f == format.Anthropic {
 		dst = appendAnthropicError(dst, e)
 		dst = dst[:len(dst)-1] // reopen the object to add request_id
 		dst = append(dst, `,"request_id":`...)
@@ -148,8 +149,8 @@ func AppendErrorBody(dst []byte, f Format, e *Error, requestID string) []byte {
 
 // AppendStreamError appends the SSE event that reports e inside an already
 // started stream of format f. The stream ends after it.
-func AppendStreamError(dst []byte, f Format, e *Error) []byte {
-	if f == Anthropic {
+func AppendStreamError(dst []byte, f format.Format, e *Error) []byte {
+	if f == format.Anthropic {
 		dst = append(dst, "event: error\ndata: "...)
 		dst = appendAnthropicError(dst, e)
 		return append(dst, "\n\n"...)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -148,7 +149,7 @@ func parseUpstreamError(body []byte) (parsedError, bool) {
 //     OpenAI reports a bad key as invalid_request_error.
 //   - Bodies that are not JSON or not a known error shape (HTML from a proxy,
 //     an empty body) get a clean body built from the status.
-func TranslateErrorBody(from, to Format, status int, body []byte, requestID string) []byte {
+func TranslateErrorBody(from, to format.Format, status int, body []byte, requestID string) []byte {
 	if from == to && validJSON(body) {
 		return body
 	}
@@ -164,7 +165,7 @@ func TranslateErrorBody(from, to Format, status int, body []byte, requestID stri
 		}
 		p = parsedError{message: "upstream error: " + text + " (HTTP " + strconv.Itoa(status) + ")"}
 	}
-	if to == Anthropic {
+	if to == format.Anthropic {
 		msg := p.message
 		if p.param != "" {
 			msg = p.param + ": " + msg
@@ -180,15 +181,15 @@ func TranslateErrorBody(from, to Format, status int, body []byte, requestID stri
 	}
 	code := shape.openAICode
 	switch {
-	case from == OpenAIChat && p.code != "":
+	case from == format.OpenAIChat && p.code != "":
 		code = p.code
-	case from == Anthropic && p.typ != "":
+	case from == format.Anthropic && p.typ != "":
 		// Anthropic's type is the most precise thing it says about the
 		// failure; code is where OpenAI clients look for such a tag.
 		code = p.typ
 	}
 	param := ""
-	if from == OpenAIChat {
+	if from == format.OpenAIChat {
 		param = p.param
 	}
 	dst := make([]byte, 0, 96+len(p.message))

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // Header is one response header for the client.
@@ -70,7 +72,7 @@ var anthropicOnlyRateLimits = [...]string{
 //
 // Same format: those same headers pass through unchanged. Names are written
 // in lower case, as the providers send them.
-func TranslateResponseHeaders(from, to Format, lookup HeaderLookup, now time.Time, dst []Header) []Header {
+func TranslateResponseHeaders(from, to format.Format, lookup HeaderLookup, now time.Time, dst []Header) []Header {
 	add := func(name, value string) {
 		if value != "" {
 			dst = append(dst, Header{Name: name, Value: value})
@@ -78,7 +80,7 @@ func TranslateResponseHeaders(from, to Format, lookup HeaderLookup, now time.Tim
 	}
 	const limit, remaining, reset = 0, 1, 2
 	switch {
-	case from == to && from == Anthropic:
+	case from == to && from == format.Anthropic:
 		add(anthropicRequestID, lookup(anthropicRequestID))
 		for _, f := range rateLimitFamilies {
 			for _, n := range f.anthropic {
@@ -95,7 +97,7 @@ func TranslateResponseHeaders(from, to Format, lookup HeaderLookup, now time.Tim
 				add(n, lookup(n))
 			}
 		}
-	case from == Anthropic:
+	case from == format.Anthropic:
 		add(openAIRequestID, lookup(anthropicRequestID))
 		for _, f := range rateLimitFamilies {
 			add(f.openAI[limit], lookup(f.anthropic[limit]))

@@ -2,6 +2,8 @@ package converter
 
 import (
 	"errors"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // DefaultMaxTokens is the max_tokens sent to Anthropic when neither the client
@@ -45,7 +47,7 @@ type RequestInfo struct {
 // format f and reads what the ingress needs. It does not decode the messages,
 // so its cost is one pass over the bytes. Errors are *Error of kind
 // KindInvalidRequest, with Param set when a field is at fault.
-func InspectRequest(f Format, body []byte) (RequestInfo, error) {
+func InspectRequest(f format.Format, body []byte) (RequestInfo, error) {
 	var info RequestInfo
 	var maxTokens, maxCompletion int64
 	sawMessages := false
@@ -82,13 +84,13 @@ func InspectRequest(f Format, body []byte) (RequestInfo, error) {
 				return err
 			}
 			maxTokens = n
-		case f == OpenAIChat && keyIs(body, m, "max_completion_tokens"):
+		case f == format.OpenAIChat && keyIs(body, m, "max_completion_tokens"):
 			n, err := inspectMaxTokens(body, m, "max_completion_tokens")
 			if err != nil {
 				return err
 			}
 			maxCompletion = n
-		case f == OpenAIChat && keyIs(body, m, "stream_options"):
+		case f == format.OpenAIChat && keyIs(body, m, "stream_options"):
 			info.IncludeUsage = false
 			if isNull(body, m) {
 				return nil
@@ -158,13 +160,13 @@ func asRequestError(err error) *Error {
 // KindInvalidRequest naming the field that cannot be carried over.
 //
 // The returned slice may alias body when nothing had to change.
-func TranslateRequest(from, to Format, body []byte, opts RequestOptions) ([]byte, error) {
+func TranslateRequest(from, to format.Format, body []byte, opts RequestOptions) ([]byte, error) {
 	switch {
 	case !from.Valid() || !to.Valid():
 		return nil, Errorf(KindInternal, "unsupported translation %q to %q", from, to)
 	case from == to:
 		return patchRequest(from, body, opts)
-	case from == OpenAIChat:
+	case from == format.OpenAIChat:
 		return openAIToAnthropicRequest(body, opts)
 	default:
 		return anthropicToOpenAIRequest(body, opts)

@@ -4,6 +4,8 @@ import (
 	encjson "encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // Structural rules the upstream APIs enforce (CONVERSION §7), checked on
@@ -155,7 +157,7 @@ func TestGoldenOutputsKeepInvariants(t *testing.T) {
 				if err != nil {
 					return // error cases are covered by their .err.json
 				}
-				if d.to == Anthropic {
+				if d.to == format.Anthropic {
 					checkAnthropicInvariants(t, out)
 				} else {
 					checkOpenAIInvariants(t, out)

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -24,7 +25,7 @@ type splice struct {
 //   - Anthropic: max_tokens is inserted when the client gave none.
 //
 // Nested "model" keys (inside metadata, tools, …) are never touched.
-func patchRequest(f Format, body []byte, opts RequestOptions) ([]byte, error) {
+func patchRequest(f format.Format, body []byte, opts RequestOptions) ([]byte, error) {
 	var (
 		models         []member
 		streamOpts     []member
@@ -72,7 +73,7 @@ func patchRequest(f Format, body []byte, opts RequestOptions) ([]byte, error) {
 			edits = append(edits, splice{m.valStart, m.valEnd, q})
 		}
 	}
-	if f == OpenAIChat && opts.IncludeUsage && stream {
+	if f == format.OpenAIChat && opts.IncludeUsage && stream {
 		if len(streamOpts) == 0 {
 			inserts = append(inserts, []byte(`"stream_options":{"include_usage":true}`))
 		}
@@ -84,7 +85,7 @@ func patchRequest(f Format, body []byte, opts RequestOptions) ([]byte, error) {
 			edits = append(edits, e...)
 		}
 	}
-	if f == Anthropic && !haveMaxTokens {
+	if f == format.Anthropic && !haveMaxTokens {
 		n := strconv.AppendInt(nil, opts.defaultMaxTokens(), 10)
 		if len(maxTokens) == 0 {
 			inserts = append(inserts, append([]byte(`"max_tokens":`), n...))

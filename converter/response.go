@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -25,17 +26,17 @@ type ResponseOptions struct {
 // the client's format to and returns the usage it reports. When from == to
 // the bytes are forwarded, with only the model patched when opts.Model is set,
 // and the usage is still extracted.
-func TranslateResponse(from, to Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
+func TranslateResponse(from, to format.Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
 	switch {
 	case from == to && from.Valid():
 		return forwardResponse(from, body, opts)
-	case from == Anthropic && to == OpenAIChat:
+	case from == format.Anthropic && to == format.OpenAIChat:
 		var r anthropicResponse
 		if err := decodeUpstream(body, &r); err != nil {
 			return nil, Usage{}, badUpstreamBody(err)
 		}
 		return appendOpenAICompletion(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
-	case from == OpenAIChat && to == Anthropic:
+	case from == format.OpenAIChat && to == format.Anthropic:
 		var r openAICompletion
 		if err := decodeUpstream(body, &r); err != nil {
 			return nil, Usage{}, badUpstreamBody(err)
@@ -51,7 +52,7 @@ func badUpstreamBody(err error) *Error {
 
 // forwardResponse passes a same-format answer through untouched, except for
 // the model name, and reads its usage.
-func forwardResponse(f Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
+func forwardResponse(f format.Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
 	// One pass of the scanner checks the answer and finds its usage, the
 	// only member decoded: the rest is not built into values that would be
 	// thrown away.
@@ -71,7 +72,7 @@ func forwardResponse(f Format, body []byte, opts ResponseOptions) ([]byte, Usage
 	var u Usage
 	if found {
 		raw := body[usage.valStart:usage.valEnd]
-		if f == Anthropic {
+		if f == format.Anthropic {
 			var usage anthropicResponseUsage
 			if err := decodeUpstream(raw, &usage); err != nil {
 				return nil, Usage{}, badUpstreamBody(err)

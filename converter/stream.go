@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 	"github.com/aigateway/gateway/converter/sse"
 )
@@ -29,7 +30,7 @@ type StreamOptions struct {
 // Keep-alive: an Anthropic ping has no OpenAI counterpart and is dropped when
 // translating, since the worker's own heartbeats keep the connection alive.
 type Stream struct {
-	from, to Format
+	from, to format.Format
 	opts     StreamOptions
 
 	started bool // a byte was produced for the client
@@ -51,7 +52,7 @@ type Stream struct {
 
 // NewStream returns a Stream translating from the upstream format from to the
 // client format to. from == to is a pass-through (see Event).
-func NewStream(from, to Format, opts StreamOptions) *Stream {
+func NewStream(from, to format.Format, opts StreamOptions) *Stream {
 	s := &Stream{from: from, to: to, opts: opts}
 	s.o2a.open = -1
 	s.pt.openBlock = -1
@@ -79,7 +80,7 @@ func (s *Stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 	switch {
 	case s.from == s.to:
 		dst, err = s.passEvent(dst, ev)
-	case s.from == Anthropic:
+	case s.from == format.Anthropic:
 		dst, err = s.anthropicToOpenAI(dst, ev)
 	default:
 		dst, err = s.openAIToAnthropic(dst, ev)
@@ -111,7 +112,7 @@ func (s *Stream) Finish(dst []byte) []byte {
 	switch {
 	case s.from == s.to:
 		dst = s.passFinish(dst)
-	case s.from == Anthropic:
+	case s.from == format.Anthropic:
 		dst = s.a2oClose(dst, true)
 	default:
 		dst = s.o2aClose(dst, true)
@@ -135,11 +136,11 @@ func (s *Stream) joinSurrogates(data []byte) []byte {
 // finish_reason, or a message_delta with its stop_reason.
 func (s *Stream) sawFinish() bool {
 	switch {
-	case s.from == s.to && s.from == OpenAIChat:
+	case s.from == s.to && s.from == format.OpenAIChat:
 		return s.pt.sawFinish
 	case s.from == s.to:
 		return s.pt.sawDelta
-	case s.from == Anthropic:
+	case s.from == format.Anthropic:
 		return s.a2o.finish != ""
 	default:
 		return s.o2a.finish != ""
@@ -246,7 +247,7 @@ type passState struct {
 // passEvent forwards one event of a same-format stream.
 func (s *Stream) passEvent(dst []byte, ev sse.Event) ([]byte, error) {
 	data := bytes.TrimSpace(ev.Data)
-	if s.from == OpenAIChat {
+	if s.from == format.OpenAIChat {
 		return s.passOpenAI(dst, ev, data)
 	}
 	return s.passAnthropic(dst, ev, data)
@@ -399,7 +400,7 @@ func appendPatchedEvent(dst []byte, ev sse.Event, data []byte, model string, pat
 
 // passFinish closes a same-format stream the upstream left open.
 func (s *Stream) passFinish(dst []byte) []byte {
-	if s.from == OpenAIChat {
+	if s.from == format.OpenAIChat {
 		if !s.pt.sawFinish && s.pt.chunkPrefix != nil {
 			dst = append(dst, s.pt.chunkPrefix...)
 			dst = append(dst, `{},"logprobs":null,"finish_reason":"length"}]}`+"\n\n"...)

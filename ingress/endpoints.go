@@ -7,6 +7,7 @@ import (
 
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // derivedEndpoints are the endpoints the gateway serves beside each route's
@@ -29,7 +30,7 @@ func (s *Server) addEndpointRoutes() {
 			if _, taken := s.routes[path]; taken {
 				continue
 			}
-			if e == config.EndpointEmbeddings && base.upstream.Format != config.FormatOpenAIChat {
+			if e == config.EndpointEmbeddings && base.upstream.Format != format.OpenAIChat {
 				s.unsupported[path] = "upstream " + base.upstream.Name + " speaks the Anthropic API, which has no embeddings endpoint"
 				continue
 			}
@@ -72,12 +73,12 @@ func (r *route) inspect(body []byte) (converter.RequestInfo, error) {
 // requestFormat guesses the API a request to a path the gateway does not
 // serve speaks, for the shape of its error: Anthropic's SDKs send
 // anthropic-version and usually x-api-key, OpenAI's neither.
-func requestFormat(ctx *fasthttp.RequestCtx) converter.Format {
+func requestFormat(ctx *fasthttp.RequestCtx) format.Format {
 	h := &ctx.Request.Header
 	if len(h.Peek("anthropic-version")) > 0 || len(h.Peek("x-api-key")) > 0 {
-		return converter.Anthropic
+		return format.Anthropic
 	}
-	return converter.OpenAIChat
+	return format.OpenAIChat
 }
 
 // notFound answers a path the gateway does not serve with a 404 in the

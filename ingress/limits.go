@@ -10,6 +10,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 )
 
@@ -82,7 +83,7 @@ func (x *exchange) admit(ctx *fasthttp.RequestCtx, model string, bodyLen int, ma
 func (x *exchange) writeLimits(ctx *fasthttp.RequestCtx, l access.Limits) {
 	h := &ctx.Response.Header
 	var buf [64]byte
-	if x.r.format == converter.Anthropic {
+	if x.r.format == format.Anthropic {
 		if l.RequestsLimit > 0 {
 			h.SetBytesV("Anthropic-Ratelimit-Requests-Limit", strconv.AppendInt(buf[:0], l.RequestsLimit, 10))
 			h.SetBytesV("Anthropic-Ratelimit-Requests-Remaining", strconv.AppendInt(buf[:0], l.RequestsRemaining, 10))

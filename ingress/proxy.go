@@ -13,6 +13,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
 )
@@ -141,9 +142,9 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 }
 
 // forwardedHeaders are the client headers the upstream call needs.
-func forwardedHeaders(ctx *fasthttp.RequestCtx, f converter.Format) []bus.Header {
+func forwardedHeaders(ctx *fasthttp.RequestCtx, f format.Format) []bus.Header {
 	var names []string
-	if f == converter.Anthropic {
+	if f == format.Anthropic {
 		names = []string{"anthropic-version", "anthropic-beta"}
 	} else {
 		names = []string{"openai-organization", "openai-project"}

@@ -18,6 +18,7 @@ import (
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/sse"
 )
 
@@ -38,7 +39,7 @@ type call struct {
 	p      *pool
 	req    *bus.Request
 	route  config.Route
-	client converter.Format
+	client format.Format
 	sender *bus.Sender
 	logger *slog.Logger // see log
 	start  time.Time
@@ -99,7 +100,7 @@ func (p *pool) handle(work context.Context, msg *nats.Msg) {
 		p:      p,
 		req:    req,
 		route:  route,
-		client: converter.Format(route.InputFormat),
+		client: route.InputFormat,
 		sender: sender,
 		start:  now,
 	}
@@ -149,7 +150,7 @@ func (c *call) serve() {
 	upstreamBody, err := converter.TranslateRequest(c.client, c.p.format, body, converter.RequestOptions{
 		Model:            c.upstreamModel,
 		DefaultMaxTokens: c.route.MaxTokensDefault(c.p.upstream),
-		IncludeUsage:     c.req.Stream && c.p.format == converter.OpenAIChat,
+		IncludeUsage:     c.req.Stream && c.p.format == format.OpenAIChat,
 	})
 	if err != nil {
 		var cerr *converter.Error
@@ -245,9 +246,9 @@ func (c *call) forwardError(ctx context.Context, resp *upstreamResponse) {
 	// and the body alike, and the head passes the upstream's id on as
 	// request-id: the body names the same one.
 	requestID := c.req.ClientRequestID
-	if c.client == converter.Anthropic {
+	if c.client == format.Anthropic {
 		idHeader := "request-id"
-		if c.p.format == converter.OpenAIChat {
+		if c.p.format == format.OpenAIChat {
 			idHeader = "x-request-id"
 		}
 		requestID = cmp.Or(resp.Get(idHeader), requestID)

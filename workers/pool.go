@@ -14,7 +14,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // fetchWait bounds one pull request; the loop simply pulls again.
@@ -24,7 +24,7 @@ const fetchWait = 5 * time.Second
 type pool struct {
 	svc      *Service
 	upstream config.Upstream
-	format   converter.Format
+	format   format.Format
 	client   *upstreamClient
 	routes   map[string]config.Route
 	logger   *slog.Logger
@@ -61,11 +61,11 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 	p := &pool{
 		svc:           s,
 		upstream:      u,
-		format:        converter.Format(u.Format),
+		format:        u.Format,
 		client:        client,
 		routes:        make(map[string]config.Route),
 		logger:        s.logger.With("upstream", u.Name),
-		pm:            s.m.forPool(u.Name, provider(converter.Format(u.Format))),
+		pm:            s.m.forPool(u.Name, provider(u.Format)),
 		slots:         make(chan struct{}, u.Concurrency),
 		repull:        make(chan struct{}, 1),
 		capacity:      s.qm.Capacity.WithLabelValues(u.Name),
@@ -89,8 +89,8 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 }
 
 // provider is the provider label of metrics for an upstream format.
-func provider(f converter.Format) string {
-	if f == converter.Anthropic {
+func provider(f format.Format) string {
+	if f == format.Anthropic {
 		return "anthropic"
 	}
 	return "openai"

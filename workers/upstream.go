@@ -19,7 +19,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 const (
@@ -51,7 +51,7 @@ type upstreamClient struct {
 	// set as they are so that no URL is parsed per call.
 	host             string
 	path             string
-	format           converter.Format
+	format           format.Format
 	authorization    string // header value, with the key
 	apiKey           string
 	firstByteTimeout time.Duration
@@ -59,7 +59,7 @@ type upstreamClient struct {
 }
 
 func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
-	endpoint := endpoint(u.URL, converter.Format(u.Format))
+	endpoint := endpoint(u.URL, u.Format)
 	parsed, err := url.Parse(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: url: %w", u.Name, err)
@@ -80,7 +80,7 @@ func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
 	c := &upstreamClient{
 		host:             parsed.Host,
 		path:             parsed.RequestURI(),
-		format:           converter.Format(u.Format),
+		format:           u.Format,
 		apiKey:           u.APIKey,
 		firstByteTimeout: u.FirstByteTimeout.Duration,
 		hc: &fasthttp.HostClient{
@@ -122,10 +122,10 @@ func dialer(target *url.URL, isTLS bool, timeout time.Duration) (fasthttp.DialFu
 
 // endpoint appends the API path to the configured base URL, which may or may
 // not already end in /v1.
-func endpoint(base string, f converter.Format) string {
+func endpoint(base string, f format.Format) string {
 	base = strings.TrimRight(base, "/")
 	base = strings.TrimSuffix(base, "/v1")
-	if f == converter.Anthropic {
+	if f == format.Anthropic {
 		return base + "/v1/messages"
 	}
 	return base + "/v1/chat/completions"
@@ -173,7 +173,7 @@ func (r *upstreamResponse) Close() {
 // client is the format the request came in, whose protocol headers
 // (anthropic-version, anthropic-beta) pass through. Errors after ctx ended
 // are ctx's error.
-func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Request, client converter.Format, body []byte) (*upstreamResponse, error) {
+func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Request, client format.Format, body []byte) (*upstreamResponse, error) {
 	r := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(r)
 	c.build(r, req, client, body)
@@ -197,7 +197,7 @@ func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Re
 	}
 }
 
-func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client converter.Format, body []byte) {
+func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client format.Format, body []byte) {
 	h := &r.Header
 	h.SetHost(c.host)
 	h.SetRequestURI(c.path)
@@ -210,12 +210,12 @@ func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client con
 		h.Set("Accept", "application/json")
 	}
 	switch c.format {
-	case converter.Anthropic:
+	case format.Anthropic:
 		if c.apiKey != "" {
 			h.Set("X-Api-Key", c.apiKey)
 		}
 		version := defaultAnthropicVersion
-		if client == converter.Anthropic {
+		if client == format.Anthropic {
 			if v := req.Header("anthropic-version"); v != "" {
 				version = v
 			}
@@ -229,7 +229,7 @@ func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client con
 			h.Set("Authorization", c.authorization)
 		}
 		for _, name := range [...]string{"openai-organization", "openai-project"} {
-			if v := req.Header(name); v != "" && client == converter.OpenAIChat {
+			if v := req.Header(name); v != "" && client == format.OpenAIChat {
 				h.Set(name, v)
 			}
 		}
