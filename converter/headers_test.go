@@ -136,7 +136,7 @@ func TestTranslateResponseHeaders(t *testing.T) {
 			for k, v := range tt.in {
 				h.Set(k, v)
 			}
-			got := TranslateResponseHeaders(tt.from, tt.to, HTTPHeader(h), now, nil)
+			got := TranslateResponseHeaders(tt.from, tt.to, httpHeader(h), now, nil)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %v\nwant %v", got, tt.want)
 			}
@@ -148,9 +148,14 @@ func TestTranslateResponseHeadersAppends(t *testing.T) {
 	h := http.Header{}
 	h.Set("x-request-id", "r")
 	dst := []Header{{"x-existing", "1"}}
-	got := TranslateResponseHeaders(format.OpenAIChat, format.Anthropic, HTTPHeader(h), time.Now(), dst)
+	got := TranslateResponseHeaders(format.OpenAIChat, format.Anthropic, httpHeader(h), time.Now(), dst)
 	want := []Header{{"x-existing", "1"}, {"request-id", "r"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
+}
+
+// httpHeader looks headers up in an http.Header.
+func httpHeader(h http.Header) HeaderLookup {
+	return func(name string) string { return h.Get(name) }
 }

@@ -25,34 +25,68 @@ type ResponseOptions struct {
 // TranslateResponse converts a non-streamed upstream answer (format from) to
 // the client's format to and returns the usage it reports. When from == to
 // the bytes are forwarded, with only the model patched when opts.Model is set,
-// and the usage is still extracted.
+// and the usage is still extracted. A pair of formats without a direct
+// translation goes through the hub; the usage is the upstream's.
 func TranslateResponse(from, to format.Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
-	switch {
-	case from == to && from.Valid():
-		return forwardResponse(from, body, opts)
-	case from == format.Anthropic && to == format.OpenAIChat:
-		var r anthropicResponse
-		if err := decodeUpstream(body, &r); err != nil {
-			return nil, Usage{}, badUpstreamBody(err)
+	if from == to {
+		c := codecFor(from)
+		if c == nil || c.forward == nil {
+			return nil, Usage{}, noTranslation(from, to)
 		}
-		return appendOpenAICompletion(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
-	case from == format.OpenAIChat && to == format.Anthropic:
-		var r openAICompletion
-		if err := decodeUpstream(body, &r); err != nil {
-			return nil, Usage{}, badUpstreamBody(err)
-		}
-		return appendAnthropicMessage(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
+		return c.forward(body, opts)
 	}
-	return nil, Usage{}, Errorf(KindInternal, "no response translation from %q to %q", from, to)
+	first, second, ok := route(from, to)
+	if !ok {
+		return nil, Usage{}, noTranslation(from, to)
+	}
+	out, usage, err := first.response(body, opts)
+	if err != nil || second == nil {
+		return out, usage, err
+	}
+	out, _, err = second.response(out, opts)
+	return out, usage, err
+}
+
+// anthropicToOpenAIResponse writes an Anthropic message as a chat.completion.
+func anthropicToOpenAIResponse(body []byte, opts ResponseOptions) ([]byte, Usage, error) {
+	var r anthropicResponse
+	if err := decodeUpstream(body, &r); err != nil {
+		return nil, Usage{}, badUpstreamBody(err)
+	}
+	return appendOpenAICompletion(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
+}
+
+// openAIToAnthropicResponse writes a chat.completion as an Anthropic message.
+func openAIToAnthropicResponse(body []byte, opts ResponseOptions) ([]byte, Usage, error) {
+	var r openAICompletion
+	if err := decodeUpstream(body, &r); err != nil {
+		return nil, Usage{}, badUpstreamBody(err)
+	}
+	return appendAnthropicMessage(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
 }
 
 func badUpstreamBody(err error) *Error {
 	return Errorf(KindUpstreamUnavailable, "the upstream answer is not valid JSON: %v", err)
 }
 
+// usageReader decodes the usage object of an answer of one format.
+type usageReader func(raw []byte) (Usage, error)
+
+func openAIUsage(raw []byte) (Usage, error) {
+	var usage *openAIResponseUsage
+	err := decodeUpstream(raw, &usage)
+	return usage.gateway(), err
+}
+
+func anthropicUsage(raw []byte) (Usage, error) {
+	var usage anthropicResponseUsage
+	err := decodeUpstream(raw, &usage)
+	return usage.gateway(), err
+}
+
 // forwardResponse passes a same-format answer through untouched, except for
-// the model name, and reads its usage.
-func forwardResponse(f format.Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
+// the model name, and reads its usage with readUsage.
+func forwardResponse(body []byte, opts ResponseOptions, readUsage usageReader) ([]byte, Usage, error) {
 	// One pass of the scanner checks the answer and finds its usage, the
 	// only member decoded: the rest is not built into values that would be
 	// thrown away.
@@ -71,19 +105,9 @@ func forwardResponse(f format.Format, body []byte, opts ResponseOptions) ([]byte
 	}
 	var u Usage
 	if found {
-		raw := body[usage.valStart:usage.valEnd]
-		if f == format.Anthropic {
-			var usage anthropicResponseUsage
-			if err := decodeUpstream(raw, &usage); err != nil {
-				return nil, Usage{}, badUpstreamBody(err)
-			}
-			u = usage.gateway()
-		} else {
-			var usage *openAIResponseUsage
-			if err := decodeUpstream(raw, &usage); err != nil {
-				return nil, Usage{}, badUpstreamBody(err)
-			}
-			u = usage.gateway()
+		var err error
+		if u, err = readUsage(body[usage.valStart:usage.valEnd]); err != nil {
+			return nil, Usage{}, badUpstreamBody(err)
 		}
 	}
 	if opts.Model == "" {

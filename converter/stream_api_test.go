@@ -73,15 +73,15 @@ func TestStreamLifecycle(t *testing.T) {
 			s := NewStream(m.from, m.to, StreamOptions{})
 			out := s.Finish(nil)
 			evs := parseEvents(t, out)
-			if len(evs) != 1 || !strings.Contains(string(evs[0].Data), `"error":{`) || !s.Started() || !s.Done() {
-				t.Errorf("Finish on an empty stream: %q started %v done %v", out, s.Started(), s.Done())
+			if len(evs) != 1 || !strings.Contains(string(evs[0].Data), `"error":{`) || !s.started || !s.Done() {
+				t.Errorf("Finish on an empty stream: %q started %v done %v", out, s.started, s.Done())
 			}
 		})
 		t.Run(m.name+"/fail ends the stream with one error event", func(t *testing.T) {
 			s := NewStream(m.from, m.to, StreamOptions{})
 			out, err := s.Event(nil, event(t, m.first))
-			if err != nil || !s.Started() || s.Done() {
-				t.Fatalf("after the first event: err %v started %v done %v", err, s.Started(), s.Done())
+			if err != nil || !s.started || s.Done() {
+				t.Fatalf("after the first event: err %v started %v done %v", err, s.started, s.Done())
 			}
 			n := len(out)
 			out = s.Fail(out, Errorf(KindUpstreamTimeout, "upstream idle for 60s"))

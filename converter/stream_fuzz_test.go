@@ -35,10 +35,10 @@ func fuzzStream(t *testing.T, from, to format.Format, in []byte, includeUsage bo
 	s := NewStream(from, to, StreamOptions{IncludeUsage: includeUsage, Model: "m"})
 	out, _ := feedStream(s, in)
 	checkSSE(t, out)
-	if s.Started() != (len(out) > 0) {
-		t.Fatalf("Started() = %v with %d bytes out", s.Started(), len(out))
+	if s.started != (len(out) > 0) {
+		t.Fatalf("Started() = %v with %d bytes out", s.started, len(out))
 	}
-	if s.Started() && !s.Done() {
+	if s.started && !s.Done() {
 		t.Fatal("stream not done after Finish")
 	}
 	if again := s.Finish(nil); len(again) != 0 {
