@@ -245,8 +245,10 @@ type refusedStream struct {
 	ended bool
 }
 
-func (r *refusedStream) event(dst []byte, _ sse.Event) ([]byte, error) { return r.fail(dst, r.err), nil }
-func (r *refusedStream) close(dst []byte) []byte                      { return r.fail(dst, r.err) }
+func (r *refusedStream) event(dst []byte, _ sse.Event) ([]byte, error) {
+	return r.fail(dst, r.err), nil
+}
+func (r *refusedStream) close(dst []byte) []byte { return r.fail(dst, r.err) }
 func (r *refusedStream) fail(dst []byte, e *Error) []byte {
 	r.ended = true
 	return AppendStreamError(dst, r.to, e)
