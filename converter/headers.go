@@ -45,8 +45,10 @@ type headerDialect struct {
 	auth, authPrefix string
 	// protocol are the request headers of the dialect's API: sent to an
 	// upstream of the dialect with the value of the client's request when
-	// the client speaks the dialect too, else the default ("" sends none).
-	protocol []Header
+	// the client speaks the dialect too, else the default of defaults, if
+	// any.
+	protocol []string
+	defaults []Header
 	// sniff are request headers that only a client of the dialect sends.
 	sniff []string
 }
@@ -75,7 +77,7 @@ var openAIHeaders = headerDialect{
 	appendReset: appendDurationReset,
 	auth:        "authorization",
 	authPrefix:  "Bearer ",
-	protocol:    []Header{{Name: "openai-organization"}, {Name: "openai-project"}},
+	protocol:    []string{"openai-organization", "openai-project"},
 }
 
 // anthropicHeaders is Anthropic's dialect: request-id and
@@ -96,10 +98,8 @@ var anthropicHeaders = headerDialect{
 	parseReset:  timeReset,
 	appendReset: appendTimeReset,
 	auth:        "x-api-key",
-	protocol: []Header{
-		{Name: "anthropic-version", Value: defaultAnthropicVersion},
-		{Name: "anthropic-beta"},
-	},
+	protocol: []string{"anthropic-version", "anthropic-beta"},
+	defaults: []Header{{Name: "anthropic-version", Value: defaultAnthropicVersion}},
 	// Anthropic's SDKs send anthropic-version and usually x-api-key,
 	// OpenAI's neither.
 	sniff: []string{"anthropic-version", "x-api-key"},
@@ -189,15 +189,9 @@ func (h RateLimitHeaders) AppendReset(dst []byte, t, now time.Time) []byte {
 
 // ClientHeaders returns the request headers a client of format f may send
 // that an upstream of its dialect needs (anthropic-version, openai-project,
-// …): the ingress forwards them over the bus.
-func ClientHeaders(f format.Format) []string {
-	d := headersOf(f)
-	names := make([]string, len(d.protocol))
-	for i, h := range d.protocol {
-		names[i] = h.Name
-	}
-	return names
-}
+// …): the ingress forwards them over the bus. The slice must not be
+// modified.
+func ClientHeaders(f format.Format) []string { return headersOf(f).protocol }
 
 // UpstreamAuth returns the header that carries apiKey to an upstream of
 // format f, and its value.
@@ -213,15 +207,18 @@ func UpstreamAuth(f format.Format, apiKey string) (name, value string) {
 func UpstreamHeaders(upstream, client format.Format, lookup HeaderLookup, set func(name, value string)) {
 	d := headersOf(upstream)
 	same := headersOf(client) == d
-	for _, h := range d.protocol {
-		v := h.Value
+	for _, name := range d.protocol {
+		v := ""
 		if same {
-			if cv := lookup(h.Name); cv != "" {
-				v = cv
+			v = lookup(name)
+		}
+		for _, h := range d.defaults {
+			if v == "" && h.Name == name {
+				v = h.Value
 			}
 		}
 		if v != "" {
-			set(h.Name, v)
+			set(name, v)
 		}
 	}
 }
@@ -282,3 +279,7 @@ func appendTimeReset(dst []byte, t, _ time.Time) []byte {
 	}
 	return t.AppendFormat(dst, time.RFC3339)
 }
+
+// RequestIDHeader returns the response header in which an upstream of format
+// f names its request id.
+func RequestIDHeader(f format.Format) string { return headersOf(f).requestID }

@@ -143,14 +143,8 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 
 // forwardedHeaders are the client headers the upstream call needs.
 func forwardedHeaders(ctx *fasthttp.RequestCtx, f format.Format) []bus.Header {
-	var names []string
-	if f == format.Anthropic {
-		names = []string{"anthropic-version", "anthropic-beta"}
-	} else {
-		names = []string{"openai-organization", "openai-project"}
-	}
 	var out []bus.Header
-	for _, name := range names {
+	for _, name := range converter.ClientHeaders(f) {
 		if v := ctx.Request.Header.Peek(name); len(v) > 0 {
 			out = append(out, bus.Header{Name: name, Value: string(v)})
 		}

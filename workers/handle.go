@@ -150,7 +150,9 @@ func (c *call) serve() {
 	upstreamBody, err := converter.TranslateRequest(c.client, c.p.format, body, converter.RequestOptions{
 		Model:            c.upstreamModel,
 		DefaultMaxTokens: c.route.MaxTokensDefault(c.p.upstream),
-		IncludeUsage:     c.req.Stream && c.p.format == format.OpenAIChat,
+		// Honoured by the translations to an OpenAI Chat upstream, which
+		// reports a stream's usage only when asked.
+		IncludeUsage: c.req.Stream,
 	})
 	if err != nil {
 		var cerr *converter.Error
@@ -242,17 +244,10 @@ func (c *call) forwardError(ctx context.Context, resp *upstreamResponse) {
 	if len(body) > maxErrorBytes {
 		body = body[:maxErrorBytes]
 	}
-	// An Anthropic client reads the request id from the request-id header
-	// and the body alike, and the head passes the upstream's id on as
-	// request-id: the body names the same one.
-	requestID := c.req.ClientRequestID
-	if c.client == format.Anthropic {
-		idHeader := "request-id"
-		if c.p.format == format.OpenAIChat {
-			idHeader = "x-request-id"
-		}
-		requestID = cmp.Or(resp.Get(idHeader), requestID)
-	}
+	// A client that reads the request id from a header and the body alike
+	// (Anthropic's) finds the upstream's id in the head: the body names the
+	// same one.
+	requestID := cmp.Or(resp.Get(converter.RequestIDHeader(c.p.format)), c.req.ClientRequestID)
 	out := converter.TranslateErrorBody(c.p.format, c.client, resp.Status(), body, requestID)
 	c.sendHead(c.head(resp, "application/json"))
 	c.sender.Data(out)

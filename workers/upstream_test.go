@@ -95,7 +95,27 @@ func TestUpstreamClientSendsProviderHeaders(t *testing.T) {
 		{
 			name:   "anthropic upstream, openai client: default version",
 			format: format.Anthropic, client: format.OpenAIChat,
-			want: map[string]string{"Anthropic-Version": defaultAnthropicVersion, "Anthropic-Beta": ""},
+			want: map[string]string{"Anthropic-Version": "2023-06-01", "Anthropic-Beta": ""},
+		},
+		{
+			name:   "responses upstream, responses client: openai headers pass",
+			format: format.OpenAIResponses, client: format.OpenAIResponses,
+			headers: []bus.Header{{Name: "openai-project", Value: "proj-1"}},
+			want: map[string]string{
+				"Authorization": "Bearer sk-test", "Openai-Project": "proj-1", "X-Api-Key": "", "Anthropic-Version": "",
+			},
+		},
+		{
+			name:   "responses upstream, chat client: one dialect, openai headers pass",
+			format: format.OpenAIResponses, client: format.OpenAIChat,
+			headers: []bus.Header{{Name: "openai-organization", Value: "org-1"}},
+			want:    map[string]string{"Authorization": "Bearer sk-test", "Openai-Organization": "org-1"},
+		},
+		{
+			name:   "anthropic upstream, responses client: default version",
+			format: format.Anthropic, client: format.OpenAIResponses,
+			headers: []bus.Header{{Name: "openai-project", Value: "proj-1"}},
+			want:    map[string]string{"X-Api-Key": "sk-test", "Anthropic-Version": "2023-06-01", "Openai-Project": ""},
 		},
 	}
 	for _, tt := range tests {
@@ -345,5 +365,28 @@ func TestUpstreamClientDeadlineBoundsTheWholeAnswer(t *testing.T) {
 	_, err := c.do(context.Background(), time.Now().Add(100*time.Millisecond), &bus.Request{}, format.OpenAIChat, []byte(`{}`))
 	if !errors.Is(err, errBrokenBody) || !isTimeout(err) {
 		t.Fatalf("err = %v, want a broken body by time-out", err)
+	}
+}
+
+func TestUpstreamEndpointPath(t *testing.T) {
+	tests := []struct {
+		base string
+		f    format.Format
+		want string
+	}{
+		{"https://api.openai.com", format.OpenAIChat, "https://api.openai.com/v1/chat/completions"},
+		{"https://api.openai.com/v1/", format.OpenAIResponses, "https://api.openai.com/v1/responses"},
+		{"https://api.openai.com", format.OpenAIResponses, "https://api.openai.com/v1/responses"},
+		{"https://api.anthropic.com/v1", format.Anthropic, "https://api.anthropic.com/v1/messages"},
+	}
+	for _, f := range format.All() {
+		if f.Path() == "" {
+			t.Errorf("format %s has no chat path", f)
+		}
+	}
+	for _, tt := range tests {
+		if got := endpoint(tt.base, tt.f); got != tt.want {
+			t.Errorf("endpoint(%q, %s) = %q, want %q", tt.base, tt.f, got, tt.want)
+		}
 	}
 }
