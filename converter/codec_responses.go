@@ -5,6 +5,7 @@ package converter
 // errors and headers are OpenAI's.
 
 var openAIResponsesCodec = codec{
+	inspect: inspectResponsesRequest,
 	patch:   patchModel,
 	errors:  openAIErrors,
 	headers: &openAIHeaders,

@@ -98,8 +98,8 @@ var anthropicHeaders = headerDialect{
 	parseReset:  timeReset,
 	appendReset: appendTimeReset,
 	auth:        "x-api-key",
-	protocol: []string{"anthropic-version", "anthropic-beta"},
-	defaults: []Header{{Name: "anthropic-version", Value: defaultAnthropicVersion}},
+	protocol:    []string{"anthropic-version", "anthropic-beta"},
+	defaults:    []Header{{Name: "anthropic-version", Value: defaultAnthropicVersion}},
 	// Anthropic's SDKs send anthropic-version and usually x-api-key,
 	// OpenAI's neither.
 	sniff: []string{"anthropic-version", "x-api-key"},

@@ -20,11 +20,11 @@ type RequestOptions struct {
 	// IncludeUsage forces stream_options.include_usage=true on streamed
 	// requests to OpenAI targets, so that the gateway can count tokens.
 	IncludeUsage bool
-	// Intermediate marks a hub body that will be translated again rather
-	// than sent (the first hop of a pair of formats that goes through the
-	// hub): it may omit max_tokens when the client gave none, and carries
-	// the fields both OpenAI formats share but the hub has no place for in
-	// a top-level "x_openai" object. It is never set for the last hop.
+	// Intermediate reports that a translation to the hub format (Anthropic
+	// Messages) produces a body that is translated again, to another OpenAI
+	// format, rather than sent to Anthropic: max_tokens is then left out
+	// when the client gave none, and what only OpenAI formats know travels
+	// in the body's x_openai object instead of being refused or dropped.
 	Intermediate bool
 }
 
