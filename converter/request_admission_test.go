@@ -41,7 +41,7 @@ func checkAdmittedValuesCarried(t *testing.T, from format.Format, body []byte) {
 		want.MaxTokens = DefaultMaxTokens
 	}
 	// With reasoning_effort the Anthropic request gets room for thinking on
-	// top of the bound the client asked for (CONVERSION §1).
+	// top of the bound the client asked for (docs/conversion.md, "OpenAI → Anthropic").
 	var thinking struct {
 		Thinking *struct {
 			BudgetTokens int64 `json:"budget_tokens"`

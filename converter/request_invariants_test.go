@@ -8,7 +8,7 @@ import (
 	"github.com/aigateway/gateway/converter/format"
 )
 
-// Structural rules the upstream APIs enforce (CONVERSION §7), checked on
+// Structural rules the upstream APIs enforce (docs/conversion.md, "OpenAI → Anthropic"), checked on
 // every translated request the tests produce.
 
 // checkAnthropicInvariants enforces: no empty text blocks or messages

@@ -117,7 +117,7 @@ func forwardResponse(body []byte, opts ResponseOptions, readUsage usageReader) (
 }
 
 // appendOpenAICompletion writes an Anthropic answer as a chat.completion
-// (CONVERSION §2): text blocks concatenated, tool_use blocks as tool calls
+// (docs/conversion.md, "Answers and streams"): text blocks concatenated, tool_use blocks as tool calls
 // numbered by ordinal, thinking as reasoning_content plus thinking_blocks.
 func appendOpenAICompletion(dst []byte, r *anthropicResponse, opts ResponseOptions) []byte {
 	model := r.Model
@@ -253,7 +253,7 @@ func appendThinkingBlock(dst []byte, typ, thinking, signature, data string) []by
 
 // appendArguments writes a tool_use input as an OpenAI arguments string.
 // Clients JSON.parse it, so an absent, null or non-object input becomes "{}"
-// (CONVERSION §7.4).
+// (docs/conversion.md, "Answers and streams").
 func appendArguments(dst []byte, input []byte) []byte {
 	if !isJSONObject(input) {
 		return append(dst, `"{}"`...)
@@ -278,7 +278,7 @@ func appendStringBody(dst []byte, s string) []byte {
 	return dst[:len(dst)-2]
 }
 
-// appendOpenAIUsage writes a usage object (CONVERSION §2): prompt_tokens
+// appendOpenAIUsage writes a usage object (docs/conversion.md, "Answers and streams"): prompt_tokens
 // counts every input token, cached ones included. reasoning < 0 omits
 // completion_tokens_details. The cache counts are also written as litellm's
 // top-level extension fields when set, which keeps cache writes across a
@@ -310,7 +310,7 @@ func appendOpenAIUsage(dst []byte, u Usage, reasoning int64) []byte {
 }
 
 // appendAnthropicUsage writes the usage of an answer or of message_delta
-// (CONVERSION §3.2): input_tokens excludes the cached tokens.
+// (docs/conversion.md, "Answers and streams"): input_tokens excludes the cached tokens.
 func appendAnthropicUsage(dst []byte, u Usage) []byte {
 	dst = append(dst, `{"input_tokens":`...)
 	dst = strconv.AppendInt(dst, anthropicInputTokens(u), 10)
@@ -332,7 +332,7 @@ func anthropicInputTokens(u Usage) int64 {
 }
 
 // finishReasonFor maps an Anthropic stop_reason to an OpenAI finish_reason
-// (CONVERSION §2); "" stays "" (not known yet) and unknown values are "stop".
+// (docs/conversion.md, "Answers and streams"); "" stays "" (not known yet) and unknown values are "stop".
 func finishReasonFor(stop string) string {
 	switch stop {
 	case "":
@@ -349,7 +349,7 @@ func finishReasonFor(stop string) string {
 }
 
 // stopReasonFor maps an OpenAI finish_reason to an Anthropic stop_reason
-// (CONVERSION §3.2). OpenAI does not say which stop sequence matched, so
+// (docs/conversion.md, "Answers and streams"). OpenAI does not say which stop sequence matched, so
 // "stop" is always end_turn.
 func stopReasonFor(finish string) string {
 	switch finish {
@@ -389,7 +389,7 @@ func responseToolID(id string, ordinal int) string {
 }
 
 // appendAnthropicMessage writes an OpenAI answer as an Anthropic message
-// (CONVERSION §3.2): thinking, then text, then one tool_use per tool call.
+// (docs/conversion.md, "Answers and streams"): thinking, then text, then one tool_use per tool call.
 func appendAnthropicMessage(dst []byte, r *openAICompletion, opts ResponseOptions) []byte {
 	model := r.Model
 	if opts.Model != "" {
@@ -443,7 +443,7 @@ func appendAnthropicMessage(dst []byte, r *openAICompletion, opts ResponseOption
 		dst = jsonx.AppendString(dst, name)
 		dst = append(dst, `,"input":`...)
 		// Empty or malformed arguments (cut off at max_tokens) become {}
-		// (CONVERSION §7.4).
+		// (docs/conversion.md, "Answers and streams").
 		if a := []byte(args); isJSONObject(a) {
 			dst = append(dst, bytes.TrimSpace(a)...)
 		} else {

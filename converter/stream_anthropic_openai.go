@@ -136,7 +136,7 @@ func (s *a2oStream) anthropicToOpenAI(dst []byte, ev sse.Event) ([]byte, error) 
 		}
 		// server_tool_use and tool results run on Anthropic's side: the client
 		// has nothing to execute, so they are not shown as tool calls (as in
-		// non-streamed answers, CONVERSION §2).
+		// non-streamed answers, docs/conversion.md "Answers and streams").
 	case "content_block_delta":
 		d := &e.Delta
 		switch d.Type {

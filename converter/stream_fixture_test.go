@@ -282,7 +282,7 @@ func TestRecordedAnthropicStreamToOpenAI(t *testing.T) {
 // properly closed stream with finish_reason "length"; the arguments already
 // streamed are kept as sent, incomplete, which is what OpenAI itself streams
 // when the length limit cuts a call. Non-streamed answers turn such arguments
-// into "{}" instead (CONVERSION §7.4), which a stream cannot take back.
+// into "{}" instead (docs/conversion.md, "Answers and streams"), which a stream cannot take back.
 func TestRecordedIncompleteAnthropicStreamToOpenAI(t *testing.T) {
 	in := readFixture(t, "anthropic_stream_tool_use_max_tokens_incomplete.sse")
 	src := checkAnthropicStream(t, runStream(t, format.Anthropic, format.Anthropic, StreamOptions{}, in), false)

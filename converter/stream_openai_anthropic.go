@@ -392,7 +392,7 @@ func (s *o2aStream) o2aClose(dst []byte, eof bool) []byte {
 			dst = s.o2aStartTool(dst, q.tool)
 			st.openTool = q.tool
 			// Arguments that are not a complete object (cut off by the length
-			// limit) are left out: the input stays {} (CONVERSION §7.4).
+			// limit) are left out: the input stays {} (docs/conversion.md, "Answers and streams").
 			if args := st.tools[q.tool].args; isJSONObject(args) {
 				dst = appendTextDelta(dst, st.open, "input_json_delta", "partial_json", string(bytes.TrimSpace(args)))
 			}

@@ -46,14 +46,14 @@ const (
 type upstreamClient struct {
 	// host and path are the endpoint's Host header and request target,
 	// set as they are so that no URL is parsed per call.
-	host             string
-	path             string
-	format           format.Format
+	host   string
+	path   string
+	format format.Format
 	// authName and authValue are the header that carries the API key, and
 	// its value with the key; none without a key.
 	authName, authValue string
-	firstByteTimeout time.Duration
-	hc               *fasthttp.HostClient
+	firstByteTimeout    time.Duration
+	hc                  *fasthttp.HostClient
 }
 
 func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
