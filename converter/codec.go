@@ -155,20 +155,22 @@ var translators = map[pair]translator{
 }
 
 // route returns the translations that take from to to: one direct
-// translation, or two through the hub. ok is false when there is none.
-func route(from, to format.Format) (first, second *translator, ok bool) {
+// translation (hops 1), or two through the hub (hops 2); hops is 0 when
+// there is none. They are returned as values: a route is looked up per
+// request, and pointers into the table's copies would escape to the heap.
+func route(from, to format.Format) (first, second translator, hops int) {
 	if t, ok := translators[pair{from, to}]; ok {
-		return &t, nil, true
+		return t, translator{}, 1
 	}
 	if from == hub || to == hub {
-		return nil, nil, false
+		return translator{}, translator{}, 0
 	}
 	a, okA := translators[pair{from, hub}]
 	b, okB := translators[pair{hub, to}]
 	if !okA || !okB {
-		return nil, nil, false
+		return translator{}, translator{}, 0
 	}
-	return &a, &b, true
+	return a, b, 2
 }
 
 // noTranslation is the error for a pair of formats the converter cannot

@@ -185,11 +185,11 @@ func TranslateRequest(from, to format.Format, body []byte, opts RequestOptions) 
 		}
 		return c.patch(body, opts)
 	}
-	first, second, ok := route(from, to)
-	if !ok {
+	first, second, hops := route(from, to)
+	switch hops {
+	case 0:
 		return nil, noTranslation(from, to)
-	}
-	if second == nil {
+	case 1:
 		return first.request(body, opts)
 	}
 	hop := opts

@@ -35,12 +35,12 @@ func TranslateResponse(from, to format.Format, body []byte, opts ResponseOptions
 		}
 		return c.forward(body, opts)
 	}
-	first, second, ok := route(from, to)
-	if !ok {
+	first, second, hops := route(from, to)
+	if hops == 0 {
 		return nil, Usage{}, noTranslation(from, to)
 	}
 	out, usage, err := first.response(body, opts)
-	if err != nil || second == nil {
+	if err != nil || hops == 1 {
 		return out, usage, err
 	}
 	out, _, err = second.response(out, opts)

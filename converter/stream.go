@@ -77,9 +77,9 @@ func NewStream(from, to format.Format, opts StreamOptions) *Stream {
 		if c := codecFor(from); c != nil && c.passStream != nil {
 			s.t = c.passStream(opts)
 		}
-	} else if first, second, ok := route(from, to); ok {
+	} else if first, second, hops := route(from, to); hops > 0 {
 		s.t = first.stream(opts)
-		if second != nil {
+		if hops == 2 {
 			s.t = &chainStream{first: s.t, second: second.stream(opts)}
 		}
 	}
