@@ -22,6 +22,10 @@ type StreamOptions struct {
 	// Anthropic stream (which carries no timestamp); 0 reports 0. The
 	// converter never reads the clock so that its output is reproducible.
 	Created int64
+	// ReasoningSummary, Tools and FallbackID are as in ResponseOptions.
+	ReasoningSummary bool
+	Tools            map[string]ResponsesTool
+	FallbackID       string
 }
 
 // eventTranslator is one direction of stream translation. Stream around it
