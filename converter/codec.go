@@ -23,6 +23,9 @@ type codec struct {
 	// passStream passes a same-format stream through (Raw bytes forwarded),
 	// tracking usage and completion.
 	passStream func(opts StreamOptions) eventTranslator
+	// hints reads from a client request of the format what the answer
+	// needs beyond admission (ReadClientHints).
+	hints func(body []byte) ClientHints
 
 	// errors is how the format reports a failure.
 	errors errorDialect
@@ -82,6 +85,7 @@ var openAIChatCodec = codec{
 		return forwardResponse(body, opts, openAIUsage)
 	},
 	passStream: func(opts StreamOptions) eventTranslator { return newOpenAIPassStream(opts) },
+	hints:      noHints,
 	errors:     openAIErrors,
 	headers:    &openAIHeaders,
 }
@@ -93,6 +97,7 @@ var anthropicCodec = codec{
 		return forwardResponse(body, opts, anthropicUsage)
 	},
 	passStream: func(opts StreamOptions) eventTranslator { return newAnthropicPassStream(opts) },
+	hints:      noHints,
 	errors: errorDialect{
 		shape:       "anthropic",
 		status:      func(e *Error) int { return e.shape().anthropicStatus },
@@ -131,8 +136,10 @@ const hub = format.Anthropic
 // pair is one direction of translation.
 type pair struct{ from, to format.Format }
 
-// translator converts one direction of a pair of formats. Every field is
-// set for a pair in the table.
+// translator converts one direction of a pair of formats: each piece takes
+// a body or stream of the pair's from format to its to format (a client's
+// request to its upstream's format; an upstream's answer to its client's).
+// Every field is set for a pair in the table.
 type translator struct {
 	request  func(body []byte, opts RequestOptions) ([]byte, error)
 	response func(body []byte, opts ResponseOptions) ([]byte, Usage, error)
@@ -151,6 +158,16 @@ var translators = map[pair]translator{
 		request:  anthropicToOpenAIRequest,
 		response: anthropicToOpenAIResponse,
 		stream:   func(opts StreamOptions) eventTranslator { return newA2OStream(opts) },
+	},
+	{format.OpenAIResponses, format.Anthropic}: {
+		request:  responsesToAnthropicRequest,
+		response: responsesToAnthropicResponse,
+		stream:   func(opts StreamOptions) eventTranslator { return newResponsesToAnthropicStream(opts) },
+	},
+	{format.Anthropic, format.OpenAIResponses}: {
+		request:  anthropicToResponsesRequest,
+		response: anthropicToResponsesResponse,
+		stream:   func(opts StreamOptions) eventTranslator { return newAnthropicToResponsesStream(opts) },
 	},
 }
 
@@ -172,6 +189,26 @@ func route(from, to format.Format) (first, second translator, hops int) {
 	}
 	return a, b, 2
 }
+
+// ClientHints is what the answer for a client needs from the client's own
+// request beyond what admission reads: for a Responses client, whether it
+// asked for reasoning summaries and how it declared the tools that reach the
+// hub under another shape. Zero for the other formats.
+type ClientHints struct {
+	ReasoningSummary bool
+	Tools            map[string]ResponsesTool
+}
+
+// ReadClientHints reads the ClientHints of a request of format f; the
+// worker passes them on in ResponseOptions and StreamOptions.
+func ReadClientHints(f format.Format, body []byte) ClientHints {
+	if c := codecFor(f); c != nil && c.hints != nil {
+		return c.hints(body)
+	}
+	return ClientHints{}
+}
+
+func noHints([]byte) ClientHints { return ClientHints{} }
 
 // noTranslation is the error for a pair of formats the converter cannot
 // take one to the other: a gateway fault, since configuration named them.

@@ -287,3 +287,29 @@ func TestHeaderDialects(t *testing.T) {
 		t.Errorf("GuessFormat without a hint = %s", g)
 	}
 }
+
+func TestReadClientHints(t *testing.T) {
+	tests := []struct {
+		name string
+		f    format.Format
+		body string
+		want ClientHints
+	}{
+		{"chat needs none", format.OpenAIChat, `{"reasoning_effort":"high","tools":[{"type":"function","function":{"name":"f"}}]}`, ClientHints{}},
+		{"anthropic needs none", format.Anthropic, `{"thinking":{"type":"enabled","budget_tokens":1024}}`, ClientHints{}},
+		{"responses without summary", format.OpenAIResponses, `{"reasoning":{"effort":"high"},"tools":[{"type":"function","name":"f"}]}`, ClientHints{}},
+		{"responses summary none", format.OpenAIResponses, `{"reasoning":{"summary":"none"}}`, ClientHints{}},
+		{"responses summary auto", format.OpenAIResponses, `{"reasoning":{"summary":"auto"}}`, ClientHints{ReasoningSummary: true}},
+		{"responses deprecated generate_summary", format.OpenAIResponses, `{"reasoning":{"generate_summary":"concise"}}`, ClientHints{ReasoningSummary: true}},
+		{"responses custom tool", format.OpenAIResponses, `{"tools":[{"type":"custom","name":"apply_patch"}]}`,
+			ClientHints{Tools: map[string]ResponsesTool{"apply_patch": {Kind: ResponsesToolCustom, Name: "apply_patch"}}}},
+		{"unknown format", format.Format("x"), `{}`, ClientHints{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ReadClientHints(tt.f, []byte(tt.body)); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ReadClientHints = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -53,6 +53,8 @@ type call struct {
 	headSent, streaming bool
 	// endpoint is set for a request to an endpoint beside chat.
 	endpoint config.Endpoint
+	// hints is what the answer needs from the client's request.
+	hints converter.ClientHints
 }
 
 func (p *pool) handle(work context.Context, msg *nats.Msg) {
@@ -147,6 +149,7 @@ func (c *call) serve() {
 		return
 	}
 	c.upstreamModel = c.route.MapModel(c.p.upstream, c.req.Model)
+	c.hints = converter.ReadClientHints(c.client, body)
 	upstreamBody, err := converter.TranslateRequest(c.client, c.p.format, body, converter.RequestOptions{
 		Model:            c.upstreamModel,
 		DefaultMaxTokens: c.route.MaxTokensDefault(c.p.upstream),
@@ -275,7 +278,13 @@ func (c *call) notAStream(resp *upstreamResponse) {
 // respond converts and sends a whole answer.
 func (c *call) respond(ctx context.Context, resp *upstreamResponse) {
 	body := resp.Body()
-	out, usage, err := converter.TranslateResponse(c.p.format, c.client, body, converter.ResponseOptions{Model: c.reportedModel(), Created: c.start.Unix()})
+	out, usage, err := converter.TranslateResponse(c.p.format, c.client, body, converter.ResponseOptions{
+		Model:            c.reportedModel(),
+		Created:          c.start.Unix(),
+		ReasoningSummary: c.hints.ReasoningSummary,
+		Tools:            c.hints.Tools,
+		FallbackID:       c.req.ClientRequestID,
+	})
 	if err != nil {
 		c.p.pm.failure(errProtocol)
 		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s sent an answer the gateway cannot read", c.p.upstream.Name), err)
@@ -298,9 +307,12 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 	defer idleTimer.Stop()
 
 	st := converter.NewStream(c.p.format, c.client, converter.StreamOptions{
-		Model:        c.reportedModel(),
-		IncludeUsage: c.req.IncludeUsage,
-		Created:      c.start.Unix(),
+		Model:            c.reportedModel(),
+		IncludeUsage:     c.req.IncludeUsage,
+		Created:          c.start.Unix(),
+		ReasoningSummary: c.hints.ReasoningSummary,
+		Tools:            c.hints.Tools,
+		FallbackID:       c.req.ClientRequestID,
 	})
 	c.streaming = true
 	c.sendHead(c.head(resp, "text/event-stream; charset=utf-8"))
