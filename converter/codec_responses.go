@@ -38,37 +38,9 @@ func patchModel(body []byte, opts RequestOptions) ([]byte, error) {
 	return SetModel(body, opts.Model)
 }
 
-// responsesHints reads from a Responses request what its answer needs: the
-// reasoning summary it asked for, and the tools that reach the hub under
-// another shape.
+// responsesHints reads from a Responses request what its answer needs
+// (ResponsesAnswerShape).
 func responsesHints(body []byte) ClientHints {
-	var req struct {
-		Reasoning *rsReqReasoning `json:"reasoning"`
-	}
-	var h ClientHints
-	if decodeRequest(body, &req) == nil && req.Reasoning != nil {
-		s := req.Reasoning.Summary
-		if s == "" {
-			s = req.Reasoning.GenerateSummary
-		}
-		h.ReasoningSummary = s != "" && s != "none"
-	}
-	for name, ref := range responsesToolRefs(body) {
-		t := ResponsesTool{Namespace: ref.Namespace, Name: ref.Name}
-		switch {
-		case ref.Kind == rsToolCustom:
-			t.Kind = ResponsesToolCustom
-		case ref.Kind == rsToolLocalShell:
-			t.Kind = ResponsesToolLocalShell
-		case ref.Namespace != "":
-			t.Kind = ResponsesToolNamespaced
-		default:
-			continue
-		}
-		if h.Tools == nil {
-			h.Tools = map[string]ResponsesTool{}
-		}
-		h.Tools[name] = t
-	}
-	return h
+	summary, tools := ResponsesAnswerShape(body)
+	return ClientHints{ReasoningSummary: summary, Tools: tools}
 }

@@ -302,7 +302,7 @@ func TestReadClientHints(t *testing.T) {
 		{"responses summary auto", format.OpenAIResponses, `{"reasoning":{"summary":"auto"}}`, ClientHints{ReasoningSummary: true}},
 		{"responses deprecated generate_summary", format.OpenAIResponses, `{"reasoning":{"generate_summary":"concise"}}`, ClientHints{ReasoningSummary: true}},
 		{"responses custom tool", format.OpenAIResponses, `{"tools":[{"type":"custom","name":"apply_patch"}]}`,
-			ClientHints{Tools: map[string]ResponsesTool{"apply_patch": {Kind: ResponsesToolCustom, Name: "apply_patch"}}}},
+			ClientHints{Tools: map[string]ResponsesTool{"apply_patch": {Kind: ResponsesToolCustom}}}},
 		{"unknown format", format.Format("x"), `{}`, ClientHints{}},
 	}
 	for _, tt := range tests {
