@@ -22,6 +22,24 @@ var responsesRequestDirs = []struct {
 }{
 	{"responses_to_anthropic", responsesToAnthropicRequest, Anthropic},
 	{"anthropic_to_responses", anthropicToResponsesRequest, OpenAIResponses},
+	// The spoke-to-spoke paths composed through an intermediate hub body.
+	{"openai_to_responses_via_hub", viaHub(openAIToAnthropicRequest, anthropicToResponsesRequest), OpenAIResponses},
+	{"responses_to_openai_via_hub", viaHub(responsesToAnthropicRequest, anthropicToOpenAIRequest), OpenAIChat},
+}
+
+// viaHub composes a translation to the hub, made with Intermediate set, and
+// one from the hub; opts go to both (Intermediate only to the first).
+func viaHub(toHub, fromHub func([]byte, RequestOptions) ([]byte, error)) func([]byte, RequestOptions) ([]byte, error) {
+	return func(body []byte, opts RequestOptions) ([]byte, error) {
+		first := opts
+		first.Intermediate = true
+		hub, err := toHub(body, first)
+		if err != nil {
+			return nil, err
+		}
+		opts.Intermediate = false
+		return fromHub(hub, opts)
+	}
 }
 
 // TestResponsesRequestGolden runs every case of the Responses request
@@ -63,6 +81,8 @@ func TestResponsesRequestGolden(t *testing.T) {
 					checkAnthropicInvariants(t, got)
 				case d.to == OpenAIResponses:
 					checkResponsesInvariants(t, got)
+				case d.to == OpenAIChat:
+					checkOpenAIInvariants(t, got)
 				}
 				if opts.Intermediate {
 					return
