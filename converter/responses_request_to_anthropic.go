@@ -189,7 +189,36 @@ func responsesToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, erro
 			out.XOpenAI = &x
 		}
 	}
+	if !opts.Intermediate {
+		markCacheBreakpoints(&out, system, msgs)
+	}
 	return encodeAnthropicRequest(&out, system, msgs)
+}
+
+// ephemeralCache is Anthropic's prompt-cache breakpoint.
+var ephemeralCache = jsonx.RawMessage(`{"type":"ephemeral"}`)
+
+// markCacheBreakpoints puts prompt-cache breakpoints where Claude Code
+// puts them: on the last tool, the last system block and the last block of
+// the conversation. OpenAI caches every long prompt prefix by itself, and a
+// Responses client (Codex resends its whole history every turn) counts on
+// it; Anthropic caches only up to a marked block, so without marks a long
+// agent loop would pay for its whole history every turn. A prefix shorter
+// than Anthropic's minimum is simply not cached.
+func markCacheBreakpoints(out *anRequest, system []anBlock, msgs []anTurn) {
+	if n := len(out.Tools); n > 0 && out.Tools[n-1].Type == "" {
+		out.Tools[n-1].CacheControl = ephemeralCache
+	}
+	if n := len(system); n > 0 {
+		system[n-1].CacheControl = ephemeralCache
+	}
+	if n := len(msgs); n > 0 {
+		blocks := msgs[n-1].blocks
+		switch b := &blocks[len(blocks)-1]; b.Type {
+		case "text", "image", "document", "tool_result", "tool_use":
+			b.CacheControl = ephemeralCache
+		}
+	}
 }
 
 // encodeAnthropicRequest writes out with its system blocks and turns.
