@@ -64,7 +64,7 @@ func responsesToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, erro
 		switch {
 		case *t >= 0 && *t <= 1:
 			out.Temperature = t
-		case opts.Intermediate && *t <= 2:
+		case opts.Intermediate && *t > 1 && *t <= 2:
 			x.Temperature = t
 		default:
 			return nil, InvalidParam("temperature", "temperature must be between 0 and 1 for Anthropic models, got %g", *t)
