@@ -395,11 +395,24 @@ func (c *rsInConverted) addItem(it rsInItem, param string) error {
 		if id == "" {
 			return InvalidParam(param+".call_id", "%s items need a call_id", it.Type)
 		}
-		content, err := responsesToolOutput(it.Output, param+".output")
+		output, isError := it.Output, false
+		if !isNullRaw(output) && output[0] == '{' {
+			// Older Codex releases wrote a failed call's output as
+			// {"content": …, "success": false}.
+			var legacy struct {
+				Content jsonx.RawMessage `json:"content"`
+				Success *bool            `json:"success"`
+			}
+			if err := jsonx.Unmarshal(output, &legacy); err != nil || isNullRaw(legacy.Content) {
+				return InvalidParam(param+".output", "output must be a string or an array of parts")
+			}
+			output, isError = legacy.Content, legacy.Success != nil && !*legacy.Success
+		}
+		content, err := responsesToolOutput(output, param+".output")
 		if err != nil {
 			return err
 		}
-		c.turns.addToolResult(anBlock{Type: "tool_result", ToolUseID: anthropicToolID(id), Content: content})
+		c.turns.addToolResult(anBlock{Type: "tool_result", ToolUseID: anthropicToolID(id), Content: content, IsError: isError})
 	case "reasoning":
 		// Only reasoning the gateway wrapped can be replayed: Anthropic
 		// cannot read OpenAI's encrypted reasoning, and a summary is not
