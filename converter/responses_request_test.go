@@ -211,3 +211,25 @@ func TestResponsesToolRefs(t *testing.T) {
 		t.Errorf("plain functions need no reference: %+v", r)
 	}
 }
+
+// TestXOpenAIOnlyInIntermediateBodies: no Chat or Responses translation to
+// Anthropic writes x_openai unless the body is an intermediate one, so the
+// extension never reaches an Anthropic upstream.
+func TestXOpenAIOnlyInIntermediateBodies(t *testing.T) {
+	for _, d := range []struct {
+		dir       string
+		translate func([]byte, RequestOptions) ([]byte, error)
+	}{
+		{"openai_to_anthropic", openAIToAnthropicRequest},
+		{"responses_to_anthropic", responsesToAnthropicRequest},
+	} {
+		for _, name := range requestCases(t, d.dir) {
+			in, opts := readCase(t, d.dir, name)
+			opts.Intermediate = false
+			out, err := d.translate(in, opts)
+			if err == nil && strings.Contains(string(out), `"x_openai"`) {
+				t.Errorf("%s/%s: x_openai in a body for Anthropic", d.dir, name)
+			}
+		}
+	}
+}
