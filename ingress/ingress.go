@@ -24,7 +24,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
 	"github.com/aigateway/gateway/ingress/breaker"
@@ -51,7 +51,7 @@ type Options struct {
 // route is a configured route with what the hot path needs precomputed.
 type route struct {
 	config.Route
-	format   converter.Format
+	format   format.Format
 	upstream config.Upstream
 
 	queueFull    prometheus.Counter

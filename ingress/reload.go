@@ -6,7 +6,6 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
 )
 
 // table is what the ingress serves, built from one configuration: the
@@ -35,7 +34,7 @@ func (s *Server) newTable(cfg config.Config) *table {
 		u, _ := cfg.Upstream(r.Upstream)
 		t.routes[r.Path] = &route{
 			Route:         r,
-			format:        converter.Format(r.InputFormat),
+			format:        r.InputFormat,
 			upstream:      *u,
 			queueFull:     qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueFull),
 			queueTimeout:  qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/converter"
 )
 
 // Key states, the values of gateway_upstream_keys's state label.
@@ -39,9 +40,11 @@ func newKeyMetrics(reg prometheus.Registerer) *keyMetrics {
 
 // poolKey is one provider key. Only env may be logged or shown.
 type poolKey struct {
-	env    string
-	value  string
-	bearer string // "Bearer " + value, built once
+	env   string
+	value string
+	// authName and authValue are the header that carries the key, and its
+	// value with the key, in the upstream's dialect, built once.
+	authName, authValue string
 
 	// Guarded by keyPool.mu.
 	revoked bool
@@ -76,7 +79,8 @@ func newKeyPool(u config.Upstream, m *keyMetrics, logger *slog.Logger) *keyPool 
 			logger.Warn("provider key variable not set; the key pool goes without it", "env", k.Env)
 			continue
 		}
-		kp.keys = append(kp.keys, &poolKey{env: k.Env, value: k.Value, bearer: "Bearer " + k.Value})
+		name, value := converter.UpstreamAuth(u.Format, k.Value)
+		kp.keys = append(kp.keys, &poolKey{env: k.Env, value: k.Value, authName: name, authValue: value})
 	}
 	if kp.configured && len(kp.keys) == 0 {
 		logger.Error("no provider key of the upstream is set; its calls fail with 502 until one is", "envs", keyEnvs(u.Keys))

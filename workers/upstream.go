@@ -20,13 +20,10 @@ import (
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 const (
-	// defaultAnthropicVersion is sent when an OpenAI-format client reaches
-	// an Anthropic upstream, or an Anthropic client sent no version of its
-	// own.
-	defaultAnthropicVersion = "2023-06-01"
 	// idleConnTimeout closes pooled connections unused for this long,
 	// shorter than the keep-alive time-outs providers' load balancers use,
 	// so that a call rarely picks a connection the other side is closing.
@@ -51,13 +48,13 @@ type upstreamClient struct {
 	// set as they are so that no URL is parsed per call.
 	host             string
 	path             string
-	format           converter.Format
+	format           format.Format
 	firstByteTimeout time.Duration
 	hc               *fasthttp.HostClient
 }
 
 func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
-	endpoint := endpoint(u.URL, converter.Format(u.Format))
+	endpoint := endpoint(u.URL, u.Format)
 	parsed, err := url.Parse(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: url: %w", u.Name, err)
@@ -78,7 +75,7 @@ func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
 	c := &upstreamClient{
 		host:             parsed.Host,
 		path:             parsed.RequestURI(),
-		format:           converter.Format(u.Format),
+		format:           u.Format,
 		firstByteTimeout: u.FirstByteTimeout.Duration,
 		hc: &fasthttp.HostClient{
 			Addr:  addr,
@@ -114,15 +111,12 @@ func dialer(target *url.URL, isTLS bool, timeout time.Duration) (fasthttp.DialFu
 	return func(addr string) (net.Conn, error) { return d.Dial("tcp", addr) }, nil
 }
 
-// endpoint appends the API path to the configured base URL, which may or may
-// not already end in /v1.
-func endpoint(base string, f converter.Format) string {
+// endpoint appends the format's chat path to the configured base URL, which
+// may or may not already end in /v1.
+func endpoint(base string, f format.Format) string {
 	base = strings.TrimRight(base, "/")
 	base = strings.TrimSuffix(base, "/v1")
-	if f == converter.Anthropic {
-		return base + "/v1/messages"
-	}
-	return base + "/v1/chat/completions"
+	return base + "/v1" + f.Path()
 }
 
 // upstreamResponse is an upstream's answer whose head has been read. A
@@ -165,9 +159,10 @@ func (r *upstreamResponse) Close() {
 // do sends body to the upstream and reads the response head, and the whole
 // body unless the request is streamed, by deadline unless it is zero.
 // client is the format the request came in, whose protocol headers
-// (anthropic-version, anthropic-beta) pass through. key is the provider
-// key to send, nil for none. Errors after ctx ended are ctx's error.
-func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Request, client converter.Format, body []byte, key *poolKey) (*upstreamResponse, error) {
+// (anthropic-version, anthropic-beta, openai-project …) pass through to an
+// upstream of the same dialect. key is the provider key to send, nil for
+// none. Errors after ctx ended are ctx's error.
+func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Request, client format.Format, body []byte, key *poolKey) (*upstreamResponse, error) {
 	r := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(r)
 	c.build(r, req, client, body, key)
@@ -191,7 +186,7 @@ func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Re
 	}
 }
 
-func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client converter.Format, body []byte, key *poolKey) {
+func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client format.Format, body []byte, key *poolKey) {
 	h := &r.Header
 	h.SetHost(c.host)
 	h.SetRequestURI(c.path)
@@ -203,31 +198,10 @@ func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client con
 	} else {
 		h.Set("Accept", "application/json")
 	}
-	switch c.format {
-	case converter.Anthropic:
-		if key != nil {
-			h.Set("X-Api-Key", key.value)
-		}
-		version := defaultAnthropicVersion
-		if client == converter.Anthropic {
-			if v := req.Header("anthropic-version"); v != "" {
-				version = v
-			}
-			if v := req.Header("anthropic-beta"); v != "" {
-				h.Set("Anthropic-Beta", v)
-			}
-		}
-		h.Set("Anthropic-Version", version)
-	default:
-		if key != nil {
-			h.Set("Authorization", key.bearer)
-		}
-		for _, name := range [...]string{"openai-organization", "openai-project"} {
-			if v := req.Header(name); v != "" && client == converter.OpenAIChat {
-				h.Set(name, v)
-			}
-		}
+	if key != nil {
+		h.Set(key.authName, key.authValue)
 	}
+	converter.UpstreamHeaders(c.format, client, req.Header, h.Set)
 	r.SetBodyRaw(body)
 }
 
