@@ -3,8 +3,9 @@
 // or month, enforced across every ingress replica.
 //
 // The only shared state is a JetStream key-value bucket. Each limited counter
-// of a key is one entry holding the start of its window and the total the
-// replicas have claimed in it. A replica does not write the bucket for every
+// of a key is one entry holding the start of its window and, per replica,
+// the use it has written and the capacity it holds leased, until an expiry
+// the replica renews. A replica does not write the bucket for every
 // request: it leases capacity in small blocks with optimistic concurrency
 // (compare-and-set on the entry's revision) and admits requests from its
 // lease in memory, so the shared total never exceeds the limit while the
