@@ -88,7 +88,11 @@ for m in "${which[@]}"; do
 		;;
 	slow-readers)
 		log=$(gotest "$m" TestSlowReadersCannotStarveUpstream 1 SLOW_READERS_FOR="${SLOW_READERS_FOR:-5m}") || failed=1
-		grep -o '[0-9]* slow readers, .*' "$log" | sed 's/^/  /' | cut -c1-400
+		grep -o '[0-9]* slow readers, [^:]*' "$log" | sed 's/^/  /'
+		echo "  one-second samples of busy upstream slots (slots: samples):"
+		grep -o '[0-9]* slow readers, .*' "$log" | tr ' ' '\n' | grep -E '^[0-9]+s:[0-9]+$' |
+			awk -F: '{ n++; c[$2]++ } END { for (k in c) printf "    %s: %d of %d\n", k, c[k], n }' | sort -n -k1
+		grep -o 'normal client served in [^ ]*' "$log" | awk '{print $5}' | seconds | summary "normal requests"
 		;;
 	*)
 		echo "unknown measurement $m" >&2
