@@ -13,7 +13,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // TestHeartbeatAmidFramesDoesNotHoldThem relays a reply whose data frames
@@ -64,7 +64,7 @@ func TestHeartbeatAmidFramesDoesNotHoldThem(t *testing.T) {
 	cfg.Server.StallTimeout = config.Duration{Duration: time.Minute}
 	s := &Server{cfg: cfg, logger: slog.New(slog.DiscardHandler), closing: make(chan struct{}), metrics: newMetrics(prometheus.NewRegistry())}
 	hist := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "h"})
-	x := &exchange{s: s, r: &route{format: converter.OpenAIChat, firstToken: hist, interChunk: hist}, reply: reply,
+	x := &exchange{s: s, r: &route{format: format.OpenAIChat, firstToken: hist, interChunk: hist}, reply: reply,
 		requestID: "req", start: time.Now(), deadline: time.Now().Add(time.Minute), timer: time.NewTimer(time.Hour)}
 	x.lastWrite = time.Now()
 
