@@ -123,6 +123,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 		Enqueued:        x.start.UnixNano(),
 		BodySize:        len(body),
 		Headers:         forwardedHeaders(ctx, r.format),
+		Scope:           x.key.Scope(),
 	}
 	if len(body) > s.maxInline {
 		// The body outlives the handler's buffers while workers fetch it.
