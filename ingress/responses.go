@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/accesslog"
 	"github.com/aigateway/gateway/workers/respstore"
 )
@@ -40,7 +41,7 @@ const (
 func (s *Server) storedRoutes() map[string]*route {
 	out := make(map[string]*route)
 	for _, r := range s.routes {
-		if r.format == converter.OpenAIResponses && strings.HasSuffix(r.Path, "/responses") {
+		if r.format == format.OpenAIResponses && strings.HasSuffix(r.Path, "/responses") {
 			out[r.Path+"/"] = r
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/workers/respstore"
 )
 
@@ -22,7 +23,7 @@ import (
 // store is only opened for a configuration that has one.
 func servesResponses(cfg config.Config) bool {
 	for _, r := range cfg.Routes {
-		if converter.Format(r.InputFormat) == converter.OpenAIResponses {
+		if format.Format(r.InputFormat) == format.OpenAIResponses {
 			return true
 		}
 	}
@@ -45,7 +46,7 @@ type storedCall struct {
 // are.
 func (c *call) continueStored(ctx context.Context, body []byte) ([]byte, *converter.Error) {
 	store := c.p.svc.responses
-	if store == nil || c.client != converter.OpenAIResponses {
+	if store == nil || c.client != format.OpenAIResponses {
 		return body, nil
 	}
 	st, err := converter.InspectResponsesState(body)
