@@ -186,6 +186,10 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx) {
 			ctx.SetBody(payload)
 			x.status = status
 			x.failure = "worker error"
+			// An error frame is final and nothing was produced: the key is
+			// settled now, not after waiting for an end frame that never
+			// comes.
+			x.ended = true
 			x.finish()
 			return
 		case bus.FrameHead:
