@@ -82,6 +82,9 @@ type Store struct {
 
 	mu sync.Mutex
 	kv jetstream.KeyValue
+	// confirmed is set once the bucket was found or made with this
+	// store's settings.
+	confirmed bool
 	// onMissing is called when a call finds the bucket gone (SetOnMissing).
 	onMissing func()
 }
@@ -144,6 +147,24 @@ func (s *Store) check(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("respstore: key-value bucket %s: %w", s.kvCfg.Bucket, err)
 	}
+	s.mu.Lock()
+	confirmed := s.confirmed
+	s.mu.Unlock()
+	if !confirmed {
+		// A bucket made with another store_ttl or max_item_bytes (by an
+		// earlier start, or another process) is brought to this
+		// configuration once: the keeper would otherwise only ever find
+		// it present.
+		st, err := kv.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("respstore: status of key-value bucket %s: %w", s.kvCfg.Bucket, err)
+		}
+		if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+			if info := bs.StreamInfo(); info.Config.MaxAge != s.kvCfg.TTL || info.Config.MaxMsgSize != s.kvCfg.MaxValueSize {
+				return s.create(ctx)
+			}
+		}
+	}
 	s.setKV(kv)
 	return nil
 }
@@ -159,7 +180,7 @@ func (s *Store) create(ctx context.Context) error {
 
 func (s *Store) setKV(kv jetstream.KeyValue) {
 	s.mu.Lock()
-	s.kv = kv
+	s.kv, s.confirmed = kv, true
 	s.mu.Unlock()
 }
 

@@ -225,3 +225,28 @@ func TestStoreRecreatedByKeeper(t *testing.T) {
 		t.Errorf("an entry of the deleted bucket: %v, want ErrNotFound", err)
 	}
 }
+
+// TestStoreAppliesItsSettings finds a bucket made with another TTL and size
+// limit, as after a configuration change: the first check brings it to the
+// store's settings.
+func TestStoreAppliesItsSettings(t *testing.T) {
+	_, js := startJetStream(t)
+	old := config.DefaultResponses()
+	old.StoreTTL = config.Duration{Duration: time.Hour}
+	newStore(t, js, old)
+	s := New(js, config.DefaultResponses(), Options{Timeout: 5 * time.Second})
+	if err := s.check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(context.Background(), DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TTL() != config.DefaultResponsesTTL {
+		t.Errorf("bucket TTL %s, want %s", st.TTL(), config.DefaultResponsesTTL)
+	}
+}
