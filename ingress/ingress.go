@@ -169,7 +169,9 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	s.models = newModelCatalog(s)
 	s.stored = s.storedRoutes()
 	if cfg.Responses.Store && len(s.stored) > 0 {
-		s.responses = respstore.New(js, cfg.Responses, respstore.Options{Replicas: cfg.Bus.Replicas, Storage: jetstream.FileStorage})
+		s.responses = respstore.New(js, cfg.Responses, respstore.Options{
+			Replicas: cfg.Bus.Replicas, Storage: jetstream.FileStorage, Registerer: opts.Registerer,
+		})
 		kept = append(kept, s.responses.Resource())
 	}
 	s.keeper = bus.NewKeeper(nc, s.logger, kept...)

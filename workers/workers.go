@@ -104,7 +104,9 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 	}
 	if cfg.Responses.Store && servesResponses(cfg) {
 		// File storage: stored responses outlive a NATS restart.
-		s.responses = respstore.New(js, cfg.Responses, respstore.Options{Replicas: cfg.Bus.Replicas, Storage: jetstream.FileStorage})
+		s.responses = respstore.New(js, cfg.Responses, respstore.Options{
+			Replicas: cfg.Bus.Replicas, Storage: jetstream.FileStorage, Registerer: opts.Registerer,
+		})
 		queues = append(queues, s.responses.Resource())
 	}
 	s.keeper = bus.NewKeeper(nc, s.logger, queues...)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
@@ -63,6 +64,9 @@ type Options struct {
 	Bucket string
 	// Timeout overrides DefaultTimeout.
 	Timeout time.Duration
+	// Registerer receives gateway_stored_responses_total; nil registers
+	// nowhere.
+	Registerer prometheus.Registerer
 }
 
 // Entry is one stored response.
@@ -79,6 +83,7 @@ type Store struct {
 	js      jetstream.JetStream
 	kvCfg   jetstream.KeyValueConfig
 	timeout time.Duration
+	ops     *prometheus.CounterVec
 
 	mu sync.Mutex
 	kv jetstream.KeyValue
@@ -104,6 +109,7 @@ func New(js jetstream.JetStream, cfg config.Responses, opts Options) *Store {
 	return &Store{
 		js:      js,
 		timeout: opts.Timeout,
+		ops:     newOperations(opts.Registerer),
 		kvCfg: jetstream.KeyValueConfig{
 			Bucket:       opts.Bucket,
 			Description:  "gateway stored responses (OpenAI Responses API), by API key scope and response id",
@@ -217,7 +223,8 @@ func (s *Store) missing(err error) {
 
 // Save stores e as the response id in scope, replacing an entry of the same
 // id. An entry over the size limit is refused with ErrTooLarge.
-func (s *Store) Save(ctx context.Context, scope, id string, e Entry) error {
+func (s *Store) Save(ctx context.Context, scope, id string, e Entry) (err error) {
+	defer func() { s.count(opSave, err) }()
 	key, ok := entryKey(scope, id)
 	if !ok {
 		return fmt.Errorf("respstore: response id %q cannot be stored: empty or longer than %d bytes", truncate(id), maxIDBytes)
@@ -245,7 +252,8 @@ func (s *Store) Save(ctx context.Context, scope, id string, e Entry) error {
 }
 
 // Load returns the entry of the response id in scope, or ErrNotFound.
-func (s *Store) Load(ctx context.Context, scope, id string) (Entry, error) {
+func (s *Store) Load(ctx context.Context, scope, id string) (_ Entry, err error) {
+	defer func() { s.count(opLoad, err) }()
 	key, ok := entryKey(scope, id)
 	if !ok {
 		return Entry{}, ErrNotFound
@@ -273,7 +281,8 @@ func (s *Store) Load(ctx context.Context, scope, id string) (Entry, error) {
 
 // Delete removes the response id from scope; ErrNotFound when there is
 // none.
-func (s *Store) Delete(ctx context.Context, scope, id string) error {
+func (s *Store) Delete(ctx context.Context, scope, id string) (err error) {
+	defer func() { s.count(opDelete, err) }()
 	key, ok := entryKey(scope, id)
 	if !ok {
 		return ErrNotFound

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/aigateway/gateway/bus"
@@ -248,5 +250,34 @@ func TestStoreAppliesItsSettings(t *testing.T) {
 	}
 	if st.TTL() != config.DefaultResponsesTTL {
 		t.Errorf("bucket TTL %s, want %s", st.TTL(), config.DefaultResponsesTTL)
+	}
+}
+
+func TestStoreCountsOperations(t *testing.T) {
+	_, js := startJetStream(t)
+	reg := prometheus.NewRegistry()
+	cfg := config.DefaultResponses()
+	cfg.MaxItemBytes = 4096
+	s := New(js, cfg, Options{Timeout: 5 * time.Second, Registerer: reg})
+	// A second store of the same process shares the counters.
+	other := New(js, cfg, Options{Timeout: 5 * time.Second, Registerer: reg})
+	ctx := context.Background()
+	if err := s.create(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Save(ctx, "", "resp_1", entry)
+	_ = s.Save(ctx, "", "resp_2", Entry{Response: entry.Response, Input: []byte(`["` + strings.Repeat("x", 4096) + `"]`)})
+	_, _ = other.Load(ctx, "", "resp_1")
+	_, _ = s.Load(ctx, "", "resp_9")
+	_ = other.Delete(ctx, "", "resp_1")
+	want := map[[2]string]float64{
+		{opSave, resultOK}: 1, {opSave, resultTooLarge}: 1,
+		{opLoad, resultOK}: 1, {opLoad, resultNotFound}: 1,
+		{opDelete, resultOK}: 1, {opDelete, resultNotFound}: 0,
+	}
+	for labels, n := range want {
+		if got := testutil.ToFloat64(s.ops.WithLabelValues(labels[0], labels[1])); got != n {
+			t.Errorf("gateway_stored_responses_total%v = %v, want %v", labels, got, n)
+		}
 	}
 }
