@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,6 +31,36 @@ path = "/stored-chat/v1/responses"
 input_format = "openai-responses"
 upstream = "openai"
 `
+
+// responsesUpstream is an upstream speaking the Responses API itself, with a
+// route to it: the same format both sides, passed through.
+const responsesUpstream = `
+[[upstreams]]
+name = "responses"
+url = %q
+format = "openai-responses"
+first_byte_timeout = "2s"
+idle_timeout = "2s"
+
+[[routes]]
+path = "/stored-same/v1/responses"
+input_format = "openai-responses"
+upstream = "responses"
+`
+
+// requireMockResponses skips a test while the mock upstream does not
+// answer the Responses API.
+func requireMockResponses(t *testing.T, m *mock.Server) {
+	t.Helper()
+	resp, err := http.Post(m.URL()+"/v1/responses", "application/json", strings.NewReader(`{"model":"gpt-4o","input":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		t.Skip("the mock upstream does not serve /v1/responses yet")
+	}
+}
 
 // requireResponsesRoutes skips a test of stored responses while the
 // configuration or the converter cannot yet serve a route taking Responses
@@ -93,9 +124,15 @@ func TestStoredResponsesChain(t *testing.T) {
 	for _, tc := range []struct{ prefix, upstreamPath string }{
 		{"/stored", "/v1/messages"},
 		{"/stored-chat", "/v1/chat/completions"},
+		{"/stored-same", "/v1/responses"},
 	} {
 		t.Run(tc.prefix, func(t *testing.T) {
-			g := startGateway(t, mock.DefaultConfig(), storedRoutes, nil)
+			m := startMock(t, mock.DefaultConfig())
+			if tc.upstreamPath == "/v1/responses" {
+				requireMockResponses(t, m)
+			}
+			g := startGatewayAt(t, m.URL(), m.URL(), storedRoutes+fmt.Sprintf(responsesUpstream, m.URL()), nil)
+			g.mock = m
 			c := g.responsesClient(tc.prefix, "client-key")
 			ctx := context.Background()
 
