@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
@@ -19,12 +20,19 @@ import (
 // answered, before the last bytes go out, so that a client sending its
 // follow-up the moment it has the answer finds it stored.
 
-// servesResponses reports whether a route takes Responses API requests; the
-// store is only opened for a configuration that has one.
+// servesResponses reports whether the gateway takes Responses API requests:
+// on a route of that format, or at <base>/responses, which the ingress
+// serves beside an OpenAI Chat route's /chat/completions. The store is only
+// opened for a configuration that does.
 func servesResponses(cfg config.Config) bool {
 	for _, r := range cfg.Routes {
-		if format.Format(r.InputFormat) == format.OpenAIResponses {
+		switch format.Format(r.InputFormat) {
+		case format.OpenAIResponses:
 			return true
+		case format.OpenAIChat:
+			if strings.HasSuffix(r.Path, "/chat/completions") {
+				return true
+			}
 		}
 	}
 	return false
