@@ -125,8 +125,10 @@ func TestStoredResponsesChain(t *testing.T) {
 		{"/stored", "/v1/messages"},
 		{"/stored-chat", "/v1/chat/completions"},
 		{"/stored-same", "/v1/responses"},
+		// /v1/responses served beside /v1/chat/completions.
+		{"", "/v1/chat/completions"},
 	} {
-		t.Run(tc.prefix, func(t *testing.T) {
+		t.Run(tc.prefix+"/v1/responses", func(t *testing.T) {
 			m := startMock(t, mock.DefaultConfig())
 			if tc.upstreamPath == "/v1/responses" {
 				requireMockResponses(t, m)
