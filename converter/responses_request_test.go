@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -18,10 +19,28 @@ var responsesRequestDirs = []struct {
 	dir       string
 	translate func([]byte, RequestOptions) ([]byte, error)
 	// to is the format written, for the structural checks.
-	to Format
+	to format.Format
 }{
-	{"responses_to_anthropic", responsesToAnthropicRequest, Anthropic},
-	{"anthropic_to_responses", anthropicToResponsesRequest, OpenAIResponses},
+	{"responses_to_anthropic", responsesToAnthropicRequest, format.Anthropic},
+	{"anthropic_to_responses", anthropicToResponsesRequest, format.OpenAIResponses},
+	// The spoke-to-spoke paths composed through an intermediate hub body.
+	{"openai_to_responses_via_hub", viaHub(openAIToAnthropicRequest, anthropicToResponsesRequest), format.OpenAIResponses},
+	{"responses_to_openai_via_hub", viaHub(responsesToAnthropicRequest, anthropicToOpenAIRequest), format.OpenAIChat},
+}
+
+// viaHub composes a translation to the hub, made with Intermediate set, and
+// one from the hub; opts go to both (Intermediate only to the first).
+func viaHub(toHub, fromHub func([]byte, RequestOptions) ([]byte, error)) func([]byte, RequestOptions) ([]byte, error) {
+	return func(body []byte, opts RequestOptions) ([]byte, error) {
+		first := opts
+		first.Intermediate = true
+		hub, err := toHub(body, first)
+		if err != nil {
+			return nil, err
+		}
+		opts.Intermediate = false
+		return fromHub(hub, opts)
+	}
 }
 
 // TestResponsesRequestGolden runs every case of the Responses request
@@ -48,7 +67,7 @@ func TestResponsesRequestGolden(t *testing.T) {
 					if _, statErr := os.Stat(base + ".want.json"); statErr == nil && !*update {
 						t.Fatalf("unexpected error %v (a .want.json exists)", err)
 					}
-					checkGolden(t, base+".err.json", indentJSON(t, AppendErrorBody(nil, OpenAIChat, e, "")))
+					checkGolden(t, base+".err.json", indentJSON(t, AppendErrorBody(nil, format.OpenAIChat, e, "")))
 					return
 				}
 				if _, statErr := os.Stat(base + ".err.json"); statErr == nil && !*update {
@@ -59,10 +78,12 @@ func TestResponsesRequestGolden(t *testing.T) {
 				}
 				checkGolden(t, base+".want.json", indentJSON(t, got))
 				switch {
-				case d.to == Anthropic && !opts.Intermediate:
+				case d.to == format.Anthropic && !opts.Intermediate:
 					checkAnthropicInvariants(t, got)
-				case d.to == OpenAIResponses:
+				case d.to == format.OpenAIResponses:
 					checkResponsesInvariants(t, got)
+				case d.to == format.OpenAIChat:
+					checkOpenAIInvariants(t, got)
 				}
 				if opts.Intermediate {
 					return
@@ -189,5 +210,27 @@ func TestResponsesToolRefs(t *testing.T) {
 	}
 	if r := responsesToolRefs([]byte(`{"model":"m","tools":[{"type":"function","name":"f"}]}`)); r != nil {
 		t.Errorf("plain functions need no reference: %+v", r)
+	}
+}
+
+// TestXOpenAIOnlyInIntermediateBodies: no Chat or Responses translation to
+// Anthropic writes x_openai unless the body is an intermediate one, so the
+// extension never reaches an Anthropic upstream.
+func TestXOpenAIOnlyInIntermediateBodies(t *testing.T) {
+	for _, d := range []struct {
+		dir       string
+		translate func([]byte, RequestOptions) ([]byte, error)
+	}{
+		{"openai_to_anthropic", openAIToAnthropicRequest},
+		{"responses_to_anthropic", responsesToAnthropicRequest},
+	} {
+		for _, name := range requestCases(t, d.dir) {
+			in, opts := readCase(t, d.dir, name)
+			opts.Intermediate = false
+			out, err := d.translate(in, opts)
+			if err == nil && strings.Contains(string(out), `"x_openai"`) {
+				t.Errorf("%s/%s: x_openai in a body for Anthropic", d.dir, name)
+			}
+		}
 	}
 }
