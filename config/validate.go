@@ -43,6 +43,7 @@ func (c *Config) problems() []error {
 	v.access()
 	v.breaker()
 	v.keyPools()
+	v.responses()
 	sortByLine(v.errs)
 	return v.errs
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
 	"github.com/aigateway/gateway/ingress/breaker"
+	"github.com/aigateway/gateway/workers/respstore"
 )
 
 // Options are the dependencies of a Server.
@@ -101,6 +102,10 @@ type Server struct {
 	// WaitGroup cannot be waited on while requests still arrive).
 	open      atomic.Int64
 	maxInline int
+	// responses is the store of stored-response endpoints (responses.go),
+	// nil when responses.store is off or no route took Responses requests
+	// at start.
+	responses *respstore.Store
 	// access writes the access log; nil when it is off.
 	access       *accesslog.Logger
 	shuttingDown atomic.Bool
@@ -139,8 +144,18 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
+	t := s.newTable(cfg)
+	s.tbl.Store(t)
+	if cfg.Responses.Store && len(t.stored) > 0 {
+		s.responses = respstore.New(js, cfg.Responses, respstore.Options{
+			Replicas: cfg.Bus.Replicas, Storage: jetstream.FileStorage, Registerer: opts.Registerer,
+		})
+		kept = append(kept, s.responses.Resource())
+	}
 	s.keeper = bus.NewKeeper(nc, s.logger, kept...)
-	s.tbl.Store(s.newTable(cfg))
+	if s.responses != nil {
+		s.responses.SetOnMissing(s.keeper.Kick)
+	}
 	id := nuid.Next()
 	if err := s.startBreakers(id); err != nil {
 		return nil, err

@@ -133,6 +133,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 		Enqueued:        x.start.UnixNano(),
 		BodySize:        len(body),
 		Headers:         forwardedHeaders(ctx, r.format),
+		Scope:           x.key.Scope(),
 	}
 	if len(body) > s.maxInline {
 		// The body outlives the handler's buffers while workers fetch it.
@@ -190,6 +191,10 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx) {
 			x.status = status
 			x.answered(status)
 			x.failure = "worker error"
+			// An error frame is final and nothing was produced: the key is
+			// settled now, not after waiting for an end frame that never
+			// comes.
+			x.ended = true
 			x.finish()
 			return
 		case bus.FrameHead:
@@ -514,6 +519,12 @@ func (b *streamBody) nextChunk() ([]byte, error) {
 			return converter.AppendStreamError(out, x.r.format, gerr), io.EOF
 		}
 		if heartbeat {
+			if len(out) > 0 && !x.reply.Pending() {
+				// Never wait for frames holding gathered ones: the worker
+				// may be waiting for the credit that writing them grants
+				// (its heartbeat says it has been silent for a while).
+				return out, nil
+			}
 			if len(out) == 0 && time.Since(x.lastWrite) > pingAfter && time.Since(x.lastPing) > pingAfter {
 				x.lastPing = time.Now()
 				return append(out, ssePing...), nil

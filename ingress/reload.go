@@ -21,6 +21,9 @@ type table struct {
 	unsupported map[string]string
 	// models lists the models a client can use (models.go).
 	models *modelCatalog
+	// stored maps "<path>/" of each Responses route to it, for the
+	// stored-response endpoints (responses.go).
+	stored map[string]*route
 }
 
 // table returns the table in force.
@@ -48,6 +51,7 @@ func (s *Server) newTable(cfg config.Config) *table {
 	}
 	s.addEndpointRoutes(t)
 	t.models = newModelCatalog(s, t)
+	t.stored = storedRoutes(t)
 	return t
 }
 
@@ -65,6 +69,9 @@ func (s *Server) ensureQueues(ctx context.Context, cfg config.Config) ([]bus.Res
 	}
 	if g := s.opts.Guard; g != nil && g.Enabled() {
 		kept = append(kept, g.StoreResource())
+	}
+	if s.responses != nil {
+		kept = append(kept, s.responses.Resource())
 	}
 	return kept, nil
 }

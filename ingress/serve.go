@@ -77,6 +77,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		if t.models.serve(ctx, path, start) {
 			return
 		}
+		if s.serveStored(ctx, path, start) {
+			return
+		}
 		s.notFound(ctx, path, start)
 	}
 }

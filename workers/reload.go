@@ -87,6 +87,9 @@ func (s *Service) Reconfigure(ctx context.Context, cfg config.Config) error {
 	for _, p := range next {
 		queues = append(queues, p.queue())
 	}
+	if s.responses != nil {
+		queues = append(queues, s.responses.Resource())
+	}
 	s.pools = next
 	// The new pools serve once the Keeper has seen their queues.
 	s.keeper.Replace(queues...)
