@@ -29,7 +29,7 @@ func (s *Server) addEndpointRoutes() {
 			if _, taken := s.routes[path]; taken {
 				continue
 			}
-			if e == config.EndpointEmbeddings && base.upstream.Format != config.FormatOpenAIChat {
+			if e == config.EndpointEmbeddings && !parent.ModelRouted() && base.upstream.Format != config.FormatOpenAIChat {
 				s.unsupported[path] = "upstream " + base.upstream.Name + " speaks the Anthropic API, which has no embeddings endpoint"
 				continue
 			}

@@ -78,6 +78,46 @@ type Request struct {
 	CachedTokens int64
 	// Error is the failure's message; when empty the key is left out.
 	Error string
+	// Attempts are the attempts at upstreams, in order; logged as a list
+	// when there were several, or one that failed.
+	Attempts []Attempt
+}
+
+// Attempt is one attempt at serving a request from an upstream.
+type Attempt struct {
+	// Target is "<upstream>/<upstream model>".
+	Target string
+	// Outcome is "ok" or why the attempt failed (gateway_upstream_attempts_total).
+	Outcome string
+	// Status is the upstream's HTTP status when it answered with an error.
+	Status int
+	// Duration is how long the attempt took to succeed or fail.
+	Duration time.Duration
+}
+
+// worthLogging reports whether the attempts say more than the line's other
+// keys: a single successful attempt does not.
+func worthLogging(a []Attempt) bool {
+	return len(a) > 1 || len(a) == 1 && a[0].Outcome != "ok"
+}
+
+func appendAttempts(b []byte, attempts []Attempt) []byte {
+	b = append(b, `,"attempts":[`...)
+	for i, a := range attempts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKeyString(b, `{"target":`, a.Target)
+		b = appendKeyString(b, `,"outcome":`, a.Outcome)
+		if a.Status != 0 {
+			b = append(b, `,"status":`...)
+			b = strconv.AppendInt(b, int64(a.Status), 10)
+		}
+		b = append(b, `,"duration_ms":`...)
+		b = appendJSONFloat(b, millis(a.Duration))
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 // Rejected is the access-log record of a request refused before it reached
@@ -295,6 +335,9 @@ func (l *Logger) LogRequest(r *Request) {
 	if r.Error != "" {
 		b = appendKeyString(b, `,"error":`, r.Error)
 	}
+	if worthLogging(r.Attempts) {
+		b = appendAttempts(b, r.Attempts)
+	}
 	l.end(b)
 }
 
@@ -315,6 +358,13 @@ func (l *Logger) slogRequest(r *Request) {
 	}
 	if r.Error != "" {
 		attrs = append(attrs, slog.String("error", r.Error))
+	}
+	if worthLogging(r.Attempts) {
+		list := make([]any, len(r.Attempts))
+		for i, a := range r.Attempts {
+			list[i] = map[string]any{"target": a.Target, "outcome": a.Outcome, "status": a.Status, "duration_ms": millis(a.Duration)}
+		}
+		attrs = append(attrs, slog.Any("attempts", list))
 	}
 	l.slog.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
