@@ -56,6 +56,9 @@ type plan struct {
 	// window is when no new attempt may start any more.
 	window  time.Time
 	maxWait time.Duration
+	// notBefore is, by target index in order, when the upstream asked to
+	// be called again (Retry-After); zero when it did not.
+	notBefore []time.Time
 	// single holds a path route's one target.
 	single routing.Target
 }
@@ -139,6 +142,12 @@ type result struct {
 // run makes the request's attempts until one gives the answer, or the plan,
 // the retry budget or the time window is used up; then the last failure is
 // the answer, in the client's format.
+//
+// A failed attempt moves on to the next target of the plan, cycling back
+// to the first when all were tried. A target that answered with
+// Retry-After is called again only after that wait: the wait is made when
+// it ends within max_retry_wait and the retry window, and the target is
+// passed over otherwise.
 func (x *exchange) run(ctx *fasthttp.RequestCtx) {
 	p := &x.plan
 	health := x.s.opts.Targets
@@ -151,23 +160,49 @@ func (x *exchange) run(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		x.endAttempt()
-		now := time.Now()
-		if !res.retryable || n >= p.maxAttempts || x.gone || !now.Before(p.window) {
+		if res.retryAfter > 0 {
+			p.holdOff(res.retryAfter)
+		}
+		if !res.retryable || n >= p.maxAttempts || x.gone || !time.Now().Before(p.window) {
 			x.giveUp(ctx, res)
 			return
 		}
-		switch {
-		case res.retryAfter > 0 && res.retryAfter <= p.maxWait && now.Add(res.retryAfter).Before(p.window):
-			// The upstream said when it can take the request: waiting that
-			// out on the same target beats a target further down the plan.
-			if !x.pause(res.retryAfter) {
-				x.giveUp(ctx, res)
-				return
-			}
-		default:
-			p.pos++
+		wait, ok := p.advance()
+		if !ok || wait > 0 && !x.pause(wait) {
+			x.giveUp(ctx, res)
+			return
 		}
 	}
+}
+
+// holdOff records the current target's Retry-After.
+func (p *plan) holdOff(d time.Duration) {
+	if p.notBefore == nil {
+		p.notBefore = make([]time.Time, len(p.order))
+	}
+	p.notBefore[p.pos%len(p.order)] = time.Now().Add(d)
+}
+
+// advance moves to the next target that may be called: one with no
+// Retry-After pending, or whose wait ends within max_retry_wait and the
+// retry window; wait is how long to wait first. ok is false when no target
+// qualifies.
+func (p *plan) advance() (wait time.Duration, ok bool) {
+	now := time.Now()
+	for range len(p.order) {
+		p.pos++
+		if p.notBefore == nil {
+			return 0, true
+		}
+		until := p.notBefore[p.pos%len(p.order)]
+		if !until.After(now) {
+			return 0, true
+		}
+		if d := until.Sub(now); d <= p.maxWait && until.Before(p.window) {
+			return d, true
+		}
+	}
+	return 0, false
 }
 
 // pause waits d, watching the client and the gateway's shutdown; false when

@@ -216,6 +216,7 @@ func (s *Server) listModels(ctx *fasthttp.RequestCtx, label string, routes []*ro
 func modelNotFound(id string) *converter.Error {
 	e := converter.Errorf(converter.KindNotFound, "The model '%s' does not exist or you do not have access to it", id)
 	e.Param = "model"
+	e.Code = "model_not_found"
 	return e
 }
 
