@@ -79,10 +79,10 @@ type Server struct {
 	queues   *bus.Queues
 	registry *bus.Registry
 	// keeper recreates the queues and the access store when NATS lost them.
-	keeper      *bus.Keeper
-	stopKeeper  context.CancelFunc
-	keeperDone  chan struct{}
-	routes      map[string]*route
+	keeper     *bus.Keeper
+	stopKeeper context.CancelFunc
+	keeperDone chan struct{}
+	routes     map[string]*route
 	// table is the routing table of new requests (SetRoutes).
 	table atomic.Pointer[routing.Table]
 	// upstreams holds an *upstreamStats by upstream name.

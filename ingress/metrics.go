@@ -38,7 +38,7 @@ type metrics struct {
 	// attempts counts the attempts at upstreams, by outcome (attempts.go).
 	attempts *prometheus.CounterVec
 	panics   prometheus.Counter
-	children    sync.Map // pathStatus → *statusChildren
+	children sync.Map // pathStatus → *statusChildren
 }
 
 type pathStatus struct {
