@@ -2,10 +2,12 @@ package app
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -20,6 +22,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/aigateway/gateway/cmd/mockupstream/mock"
+	"github.com/aigateway/gateway/config"
 )
 
 // Model routing end to end: a gateway whose /m/v1/... endpoints route by
@@ -70,7 +73,11 @@ input_format = "anthropic"
 type routed struct {
 	*gateway
 	mocks map[string]*mock.Server
+	// prefix is the base of the model-routed endpoints, "/m" unless set.
+	prefix string
 }
+
+func (r *routed) base() string { return cmp.Or(r.prefix, "/m") }
 
 type routedOptions struct {
 	// mocks configures each upstream's mock; unnamed ones answer normally.
@@ -281,7 +288,7 @@ func openAICall(t *testing.T, g *routed, model string, stream bool) (string, str
 	t.Helper()
 	ctx := context.Background()
 	var resp *http.Response
-	client := g.openAI("/m")
+	client := g.openAI(strings.TrimSuffix(g.base(), "/"))
 	if !stream {
 		out, err := client.Chat.Completions.New(ctx, routedChat(model, "fall back please"), option.WithResponseInto(&resp))
 		if err != nil {
@@ -310,7 +317,7 @@ func anthropicCall(t *testing.T, g *routed, model string, stream bool) (string, 
 	t.Helper()
 	ctx := context.Background()
 	var resp *http.Response
-	client := g.anthropic("/m")
+	client := g.anthropic(strings.TrimSuffix(g.base(), "/"))
 	var msg anthropic.Message
 	if !stream {
 		out, err := client.Messages.New(ctx, routedMessage(model, "fall back please"), aoption.WithResponseInto(&resp))
@@ -614,5 +621,64 @@ upstream = "openai-b"
 	// little apart shift that by a few.
 	if got["openai-b"] < 3 || got["openai-b"] > 9 {
 		t.Errorf("least-busy sent %v, want about 14 and 6", got)
+	}
+}
+
+// TestModelRoutingExampleFile runs the shipped example,
+// config/examples/model-routing.toml, against mocks of its four providers:
+// Anthropic fails and claude-sonnet is served by the other provider in
+// Anthropic's format; gpt-4o is served from both of its targets.
+func TestModelRoutingExampleFile(t *testing.T) {
+	mocks := map[string]*mock.Server{}
+	vars := map[string]string{
+		"GATEWAY_SERVER_HOST": "127.0.0.1", "GATEWAY_BUS_MONITOR": "", "GATEWAY_BUS_STORE_DIR": t.TempDir(),
+	}
+	for _, name := range []string{"anthropic", "openrouter", "openai", "openai-backup"} {
+		cfg := mock.DefaultConfig()
+		if name == "anthropic" {
+			cfg.ErrorStatus = 529
+			cfg.RetryAfter = 30 * time.Second
+		}
+		mocks[name] = startMock(t, cfg)
+		vars["GATEWAY_UPSTREAMS_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+"_URL"] = mocks[name].URL()
+	}
+	cfg, err := config.Load(config.LoadOptions{Path: "../../../config/examples/model-routing.toml", Env: func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, err := Start(ctx, cfg, Options{Mode: ModeAll, Logger: slog.New(slog.NewJSONHandler(logs, nil)), Version: "test", Listener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+	})
+	g := &routed{gateway: &gateway{t: t, app: a, url: "http://" + a.Addr(), logs: logs}, mocks: mocks, prefix: "/"}
+	if err := a.ingress.WaitForWorkers(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range []bool{false, true} {
+		text, served := anthropicCall(t, g, "claude-sonnet", stream)
+		if !strings.Contains(text, "fall back please") || served != "openrouter/anthropic/claude-sonnet-4.5" {
+			t.Errorf("claude-sonnet stream=%v: %q from %q", stream, text, served)
+		}
+		if _, served := openAICall(t, g, "gpt-4o", stream); served != "openai/gpt-4o" && served != "openai-backup/gpt-4o" {
+			t.Errorf("gpt-4o served by %q", served)
+		}
+	}
+	if n := mocks["anthropic"].Stats().Requests; n != 2 {
+		t.Errorf("anthropic got %d requests, want one per claude-sonnet request", n)
 	}
 }
