@@ -23,6 +23,7 @@ import (
 
 	"github.com/aigateway/gateway/cmd/mockupstream/mock"
 	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/ingress"
 )
 
 // Model routing end to end: a gateway whose /m/v1/... endpoints route by
@@ -680,5 +681,58 @@ func TestModelRoutingExampleFile(t *testing.T) {
 	}
 	if n := mocks["anthropic"].Stats().Requests; n != 2 {
 		t.Errorf("anthropic got %d requests, want one per claude-sonnet request", n)
+	}
+}
+
+// TestSetRoutes swaps the routing table while a stream is being served: the
+// stream finishes on the table it started with, new requests use the new
+// one.
+func TestSetRoutes(t *testing.T) {
+	slowA := mock.DefaultConfig()
+	slowA.ChunkGap = 80 * time.Millisecond
+	g := startRouted(t, routedOptions{mocks: map[string]mock.Config{"openai": slowA}, models: fallbackModels})
+
+	// The stream starts on the old table: gpt-4o → openai.
+	var resp *http.Response
+	stream := g.openAI("/m").Chat.Completions.NewStreaming(context.Background(), routedChat("gpt-4o", "keep streaming"), option.WithResponseInto(&resp))
+	if !stream.Next() {
+		t.Fatalf("no first chunk: %v", stream.Err())
+	}
+
+	text := fmt.Sprintf(baseTOML, t.TempDir(), g.mocks["openai"].URL(), g.mocks["anthropic"].URL()) +
+		fmt.Sprintf(routedTOML, g.mocks["openai-b"].URL(), 16, g.mocks["anthropic-b"].URL()) + `
+[[models]]
+name = "gpt-4o"
+
+[[models.targets]]
+upstream = "openai-b"
+model = "gpt-4o-reloaded"
+`
+	cfg, err := config.Parse("reload.toml", []byte(text), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := ingress.NewRouteTable(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.app.ingress.SetRoutes(table)
+
+	if _, served := openAICall(t, g, "gpt-4o", false); served != "openai-b/gpt-4o-reloaded" {
+		t.Errorf("a request after the swap was served by %q", served)
+	}
+	var acc openai.ChatCompletionAccumulator
+	acc.AddChunk(stream.Current())
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil || acc.Choices[0].FinishReason != "stop" {
+		t.Fatalf("the stream in flight broke: %v, %+v", err, acc.Choices)
+	}
+	if got := resp.Header.Get("X-Gateway-Upstream"); got != "openai/gpt-4o-2024-08-06" {
+		t.Errorf("the stream in flight was served by %q", got)
+	}
+	if _, err := g.openAI("/m").Chat.Completions.New(context.Background(), routedChat("sonnet", "gone")); err == nil {
+		t.Error("a model the new table lacks is still served")
 	}
 }
