@@ -74,7 +74,7 @@ func (x *exchange) route(t *routing.Table, info converter.RequestInfo) *converte
 	requested := cmp.Or(info.Model, rt.DefaultModel)
 	p := &x.plan
 	if !rt.ModelRouted() {
-		if !rt.AllowsModel(requested, "") {
+		if !rt.AllowsModel(cmp.Or(requested, rt.Up.DefaultModel), "") {
 			return modelNotFound(requested)
 		}
 		p.single = routing.Target{

@@ -93,7 +93,7 @@ type routedOptions struct {
 	split bool
 }
 
-func startRouted(t *testing.T, o routedOptions) *routed {
+func startRouted(t testing.TB, o routedOptions) *routed {
 	t.Helper()
 	r := &routed{mocks: make(map[string]*mock.Server)}
 	urls := make(map[string]string)
@@ -102,7 +102,12 @@ func startRouted(t *testing.T, o routedOptions) *routed {
 		if !ok {
 			cfg = mock.DefaultConfig()
 		}
-		r.mocks[u.name] = startMock(t, cfg)
+		m := mock.New(cfg)
+		if err := m.Start("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Close() })
+		r.mocks[u.name] = m
 		urls[u.name] = r.mocks[u.name].URL()
 		if v, ok := o.urls[u.name]; ok {
 			urls[u.name] = v
@@ -149,7 +154,7 @@ func (r *routed) expectRequests(t *testing.T, want map[string]int64) {
 }
 
 // refusedURL is the URL of a loopback port nothing listens on.
-func refusedURL(t *testing.T) string {
+func refusedURL(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
