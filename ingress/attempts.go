@@ -59,8 +59,10 @@ type plan struct {
 	// notBefore is, by target index in order, when the upstream asked to
 	// be called again (Retry-After); zero when it did not.
 	notBefore []time.Time
-	// single holds a path route's one target.
-	single routing.Target
+	// single holds a path route's one target, and singleOrder the plan
+	// of it, so that a path route's plan costs no allocation.
+	single      routing.Target
+	singleOrder [1]*routing.Target
 }
 
 // route plans the request's attempts from the routing table, or refuses
@@ -81,7 +83,8 @@ func (x *exchange) route(t *routing.Table, info converter.RequestInfo) *converte
 			Target: config.Target{Upstream: rt.Up.Name, Model: rt.MapModel(rt.Up, info.Model)},
 			Up:     rt.Up,
 		}
-		p.order = []*routing.Target{&p.single}
+		p.singleOrder[0] = &p.single
+		p.order = p.singleOrder[:]
 		p.requested, p.maxAttempts = info.Model, 1
 		return nil
 	}
@@ -233,6 +236,7 @@ func (x *exchange) pause(d time.Duration) bool {
 func (x *exchange) try(ctx *fasthttp.RequestCtx, t *routing.Target, n int) result {
 	s := x.s
 	x.target, x.up = t, s.upstream(t.Up.Name)
+	x.targetKey = t.Key(x.plan.requested)
 	x.outcome, x.firstToken = "", time.Time{}
 	if s.registry.Workers(t.Up.Name) == 0 {
 		x.up.noWorkers.Inc()
@@ -440,7 +444,7 @@ func (x *exchange) giveUp(ctx *fasthttp.RequestCtx, res result) {
 // servedBy names the target of the current attempt in x-gateway-upstream.
 func (x *exchange) servedBy(ctx *fasthttp.RequestCtx) {
 	if x.target != nil {
-		ctx.Response.Header.Set("X-Gateway-Upstream", x.target.Key(x.plan.requested))
+		ctx.Response.Header.Set("X-Gateway-Upstream", x.targetKey)
 	}
 }
 
@@ -464,11 +468,14 @@ func (x *exchange) recordAttempt(t *routing.Target, res result, took time.Durati
 	} else {
 		x.s.metrics.attempts.WithLabelValues(t.Up.Name, res.outcome).Inc()
 	}
-	key := t.Key(x.plan.requested)
+	key := x.targetKey
 	if h := x.s.opts.Targets; h != nil && x.plan.model != nil && res.outcome != outcomeCancelled {
 		// A request the upstream refused for its own content (a 400) says
 		// nothing against the target.
 		h.Record(key, res.outcome == outcomeOK || res.outcome == outcomeStatus4xx)
+	}
+	if x.attempts == nil {
+		x.attempts = x.attemptsBuf[:0]
 	}
 	x.attempts = append(x.attempts, accesslog.Attempt{Target: key, Outcome: res.outcome, Status: res.status, Duration: took})
 }

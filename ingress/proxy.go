@@ -79,8 +79,12 @@ type exchange struct {
 	active bool
 	// outcome is why next last failed, for the attempts metric.
 	outcome string
-	// attempts are the request's attempts, for the access log.
-	attempts []accesslog.Attempt
+	// targetKey is the current target's "<upstream>/<upstream model>".
+	targetKey string
+	// attempts are the request's attempts, for the access log; most
+	// requests make one, which attemptsBuf holds without an allocation.
+	attempts    []accesslog.Attempt
+	attemptsBuf [1]accesslog.Attempt
 	// body is the request body (the handler's buffer, valid while the
 	// handler runs, which is until an attempt's answer starts); bodyCopy
 	// is the copy served in chunks to workers, made once.
