@@ -12,6 +12,7 @@ import (
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/accesslog"
 	"github.com/aigateway/gateway/ingress/routing"
 )
@@ -436,7 +437,7 @@ func (x *exchange) giveUp(ctx *fasthttp.RequestCtx, res result) {
 	// translated here, once it is known to be the answer.
 	x.writeHead(ctx, f.Status, f.Headers)
 	ctx.SetContentType("application/json")
-	ctx.SetBody(converter.TranslateErrorBody(converter.Format(f.UpstreamFormat), x.r.format, f.Status, f.Body, cmp.Or(f.UpstreamRequestID, x.requestID)))
+	ctx.SetBody(converter.TranslateErrorBody(format.Format(f.UpstreamFormat), x.r.format, f.Status, f.Body, cmp.Or(f.UpstreamRequestID, x.requestID)))
 	x.failure = "upstream answered " + strconv.Itoa(f.Status)
 	x.finish()
 }

@@ -24,7 +24,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
 	"github.com/aigateway/gateway/ingress/routing"
@@ -54,7 +54,7 @@ type Options struct {
 // route is a configured route with what the hot path needs precomputed.
 type route struct {
 	config.Route
-	format converter.Format
+	format format.Format
 	// upstream is the upstream of a path route; zero for a model-routed
 	// one, whose requests pick theirs by model (attempts.go).
 	upstream config.Upstream
@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	for _, r := range cfg.Routes {
 		rt := &route{
 			Route:      r,
-			format:     converter.Format(r.InputFormat),
+			format:     r.InputFormat,
 			firstToken: s.metrics.firstToken.WithLabelValues(r.Path),
 			interChunk: s.metrics.interChunk.WithLabelValues(r.Path),
 		}
