@@ -101,20 +101,28 @@ func worthLogging(a []Attempt) bool {
 	return len(a) > 1 || len(a) == 1 && a[0].Outcome != "ok"
 }
 
+// attemptList is the attempts as slog writes them.
+func attemptList(attempts []Attempt) []any {
+	list := make([]any, len(attempts))
+	for i, a := range attempts {
+		list[i] = map[string]any{"target": a.Target, "outcome": a.Outcome, "status": a.Status, "duration_ms": millis(a.Duration)}
+	}
+	return list
+}
+
 func appendAttempts(b []byte, attempts []Attempt) []byte {
+	// Keys in the order slog writes a map, so both writers agree.
 	b = append(b, `,"attempts":[`...)
 	for i, a := range attempts {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendKeyString(b, `{"target":`, a.Target)
-		b = appendKeyString(b, `,"outcome":`, a.Outcome)
-		if a.Status != 0 {
-			b = append(b, `,"status":`...)
-			b = strconv.AppendInt(b, int64(a.Status), 10)
-		}
-		b = append(b, `,"duration_ms":`...)
+		b = append(b, `{"duration_ms":`...)
 		b = appendJSONFloat(b, millis(a.Duration))
+		b = appendKeyString(b, `,"outcome":`, a.Outcome)
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(a.Status), 10)
+		b = appendKeyString(b, `,"target":`, a.Target)
 		b = append(b, '}')
 	}
 	return append(b, ']')
@@ -360,11 +368,7 @@ func (l *Logger) slogRequest(r *Request) {
 		attrs = append(attrs, slog.String("error", r.Error))
 	}
 	if worthLogging(r.Attempts) {
-		list := make([]any, len(r.Attempts))
-		for i, a := range r.Attempts {
-			list[i] = map[string]any{"target": a.Target, "outcome": a.Outcome, "status": a.Status, "duration_ms": millis(a.Duration)}
-		}
-		attrs = append(attrs, slog.Any("attempts", list))
+		attrs = append(attrs, slog.Any("attempts", attemptList(r.Attempts)))
 	}
 	l.slog.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
