@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
 	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
@@ -179,13 +180,18 @@ func (x *exchange) writeHead(ctx *fasthttp.RequestCtx, status int, headers []bus
 // shutdown. heartbeat reports a worker heartbeat with no frame. A non-nil
 // error ends the attempt, and x.outcome says why.
 func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converter.Error) {
-	up := x.target.Up
+	var up config.Upstream
+	if x.target != nil {
+		up = x.target.Up
+	}
 	for {
 		f, ok, got, err := x.reply.Next()
 		switch {
 		case err == nil:
 		case errors.Is(err, bus.ErrQueueFull):
-			x.up.queueFull.Inc()
+			if x.up != nil {
+				x.up.queueFull.Inc()
+			}
 			x.outcome = outcomeQueueFull
 			return f, false, converter.Errorf(converter.KindQueueFull, "upstream %s has %d requests waiting; try again shortly", up.Name, up.QueueSize)
 		case errors.Is(err, bus.ErrEnqueue):
@@ -225,7 +231,9 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 			now := time.Now()
 			switch {
 			case !x.reply.Accepted() && now.After(x.deadline.Add(acceptGrace)):
-				x.up.queueTimeout.Inc()
+				if x.up != nil {
+					x.up.queueTimeout.Inc()
+				}
 				x.abandonQueued()
 				x.outcome = outcomeQueueTimeout
 				return f, false, converter.Errorf(converter.KindQueueTimeout, "no worker for upstream %s started the request within %s", up.Name, up.QueueTimeout.Duration)
@@ -233,7 +241,7 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 				x.abandonQueued()
 				x.reply.Cancel()
 				x.outcome = outcomeFirstToken
-				return f, false, converter.Errorf(converter.KindUpstreamTimeout, "upstream %s sent no first token within %s", up.Name, x.target.FirstTokenTimeout.Duration)
+				return f, false, converter.Errorf(converter.KindUpstreamTimeout, "upstream %s sent no first token within %s", up.Name, x.firstTokenTimeout())
 			case x.reply.Accepted() && now.Sub(x.lastRx) > x.s.cfg.Server.StallTimeout.Duration:
 				x.reply.Cancel()
 				x.outcome = outcomeInterrupted
@@ -252,6 +260,14 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 			return f, false, converter.Errorf(converter.KindUnavailable, "the gateway is shutting down")
 		}
 	}
+}
+
+// firstTokenTimeout is the current target's first_token_timeout.
+func (x *exchange) firstTokenTimeout() time.Duration {
+	if x.target == nil {
+		return 0
+	}
+	return x.target.FirstTokenTimeout.Duration
 }
 
 // clientLeft records that the client closed its connection before the
@@ -278,7 +294,7 @@ func (x *exchange) abandonQueued() {
 	if x.reply.Accepted() {
 		return
 	}
-	if seq := x.reply.QueuedSeq(); seq != 0 {
+	if seq := x.reply.QueuedSeq(); seq != 0 && x.target != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		x.s.queues.Remove(ctx, x.target.Up.Name, seq)
 		cancel()
