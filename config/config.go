@@ -40,6 +40,8 @@ type Config struct {
 	Responses Responses  `toml:"responses"`
 	Upstreams []Upstream `toml:"upstreams"`
 	Routes    []Route    `toml:"routes"`
+	// Models route requests by the model they name (models.go).
+	Models []Model `toml:"models"`
 
 	// Source names the file the configuration was read from, for messages:
 	// a path, or EmbeddedSource for the built-in default.toml.
@@ -206,14 +208,19 @@ type Upstream struct {
 	DefaultModel string `toml:"default_model"`
 }
 
-// Route binds an HTTP path to an upstream.
+// Route binds an HTTP path to an upstream, or, without one, to the
+// configured [[models]].
 type Route struct {
 	// Path is the HTTP path clients call, e.g. /v1/chat/completions.
 	Path string `toml:"path"`
 	// InputFormat is the wire API clients speak on this path.
 	InputFormat format.Format `toml:"input_format"`
-	// Upstream names the [[upstreams]] entry that serves the route.
+	// Upstream names the [[upstreams]] entry that serves the route; empty
+	// routes each request by its model to the [[models]] entries.
 	Upstream string `toml:"upstream"`
+	// Models restricts the route to these client model names (or [[models]]
+	// entry names); empty allows all.
+	Models []string `toml:"models"`
 	// ModelMap renames client model names on this route; it wins over the upstream's.
 	ModelMap map[string]string `toml:"model_map"`
 	// DefaultModel is used when the client names no model.

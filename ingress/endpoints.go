@@ -29,7 +29,7 @@ func (s *Server) addEndpointRoutes() {
 			if _, taken := s.routes[path]; taken {
 				continue
 			}
-			if e == config.EndpointEmbeddings && base.upstream.Format.Family() != format.FamilyOpenAI {
+			if e == config.EndpointEmbeddings && !parent.ModelRouted() && base.upstream.Format.Family() != format.FamilyOpenAI {
 				s.unsupported[path] = "upstream " + base.upstream.Name + " speaks the " + string(base.upstream.Format) + " API, which has no embeddings endpoint"
 				continue
 			}

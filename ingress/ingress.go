@@ -27,6 +27,7 @@ import (
 	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
+	"github.com/aigateway/gateway/ingress/routing"
 	"github.com/aigateway/gateway/workers/respstore"
 )
 
@@ -46,24 +47,21 @@ type Options struct {
 	// Checks adds the health checks of the process's other parts, its
 	// worker pools in single-process mode; nil adds none.
 	Checks CheckSource
+	// Targets is consulted before each attempt at a model's target and
+	// told each attempt's outcome (circuit breaking); nil breaks nothing.
+	Targets routing.TargetHealth
 }
 
 // route is a configured route with what the hot path needs precomputed.
 type route struct {
 	config.Route
-	format   format.Format
+	format format.Format
+	// upstream is the upstream of a path route; zero for a model-routed
+	// one, whose requests pick theirs by model (attempts.go).
 	upstream config.Upstream
 
-	queueFull    prometheus.Counter
-	queueTimeout prometheus.Counter
-	noWorkers    prometheus.Counter
-	// goneQueued and goneAnswering count clients that left before a
-	// worker started their request, and after.
-	goneQueued    prometheus.Counter
-	goneAnswering prometheus.Counter
-	depth         prometheus.Gauge
-	firstToken    prometheus.Observer
-	interChunk    prometheus.Observer
+	firstToken prometheus.Observer
+	interChunk prometheus.Observer
 
 	// parent is the path of the route an endpoint beside it belongs to
 	// (endpoints.go); empty for a configured route.
@@ -82,10 +80,14 @@ type Server struct {
 	queues   *bus.Queues
 	registry *bus.Registry
 	// keeper recreates the queues and the access store when NATS lost them.
-	keeper      *bus.Keeper
-	stopKeeper  context.CancelFunc
-	keeperDone  chan struct{}
-	routes      map[string]*route
+	keeper     *bus.Keeper
+	stopKeeper context.CancelFunc
+	keeperDone chan struct{}
+	routes     map[string]*route
+	// table is the routing table of new requests (SetRoutes).
+	table atomic.Pointer[routing.Table]
+	// upstreams holds an *upstreamStats by upstream name.
+	upstreams   sync.Map
 	http        *fasthttp.Server
 	promHandler fasthttp.RequestHandler
 	started     time.Time
@@ -148,22 +150,25 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	if opts.Guard != nil && opts.Guard.Enabled() {
 		kept = append(kept, opts.Guard.StoreResource())
 	}
-	qm := opts.QueueMetrics
+	table, err := routing.New(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.table.Store(table)
+	for _, u := range cfg.Upstreams {
+		s.upstream(u.Name)
+	}
 	for _, r := range cfg.Routes {
-		u, _ := cfg.Upstream(r.Upstream)
-		s.routes[r.Path] = &route{
-			Route:         r,
-			format:        r.InputFormat,
-			upstream:      *u,
-			queueFull:     qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueFull),
-			queueTimeout:  qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
-			noWorkers:     qm.Rejected.WithLabelValues(u.Name, bus.RejectNoWorkers),
-			goneQueued:    s.metrics.disconnects.WithLabelValues(u.Name, disconnectQueued),
-			goneAnswering: s.metrics.disconnects.WithLabelValues(u.Name, disconnectAnswering),
-			depth:         qm.Depth.WithLabelValues(u.Name),
-			firstToken:    s.metrics.firstToken.WithLabelValues(r.Path),
-			interChunk:    s.metrics.interChunk.WithLabelValues(r.Path),
+		rt := &route{
+			Route:      r,
+			format:     r.InputFormat,
+			firstToken: s.metrics.firstToken.WithLabelValues(r.Path),
+			interChunk: s.metrics.interChunk.WithLabelValues(r.Path),
 		}
+		if u, ok := cfg.Upstream(r.Upstream); ok {
+			rt.upstream = *u
+		}
+		s.routes[r.Path] = rt
 	}
 	s.addEndpointRoutes()
 	s.models = newModelCatalog(s)
@@ -293,15 +298,12 @@ func (s *Server) watchQueues() {
 		case <-s.closing:
 			return
 		case <-ticker.C:
-			seen := make(map[string]bool)
-			for _, r := range s.routes {
-				if seen[r.upstream.Name] {
-					continue
-				}
-				seen[r.upstream.Name] = true
+			for _, name := range s.servedUpstreams() {
+				u := s.upstream(name)
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				if depth, err := s.queues.Depth(ctx, r.upstream.Name); err == nil {
-					r.depth.Set(float64(depth))
+				if depth, err := s.queues.Depth(ctx, name); err == nil {
+					u.depthGauge.Set(float64(depth))
+					u.depth.Store(int64(depth))
 				}
 				cancel()
 			}
@@ -321,9 +323,9 @@ func (l fasthttpLogger) Printf(format string, _ ...any) {
 func (s *Server) WaitForWorkers(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for _, r := range s.routes {
-		if err := s.registry.WaitForWorkers(ctx, r.upstream.Name); err != nil {
-			return fmt.Errorf("no worker for upstream %s: %w", r.upstream.Name, err)
+	for _, name := range s.servedUpstreams() {
+		if err := s.registry.WaitForWorkers(ctx, name); err != nil {
+			return fmt.Errorf("no worker for upstream %s: %w", name, err)
 		}
 	}
 	return nil

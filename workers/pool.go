@@ -77,7 +77,9 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 		p.slots <- struct{}{}
 	}
 	for _, r := range s.cfg.Routes {
-		if r.Upstream == u.Name {
+		// A model-routed route may send any request to any upstream
+		// that one of its models targets.
+		if r.Upstream == u.Name || r.ModelRouted() {
 			p.routes[r.Path] = r
 		}
 	}

@@ -205,7 +205,7 @@ func (s *Service) release() error {
 }
 
 func (s *Service) presence() bus.Presence {
-	p := bus.Presence{Worker: s.id, Upstreams: make(map[string]bus.PoolState, len(s.pools))}
+	p := bus.Presence{Worker: s.id, Envelope: bus.EnvelopeVersion, Upstreams: make(map[string]bus.PoolState, len(s.pools))}
 	for _, pl := range s.pools {
 		p.Upstreams[pl.upstream.Name] = bus.PoolState{Capacity: pl.capacityNow(), Busy: pl.busyCount()}
 	}

@@ -24,6 +24,9 @@ type apiError struct {
 	msg    string
 	param  string
 	code   string
+	// retryAfter, when set, replaces the default Retry-After of a 429 or
+	// 529 (Config.RetryAfter).
+	retryAfter time.Duration
 }
 
 // invalid returns a 400 invalid_request_error.

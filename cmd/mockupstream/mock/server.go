@@ -313,7 +313,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 		return errClientGone
 	}
 	if cfg.ErrorStatus != 0 {
-		return s.writeError(w, p, seq, len(body), statusError(p, cfg.ErrorStatus))
+		e := statusError(p, cfg.ErrorStatus)
+		e.retryAfter = cfg.RetryAfter
+		return s.writeError(w, p, seq, len(body), e)
 	}
 	if cfg.APIKey != "" && !authorized(r, p, cfg.APIKey) {
 		return s.writeError(w, p, seq, len(body), statusError(p, http.StatusUnauthorized))
@@ -385,6 +387,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	if err := ew.flush(); err != nil {
 		return err
 	}
+	if cfg.Stall > 0 {
+		// The headers are out; the first event is late.
+		if err := sleep(ctx, cfg.Stall); err != nil {
+			return err
+		}
+	}
 	if p == provAnthropic {
 		return streamAnthropic(ew, &a)
 	}
@@ -402,7 +410,15 @@ func authorized(r *http.Request, p provider, key string) bool {
 
 // writeError answers with e in the provider's shape.
 func (s *Server) writeError(w http.ResponseWriter, p provider, seq uint64, bodyLen int, e *apiError) error {
-	setProviderHeaders(w.Header(), p, seq, max(bodyLen/4, 1), s.now(), e.status)
+	h := w.Header()
+	setProviderHeaders(h, p, seq, max(bodyLen/4, 1), s.now(), e.status)
+	if _, ok := h["Retry-After"]; ok && e.retryAfter > 0 {
+		// Retry-After counts whole seconds; OpenAI adds retry-after-ms.
+		h["Retry-After"] = []string{strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10)}
+		if p == provOpenAI {
+			h["Retry-After-Ms"] = []string{strconv.FormatInt(e.retryAfter.Milliseconds(), 10)}
+		}
+	}
 	return writeBody(w, e.status, hvJSON, appendErrorBody(make([]byte, 0, 256), p, e, seq), false)
 }
 
