@@ -321,7 +321,11 @@ func TestResponsesReasoningThroughAnthropic(t *testing.T) {
 		signature := fmt.Sprintf("EqMock%dsignature", len(reqs))
 
 		call := out[1].AsFunctionCall()
-		replay := responses.ResponseInputItemParamOfReasoning(rs.ID, []responses.ResponseReasoningItemSummaryParam{{Text: rs.Summary[0].Text}})
+		summary := []responses.ResponseReasoningItemSummaryParam{}
+		for _, s := range rs.Summary {
+			summary = append(summary, responses.ResponseReasoningItemSummaryParam{Text: s.Text})
+		}
+		replay := responses.ResponseInputItemParamOfReasoning(rs.ID, summary)
 		replay.OfReasoning.EncryptedContent = openai.String(rs.EncryptedContent)
 		second := first
 		second.Input = rsInput(rsUserItem("weather?"), replay,
