@@ -84,6 +84,9 @@ type rsRun struct {
 	resp     responses.Response
 	stream   *respstream.Result
 	upstream mock.Recorded
+	// seq is the mock's number for the upstream request, which its ids
+	// and signatures carry.
+	seq int
 }
 
 // responsesRuns sends params once plainly and once streamed; the stream is
@@ -97,7 +100,7 @@ func responsesRuns(t *testing.T, g *gateway, u rsUpstream, params responses.Resp
 	if err != nil {
 		t.Fatalf("non-streaming: %v", err)
 	}
-	runs := []rsRun{{mode: "non-streaming", resp: *resp, upstream: lastUpstream(t, g, u)}}
+	runs := []rsRun{{mode: "non-streaming", resp: *resp, upstream: lastUpstream(t, g, u), seq: len(g.mock.Requests())}}
 
 	st := client.Responses.NewStreaming(ctx, params)
 	var events []responses.ResponseStreamEventUnion
@@ -112,7 +115,7 @@ func responsesRuns(t *testing.T, g *gateway, u rsUpstream, params responses.Resp
 	if err != nil {
 		t.Fatalf("streaming: the stream breaks the Responses grammar: %v\n%s", err, rawEvents(events))
 	}
-	return append(runs, rsRun{mode: "streaming", resp: res.Response, stream: &res, upstream: lastUpstream(t, g, u)})
+	return append(runs, rsRun{mode: "streaming", resp: res.Response, stream: &res, upstream: lastUpstream(t, g, u), seq: len(g.mock.Requests())})
 }
 
 func rawEvents(events []responses.ResponseStreamEventUnion) string {
@@ -316,9 +319,8 @@ func TestResponsesReasoningThroughAnthropic(t *testing.T) {
 		if len(rs.Summary) != 1 || rs.Summary[0].Text != thinking {
 			t.Errorf("%s: summary %+v, want the thinking text", run.mode, rs.Summary)
 		}
-		// The signature the upstream gave is in the first request's answer.
-		reqs := g.mock.Requests()
-		signature := fmt.Sprintf("EqMock%dsignature", len(reqs))
+		// The signature the upstream gave with the thinking block.
+		signature := fmt.Sprintf("EqMock%dsignature", run.seq)
 
 		call := out[1].AsFunctionCall()
 		summary := []responses.ResponseReasoningItemSummaryParam{}
