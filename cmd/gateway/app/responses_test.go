@@ -416,3 +416,40 @@ func checkResponsesError(t *testing.T, what string, err error, status int) {
 			what, apiErr.StatusCode, apiErr.Type, apiErr.Message, status, apiErr.RawJSON())
 	}
 }
+
+// TestResponsesReasoningPassThrough: to an upstream that speaks the
+// Responses API the reasoning item travels untouched both ways, so the
+// upstream accepts its own encrypted_content back (the mock refuses any it
+// did not make).
+func TestResponsesReasoningPassThrough(t *testing.T) {
+	g := startResponsesGateway(t, mock.DefaultConfig())
+	u := rsUpstreams[2]
+	first := responses.ResponseNewParams{
+		Input:     rsInput(rsUserItem("think")),
+		Reasoning: responses.ReasoningParam{Effort: responses.ReasoningEffortLow, Summary: responses.ReasoningSummaryAuto},
+		Include:   []responses.ResponseIncludable{responses.ResponseIncludableReasoningEncryptedContent},
+		Store:     openai.Bool(false),
+	}
+	for _, run := range responsesRuns(t, g, u, first) {
+		out := run.resp.Output
+		if len(out) != 2 || out[0].Type != "reasoning" {
+			t.Fatalf("%s: output %s", run.mode, run.resp.RawJSON())
+		}
+		rs := out[0].AsReasoning()
+		if !strings.HasPrefix(rs.EncryptedContent, "mockrs1_") || len(rs.Summary) != 1 {
+			t.Fatalf("%s: reasoning item changed on the way: %s", run.mode, out[0].RawJSON())
+		}
+		replay := responses.ResponseInputItemParamOfReasoning(rs.ID, []responses.ResponseReasoningItemSummaryParam{{Text: rs.Summary[0].Text}})
+		replay.OfReasoning.EncryptedContent = openai.String(rs.EncryptedContent)
+		second := first
+		second.Input = rsInput(rsUserItem("think"), replay, rsUserItem("again"))
+		for _, next := range responsesRuns(t, g, u, second) {
+			if got := next.resp.OutputText(); got != "Hello! You said: again" {
+				t.Errorf("%s then %s: answer %q", run.mode, next.mode, got)
+			}
+			if !strings.Contains(string(next.upstream.Body), rs.EncryptedContent) {
+				t.Errorf("%s then %s: the encrypted content did not reach the upstream", run.mode, next.mode)
+			}
+		}
+	}
+}
