@@ -158,6 +158,12 @@ func (c *rsContent) joinedText() (string, int) {
 
 // decodeResponses decodes a Responses API request body.
 func decodeResponses(body []byte) (*rsRequest, error) {
+	// The decoder lets some malformed objects through ({"a":{""}}), and
+	// the answer echoes raw members of the request: only valid JSON may
+	// get that far, as only valid JSON gets past the real API.
+	if !jsonx.Valid(body) {
+		return nil, fmt.Errorf("decode responses request: invalid JSON")
+	}
 	req := new(rsRequest)
 	if err := jsonx.Unmarshal(body, req); err != nil {
 		return nil, fmt.Errorf("decode responses request: %w", err)
