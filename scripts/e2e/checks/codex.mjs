@@ -41,7 +41,8 @@ export function script() {
 
 // codexHome writes a fresh CODEX_HOME for one run: the gateway as the model
 // provider, no retries (a failure must show at once), no update checks, no
-// analytics.
+// analytics, and no plugin catalogue sync (it would reach GitHub and
+// chatgpt.com at start-up).
 async function codexHome(work, baseURL, model) {
   const home = await mkdtemp(path.join(work, 'codex-home-'));
   const codexDir = path.join(home, '.codex');
@@ -52,6 +53,9 @@ async function codexHome(work, baseURL, model) {
     'approval_policy = "never"',
     'sandbox_mode = "danger-full-access"',
     'check_for_update_on_startup = false',
+    '',
+    '[features]',
+    'plugins = false',
     '',
     '[analytics]',
     'enabled = false',
