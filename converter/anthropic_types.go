@@ -8,8 +8,10 @@ import "github.com/aigateway/gateway/converter/jsonx"
 
 // anRequest is a Messages request body.
 type anRequest struct {
-	Model         string           `json:"model"`
-	MaxTokens     int64            `json:"max_tokens"`
+	Model string `json:"model"`
+	// MaxTokens is required by Anthropic; only an intermediate hub body
+	// (RequestOptions.Intermediate) leaves it out.
+	MaxTokens     int64            `json:"max_tokens,omitempty"`
 	System        jsonx.RawMessage `json:"system,omitempty"`
 	Messages      []anMessage      `json:"messages"`
 	Temperature   *float64         `json:"temperature,omitempty"`
@@ -22,6 +24,8 @@ type anRequest struct {
 	Metadata      *anMetadata      `json:"metadata,omitempty"`
 	Thinking      *anThinking      `json:"thinking,omitempty"`
 	OutputConfig  *anOutputConfig  `json:"output_config,omitempty"`
+	// XOpenAI is the x_openai extension of intermediate hub bodies.
+	XOpenAI *rsReqXOpenAI `json:"x_openai,omitempty"`
 }
 
 // anMessage is one conversation turn. Content is a string or an array of
@@ -70,6 +74,9 @@ type anTool struct {
 	InputSchema  jsonx.RawMessage `json:"input_schema,omitempty"`
 	Strict       *bool            `json:"strict,omitempty"`
 	CacheControl jsonx.RawMessage `json:"cache_control,omitempty"`
+	// web_search server tool
+	AllowedDomains []string           `json:"allowed_domains,omitempty"`
+	UserLocation   *rsReqUserLocation `json:"user_location,omitempty"`
 }
 
 // anToolChoice is tool_choice.

@@ -31,6 +31,16 @@ type oaRequest struct {
 	Functions           jsonx.RawMessage  `json:"functions,omitempty"`
 	FunctionCall        jsonx.RawMessage  `json:"function_call,omitempty"`
 	WebSearchOptions    jsonx.RawMessage  `json:"web_search_options,omitempty"`
+	// Fields Anthropic has no place for, carried in x_openai by an
+	// intermediate translation and written back from it.
+	Logprobs         *bool            `json:"logprobs,omitempty"`
+	TopLogprobs      *int64           `json:"top_logprobs,omitempty"`
+	ServiceTier      string           `json:"service_tier,omitempty"`
+	Store            *bool            `json:"store,omitempty"`
+	Metadata         jsonx.RawMessage `json:"metadata,omitempty"`
+	PromptCacheKey   string           `json:"prompt_cache_key,omitempty"`
+	SafetyIdentifier string           `json:"safety_identifier,omitempty"`
+	Verbosity        string           `json:"verbosity,omitempty"`
 }
 
 // oaStreamOptions is the stream_options object.

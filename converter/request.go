@@ -18,6 +18,12 @@ type RequestOptions struct {
 	// IncludeUsage forces stream_options.include_usage=true on streamed
 	// requests to OpenAI targets, so that the gateway can count tokens.
 	IncludeUsage bool
+	// Intermediate reports that a translation to the hub format (Anthropic
+	// Messages) produces a body that is translated again, to another OpenAI
+	// format, rather than sent to Anthropic: max_tokens is then left out
+	// when the client gave none, and what only OpenAI formats know travels
+	// in the body's x_openai object instead of being refused or dropped.
+	Intermediate bool
 }
 
 func (o RequestOptions) defaultMaxTokens() int64 {

@@ -117,6 +117,8 @@ func anthropicToOpenAIRequest(body []byte, opts RequestOptions) ([]byte, error) 
 		}
 	}
 
+	applyXOpenAIToChat(&out, req.XOpenAI)
+
 	msgs, err := anthropicMessagesToOpenAI(req.System, req.Messages)
 	if err != nil {
 		return nil, err

@@ -16,15 +16,19 @@ var reasoningBudgets = map[string]int64{
 	"low":     1024,
 	"medium":  2048,
 	"high":    4096,
+	"xhigh":   8192,
+	"max":     16384,
 }
 
 // output_config.effort for OpenAI reasoning_effort, on models that take
-// adaptive thinking (Anthropic's efforts are low, medium, high and max).
+// adaptive thinking (Anthropic's efforts are low, medium, high, xhigh and max).
 var adaptiveEfforts = map[string]string{
 	"minimal": "low",
 	"low":     "low",
 	"medium":  "medium",
 	"high":    "high",
+	"xhigh":   "xhigh",
+	"max":     "max",
 }
 
 // Tool names must match ^[a-zA-Z0-9_-]{1,64}$ on OpenAI and Anthropic alike.
@@ -50,7 +54,23 @@ func openAIToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, error) 
 	if out.Model == "" {
 		return nil, InvalidParam("model", "model is required")
 	}
-	if err := refuseOpenAIOnlyFields(&req); err != nil {
+	// An intermediate hub body carries what Anthropic cannot take in
+	// x_openai, for the OpenAI format it is translated to next.
+	if opts.Intermediate {
+		x, err := chatXOpenAI(&req)
+		if err != nil {
+			return nil, err
+		}
+		out.XOpenAI = x
+		if x != nil {
+			if x.Temperature != nil {
+				req.Temperature = nil
+			}
+			if x.ResponseFormat != "" {
+				req.ResponseFormat = nil
+			}
+		}
+	} else if err := refuseOpenAIOnlyFields(&req); err != nil {
 		return nil, err
 	}
 
@@ -60,10 +80,10 @@ func openAIToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, error) 
 		out.MaxTokens = *req.MaxCompletionTokens
 	case req.MaxTokens != nil:
 		out.MaxTokens = *req.MaxTokens
-	default:
+	case !opts.Intermediate:
 		out.MaxTokens = opts.defaultMaxTokens()
 	}
-	if out.MaxTokens < 1 {
+	if out.MaxTokens < 1 && !(opts.Intermediate && req.MaxCompletionTokens == nil && req.MaxTokens == nil) {
 		return nil, InvalidParam("max_tokens", "max_tokens must be at least 1")
 	}
 
@@ -137,8 +157,20 @@ func openAIToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, error) 
 		out.ToolChoice = &anToolChoice{Type: "none"}
 	}
 
+	maxTokens := out.MaxTokens
 	if err := applyReasoningEffort(&out, req.ReasoningEffort, msgs); err != nil {
 		return nil, err
+	}
+	if opts.Intermediate {
+		out.MaxTokens = maxTokens // OpenAI bounds cover reasoning already
+		x := out.XOpenAI
+		if x == nil {
+			x = &rsReqXOpenAI{}
+		}
+		keepDroppedSampling(x, &out, req.Temperature, req.TopP)
+		if !x.isZero() {
+			out.XOpenAI = x
+		}
 	}
 
 	if len(system) > 0 {
@@ -274,7 +306,8 @@ func applyReasoningEffort(out *anRequest, effort string, msgs []anTurn) error {
 	out.Thinking = &anThinking{Type: "enabled", BudgetTokens: budget}
 	// max_tokens covers thinking and answer alike and must exceed the
 	// budget: add the budget on top so the answer keeps the room asked for.
-	if out.MaxTokens <= budget {
+	// (An intermediate hub body without max_tokens keeps none.)
+	if out.MaxTokens > 0 && out.MaxTokens <= budget {
 		out.MaxTokens += budget
 	}
 	// Thinking allows only the default sampling parameters.

@@ -29,6 +29,7 @@ type caseOptions struct {
 	Model            string `json:"model"`
 	DefaultMaxTokens int    `json:"default_max_tokens"`
 	IncludeUsage     bool   `json:"include_usage"`
+	Intermediate     bool   `json:"intermediate"`
 }
 
 // requestCases lists the case names (file names without .in.json) of dir.

@@ -19,6 +19,19 @@ type ResponseOptions struct {
 	// Anthropic one (which carries no timestamp); 0 reports 0. The converter
 	// never reads the clock so that its output is reproducible.
 	Created int64
+	// ReasoningSummary reports that a Responses client asked for reasoning
+	// summaries (reasoning.summary set, not "none"): thinking text is then
+	// shown in a reasoning item's summary, otherwise the summary is empty.
+	ReasoningSummary bool
+	// Tools says, by Anthropic tool name, which tools of a Responses
+	// client are not plain functions of the same name, so that their calls
+	// come back as the client declared them (see ResponsesTool). Tools not
+	// in it are answered as function_call.
+	Tools map[string]ResponsesTool
+	// FallbackID names an answer whose upstream sent no id, in the ids a
+	// Responses answer is given (the request's id keeps it unique, which
+	// matters where responses are stored by id); "" gives "gateway".
+	FallbackID string
 }
 
 // TranslateResponse converts a non-streamed upstream answer (format from) to

@@ -20,6 +20,10 @@ type StreamOptions struct {
 	// Anthropic stream (which carries no timestamp); 0 reports 0. The
 	// converter never reads the clock so that its output is reproducible.
 	Created int64
+	// ReasoningSummary, Tools and FallbackID are as in ResponseOptions.
+	ReasoningSummary bool
+	Tools            map[string]ResponsesTool
+	FallbackID       string
 }
 
 // Stream translates one streamed answer event by event, from the upstream's

@@ -180,6 +180,11 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 		// The read buffer holds the request line and headers whole: its
 		// size is the header limit, and larger headers get 431.
 		ReadBufferSize: cfg.Server.MaxHeaderBytes,
+		// Hand that buffer back once the request is read, instead of
+		// keeping it for the connection's life: a held stream then pins no
+		// read buffer while its answer streams (16 KiB each by default;
+		// 1,000 held streams went from 114 to 96 KiB of RSS each).
+		ReduceMemoryUsage: true,
 		// Keep request bytes out of fasthttp's error texts; serveParseError
 		// does not show those either, but fasthttp logs some of its own.
 		SecureErrorLogMessage: true,

@@ -150,10 +150,15 @@ type Reader struct {
 	scanned int
 }
 
+// initialBuffer is a Reader's first buffer. Most events are a few hundred
+// bytes and a held stream keeps its buffer between events, so it starts
+// small and doubles for the rare large event.
+const initialBuffer = 1024
+
 // NewReader returns a Reader over src that refuses events larger than maxEvent
 // bytes.
 func NewReader(src io.Reader, maxEvent int) *Reader {
-	return &Reader{src: src, buf: make([]byte, max(min(4096, maxEvent), 0)), max: maxEvent}
+	return &Reader{src: src, buf: make([]byte, max(min(initialBuffer, maxEvent), 0)), max: maxEvent}
 }
 
 // Buffered reports whether a whole event is already buffered, so that the next

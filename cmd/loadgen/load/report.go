@@ -77,6 +77,9 @@ type Report struct {
 	Events *Counts `json:"events_per_response,omitempty"`
 	// RSS is the memory of the process named by Config.RSSPid.
 	RSS *RSS `json:"rss,omitempty"`
+	// CPU is the processor time of the process named by Config.RSSPid
+	// during the measured window.
+	CPU *CPU `json:"cpu,omitempty"`
 }
 
 // Durations summarises a distribution of times, in milliseconds.
@@ -256,6 +259,16 @@ func (r Report) WriteTable(w io.Writer) {
 			fmt.Fprintf(tw, "rss error\t%s\n", r.RSS.Error)
 		}
 	}
+	if r.CPU != nil {
+		fmt.Fprintf(tw, "cpu of pid %d\t%.0f ms, %.1f µs per request", r.CPU.PID, r.CPU.Ms, r.CPU.PerRequestUs)
+		if r.CPU.PerEventUs > 0 {
+			fmt.Fprintf(tw, ", %.2f µs per event", r.CPU.PerEventUs)
+		}
+		fmt.Fprintln(tw)
+		if r.CPU.Error != "" {
+			fmt.Fprintf(tw, "cpu error\t%s\n", r.CPU.Error)
+		}
+	}
 	_ = tw.Flush()
 
 	// Right-aligned numbers, in a table of their own so that the summary's
@@ -318,6 +331,11 @@ type Comparison struct {
 	// event, for streams.
 	AddedTTFBP50Ms float64 `json:"added_ttfb_p50_ms,omitempty"`
 	AddedTTFBP99Ms float64 `json:"added_ttfb_p99_ms,omitempty"`
+	// AddedGapP50Ms and AddedGapP99Ms are target − direct time between
+	// consecutive events of a stream: the delay the gateway adds to each
+	// event of a stream whose upstream paces its events.
+	AddedGapP50Ms float64 `json:"added_gap_p50_ms,omitempty"`
+	AddedGapP99Ms float64 `json:"added_gap_p99_ms,omitempty"`
 }
 
 // Compare computes the gateway's overhead from a target and a direct report.
@@ -332,6 +350,10 @@ func Compare(target, direct Report) Comparison {
 	if target.TTFB != nil && direct.TTFB != nil {
 		c.AddedTTFBP50Ms = target.TTFB.P50 - direct.TTFB.P50
 		c.AddedTTFBP99Ms = target.TTFB.P99 - direct.TTFB.P99
+	}
+	if target.Gap != nil && direct.Gap != nil {
+		c.AddedGapP50Ms = target.Gap.P50 - direct.Gap.P50
+		c.AddedGapP99Ms = target.Gap.P99 - direct.Gap.P99
 	}
 	return c
 }
@@ -380,6 +402,7 @@ func RunAB(ctx context.Context, cfg Config) (ABReport, error) {
 		res       *results
 		window    time.Duration
 		rss       *RSS
+		cpu       *CPU
 	}
 	sides := [2]*side{{name: "target", url: cfg.URL, rssPid: cfg.RSSPid}, {name: "direct", url: cfg.Direct}}
 	var (
@@ -393,10 +416,11 @@ rounds:
 			if s.name == "direct" && cfg.DirectPath != "" {
 				sideCfg.Path = cfg.DirectPath
 			}
-			col, window, sample, runErr := runOnce(ctx, sideCfg, s.url, s.rssPid)
+			col, window, proc, runErr := runOnce(ctx, sideCfg, s.url, s.rssPid)
 			res := col.snapshot()
 			rep := buildReport(sideCfg, s.url, res, window)
-			rep.RSS = sample
+			rep.RSS, rep.CPU = proc.rss, proc.cpu
+			rep.spreadCPU()
 			ab.Rounds = append(ab.Rounds, Round{Index: round, Side: s.name, Report: rep})
 			if s.res == nil {
 				s.res = res
@@ -404,7 +428,8 @@ rounds:
 				s.res.merge(res)
 			}
 			s.window += window
-			s.rss = s.rss.merge(sample)
+			s.rss = s.rss.merge(proc.rss)
+			s.cpu = s.cpu.merge(proc.cpu)
 			if runErr != nil {
 				err = runErr
 				break rounds
@@ -419,7 +444,8 @@ rounds:
 			s.res.runs = 0
 		}
 		reports[i] = buildReport(cfg, s.url, s.res, s.window)
-		reports[i].RSS = s.rss
+		reports[i].RSS, reports[i].CPU = s.rss, s.cpu
+		reports[i].spreadCPU()
 	}
 	ab.Target, ab.Direct = reports[0], reports[1]
 	ab.Comparison = Compare(ab.Target, ab.Direct)
@@ -441,6 +467,7 @@ func (ab ABReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(tw, "added latency ms\t%+.3f\t%+.3f\t\n", c.AddedP50Ms, c.AddedP99Ms)
 	if ab.Target.TTFB != nil {
 		fmt.Fprintf(tw, "added first event ms\t%+.3f\t%+.3f\t\n", c.AddedTTFBP50Ms, c.AddedTTFBP99Ms)
+		fmt.Fprintf(tw, "added event gap ms\t%+.3f\t%+.3f\t\n", c.AddedGapP50Ms, c.AddedGapP99Ms)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "rps ratio %.3f\n", c.RPSRatio)

@@ -169,6 +169,7 @@ func sampleReport(target string, stream bool) Report {
 		ErrorsByKind: map[string]int64{KindTimeout: 15}, Dropped: 7, Late: 3, BytesReceived: 123456789,
 		Latency: Durations{Count: 39900, Mean: 2.1, P50: 1.9, P90: 3.2, P99: 7.5, P999: 15.25, Max: 40.5},
 		RSS:     &RSS{PID: 4242, BeforeKB: 30000, MaxKB: 61000, AfterKB: 42000, Samples: 200},
+		CPU:     &CPU{PID: 4242, Ms: 6120, PerRequestUs: 153.4, PerEventUs: 13.95},
 	}
 	if stream {
 		r.TTFB = &Durations{Count: 39900, Mean: 1.1, P50: 1, P90: 1.5, P99: 3, P999: 6, Max: 9}

@@ -127,31 +127,43 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
 	}
-	col, window, rss, err := runOnce(ctx, cfg, cfg.URL, cfg.RSSPid)
+	col, window, proc, err := runOnce(ctx, cfg, cfg.URL, cfg.RSSPid)
 	rep := buildReport(cfg, cfg.URL, col.snapshot(), window)
-	rep.RSS = rss
+	rep.RSS, rep.CPU = proc.rss, proc.cpu
+	rep.spreadCPU()
 	return rep, err
 }
 
+// processFigures is what a run measured of the process named by RSSPid.
+type processFigures struct {
+	rss *RSS
+	cpu *CPU
+}
+
 // runOnce runs against target and returns the raw figures and the length of
-// the measured window.
-func runOnce(ctx context.Context, cfg Config, target string, rssPid int) (*collector, time.Duration, *RSS, error) {
+// the measured window, and, when pid is above zero, that process's memory
+// and the CPU time it used in the window.
+func runOnce(ctx context.Context, cfg Config, target string, pid int) (*collector, time.Duration, processFigures, error) {
+	var proc processFigures
 	col := newCollector()
 	body, err := cfg.requestBody()
 	if err != nil {
-		return col, 0, nil, err
+		return col, 0, proc, err
 	}
 	cl, err := newClient(cfg, target, body)
 	if err != nil {
-		return col, 0, nil, err
+		return col, 0, proc, err
 	}
 	defer cl.close()
 
-	var sampler *rssSampler
-	if rssPid > 0 {
-		sampler, err = startRSSSampler(rssPid, cfg.RSSInterval)
+	var (
+		sampler  *rssSampler
+		cpuStart = make(chan time.Duration, 1)
+	)
+	if pid > 0 {
+		sampler, err = startRSSSampler(pid, cfg.RSSInterval)
 		if err != nil {
-			return col, 0, nil, err
+			return col, 0, proc, err
 		}
 	}
 
@@ -167,6 +179,18 @@ func runOnce(ctx context.Context, cfg Config, target string, rssPid int) (*colle
 	}
 	timer := time.AfterFunc(time.Until(r.stopAt), func() { r.stop(r.stopAt) })
 	defer timer.Stop()
+	if pid > 0 {
+		// The CPU count starts with the measured window, so that warm-up
+		// (connections, caches, goroutine stacks) is left out.
+		cpuTimer := time.AfterFunc(time.Until(r.measureFrom), func() {
+			d, err := readCPUTime(pid)
+			if err != nil {
+				d = -1
+			}
+			cpuStart <- d
+		})
+		defer cpuTimer.Stop()
+	}
 
 	var wg sync.WaitGroup
 	if cfg.Rate > 0 {
@@ -199,14 +223,14 @@ func runOnce(ctx context.Context, cfg Config, target string, rssPid int) (*colle
 
 	ended := time.Unix(0, r.endedAt.Load())
 	window := max(ended.Sub(r.measureFrom), 0)
-	var rss *RSS
 	if sampler != nil {
-		rss = sampler.stop()
+		proc.cpu = windowCPU(pid, cpuStart)
+		proc.rss = sampler.stop()
 	}
 	if err := ctx.Err(); err != nil {
-		return col, window, rss, fmt.Errorf("load: run interrupted: %w", err)
+		return col, window, proc, fmt.Errorf("load: run interrupted: %w", err)
 	}
-	return col, window, rss, nil
+	return col, window, proc, nil
 }
 
 // schedule issues requests at the configured rate until the run stops. A
