@@ -453,3 +453,45 @@ func TestResponsesReasoningPassThrough(t *testing.T) {
 		}
 	}
 }
+
+// TestResponsesUpstreamStreamFailure: a Responses upstream whose stream
+// fails after it started (response.failed, or an error event) gives the
+// client a stream that still follows the grammar and ends in a failure it
+// can read, never a completed answer.
+func TestResponsesUpstreamStreamFailure(t *testing.T) {
+	for _, mode := range []string{"failed", "error"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := mock.DefaultConfig()
+			cfg.StreamError = mode
+			g := startResponsesGateway(t, cfg)
+			u := rsUpstreams[2]
+			st := g.openAI(u.prefix).Responses.NewStreaming(context.Background(), responses.ResponseNewParams{
+				Model: u.model, Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")},
+			})
+			var events []responses.ResponseStreamEventUnion
+			for st.Next() {
+				events = append(events, st.Current())
+			}
+			if err := st.Err(); err != nil {
+				t.Fatalf("stream: %v", err)
+			}
+			_ = st.Close()
+			res, err := respstream.Check(events)
+			if err != nil {
+				t.Fatalf("the stream breaks the Responses grammar: %v\n%s", err, rawEvents(events))
+			}
+			switch res.Terminal {
+			case "response.failed":
+				if res.Response.Error.Message == "" {
+					t.Errorf("response.failed without an error message: %s", res.Response.RawJSON())
+				}
+			case "error":
+				if res.Error.Message == "" {
+					t.Errorf("error event without a message")
+				}
+			default:
+				t.Errorf("terminal event %q, want response.failed or error", res.Terminal)
+			}
+		})
+	}
+}

@@ -23,6 +23,7 @@ const reasoningStatePrefix = "mockrs1_"
 // HeaderStreamError makes a streamed Responses answer fail after its first
 // content delta: "failed" ends it with response.failed, "error" with an
 // error event. A request that is not streamed gets a 500 instead.
+// Config.StreamError does the same for every request.
 const HeaderStreamError = "X-Mock-Stream-Error"
 
 // encodeReasoningState is the encrypted_content of a reasoning item.

@@ -385,6 +385,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	a := buildAnswer(&pr, cfg.Chunks, seq, prefix)
 	now := s.now()
 	failWith := r.Header.Get(HeaderStreamError)
+	if failWith == "" {
+		failWith = cfg.StreamError
+	}
 	if p == provResponses && failWith != "" && (!pr.stream || failWith != "failed" && failWith != "error") {
 		return s.writeError(w, p, seq, len(body), statusError(p, http.StatusInternalServerError))
 	}
