@@ -495,3 +495,45 @@ func TestResponsesUpstreamStreamFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestResponsesConversationShapes sends the shapes of input a real
+// conversation has (developer instructions, earlier assistant turns, an
+// image) and the usual options, and checks the answer and what each
+// upstream got: the options in its own dialect, and nothing of the
+// gateway's own (x_openai) on the wire.
+func TestResponsesConversationShapes(t *testing.T) {
+	g := startResponsesGateway(t, mock.DefaultConfig())
+	for _, u := range rsUpstreams {
+		t.Run(u.name, func(t *testing.T) {
+			params := responses.ResponseNewParams{
+				Input: rsInput(
+					responses.ResponseInputItemParamOfMessage("Be brief.", responses.EasyInputMessageRoleDeveloper),
+					rsUserItem("first question"),
+					responses.ResponseInputItemParamOfOutputMessage([]responses.ResponseOutputMessageContentUnionParam{
+						{OfOutputText: &responses.ResponseOutputTextParam{Text: "first answer"}},
+					}, "msg_earlier", responses.ResponseOutputMessageStatusCompleted),
+					responses.ResponseInputItemParamOfMessage(responses.ResponseInputMessageContentListParam{
+						responses.ResponseInputContentParamOfInputText("Describe"),
+						{OfInputImage: &responses.ResponseInputImageParam{Detail: "auto", ImageURL: openai.String("data:image/png;base64," + pngBase64)}},
+					}, responses.EasyInputMessageRoleUser),
+				),
+				MaxOutputTokens: openai.Int(500),
+				Temperature:     openai.Float(0.5),
+			}
+			for _, run := range responsesRuns(t, g, u, params) {
+				if got := run.resp.OutputText(); got != "Hello! You said: Describe [1 image(s)]" {
+					t.Errorf("%s: answer %q", run.mode, got)
+				}
+				body := string(run.upstream.Body)
+				if strings.Contains(body, "x_openai") {
+					t.Errorf("%s: the gateway's extension object reached the upstream: %s", run.mode, body)
+				}
+				for _, want := range []string{"Be brief.", "first question", "first answer", `"temperature":0.5`, "500"} {
+					if !strings.Contains(body, want) {
+						t.Errorf("%s: %q did not reach the upstream: %s", run.mode, want, body)
+					}
+				}
+			}
+		})
+	}
+}
