@@ -29,6 +29,11 @@ type Result struct {
 	Text string
 	// Summary is the reasoning summary text of the stream's deltas.
 	Summary string
+	// Accumulated is the answer as the SDK's own ResponseAccumulator
+	// rebuilt it from the same events (it serves the WebSocket transport,
+	// whose events are the stream's); nil for a stream that ended in an
+	// error event.
+	Accumulated *responses.Response
 }
 
 // openItem is the output item between its added and done events.
@@ -205,7 +210,38 @@ func Check(events []responses.ResponseStreamEventUnion) (Result, error) {
 		return res, fmt.Errorf("the stream ended after %d events without a terminal event", len(events))
 	}
 	res.Text, res.Summary = text.String(), summary.String()
+	if res.Terminal != "error" {
+		acc, snapshot, err := accumulate(events)
+		if err != nil {
+			return res, err
+		}
+		if got, want := snapshot.OutputText(), res.Response.OutputText(); res.Terminal != "response.failed" && got != want {
+			return res, fmt.Errorf("the SDK's accumulator collected the text %q, the final response says %q", got, want)
+		}
+		res.Accumulated = acc
+	}
 	return res, nil
+}
+
+// accumulate feeds the events to the SDK's ResponseAccumulator and returns
+// the response it rebuilt and what it collected from the deltas and done
+// events.
+func accumulate(events []responses.ResponseStreamEventUnion) (*responses.Response, responses.ResponseAccumulatorSnapshot, error) {
+	var acc responses.ResponseAccumulator
+	for i, ev := range events {
+		var wire responses.ResponsesServerEventUnion
+		if err := json.Unmarshal([]byte(ev.RawJSON()), &wire); err != nil {
+			return nil, acc.Snapshot(), fmt.Errorf("event %d (%s): the SDK cannot decode it: %w", i, ev.Type, err)
+		}
+		if err := acc.AddEvent(wire); err != nil {
+			return nil, acc.Snapshot(), fmt.Errorf("event %d (%s): the SDK's accumulator refused it: %w", i, ev.Type, err)
+		}
+	}
+	r, err := acc.ReconstructedResponse()
+	if err != nil {
+		return nil, acc.Snapshot(), fmt.Errorf("the SDK's accumulator: %w", err)
+	}
+	return r, acc.Snapshot(), nil
 }
 
 func builderText(b *strings.Builder) string {
