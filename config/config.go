@@ -18,22 +18,16 @@
 // the line, the key (upstreams[1].concurrency) and, for values taken from
 // the environment, the variable. config/example.toml documents every key.
 //
-// The package does no logging and imports no other gateway package: every
-// other package imports it.
+// The package does no logging and imports no other gateway package but the
+// leaf converter/format, which names the wire formats routes and upstreams
+// speak: every other package imports config.
 package config
 
 import (
 	"fmt"
 	"time"
-)
 
-// Format names a wire API spoken by clients or upstreams.
-type Format string
-
-// The wire formats the gateway speaks.
-const (
-	FormatOpenAIChat Format = "openai-chat"
-	FormatAnthropic  Format = "anthropic"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // Config is the whole gateway configuration.
@@ -185,7 +179,7 @@ type Upstream struct {
 	// URL is the provider's base URL, e.g. https://api.openai.com.
 	URL string `toml:"url"`
 	// Format is the wire API the upstream speaks.
-	Format Format `toml:"format"`
+	Format format.Format `toml:"format"`
 	// APIKey is never read from a file: it comes from
 	// GATEWAY_UPSTREAMS_<NAME>_API_KEY.
 	APIKey string `toml:"-"`
@@ -216,7 +210,7 @@ type Route struct {
 	// Path is the HTTP path clients call, e.g. /v1/chat/completions.
 	Path string `toml:"path"`
 	// InputFormat is the wire API clients speak on this path.
-	InputFormat Format `toml:"input_format"`
+	InputFormat format.Format `toml:"input_format"`
 	// Upstream names the [[upstreams]] entry that serves the route.
 	Upstream string `toml:"upstream"`
 	// ModelMap renames client model names on this route; it wins over the upstream's.

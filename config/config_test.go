@@ -17,6 +17,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"go.uber.org/goleak"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -109,8 +111,8 @@ func TestDefault(t *testing.T) {
 
 func TestApplyDefaults(t *testing.T) {
 	cfg := Config{
-		Upstreams: []Upstream{{Name: "u", URL: "http://127.0.0.1:1", Format: FormatOpenAIChat, Concurrency: 3}},
-		Routes:    []Route{{Path: "/v1/chat/completions", InputFormat: FormatOpenAIChat, Upstream: "u"}},
+		Upstreams: []Upstream{{Name: "u", URL: "http://127.0.0.1:1", Format: format.OpenAIChat, Concurrency: 3}},
+		Routes:    []Route{{Path: "/v1/chat/completions", InputFormat: format.OpenAIChat, Upstream: "u"}},
 		Access:    Access{Keys: []Key{{Name: "k", KeySHA256: HashKey("k")}}},
 	}
 	if err := cfg.Validate(); err == nil {
@@ -121,7 +123,7 @@ func TestApplyDefaults(t *testing.T) {
 		t.Fatalf("Validate after ApplyDefaults: %v", err)
 	}
 	want := DefaultUpstream()
-	want.Name, want.URL, want.Format, want.Concurrency = "u", "http://127.0.0.1:1", FormatOpenAIChat, 3
+	want.Name, want.URL, want.Format, want.Concurrency = "u", "http://127.0.0.1:1", format.OpenAIChat, 3
 	if !reflect.DeepEqual(cfg.Upstreams[0], want) {
 		t.Errorf("upstream = %+v\nwant       %+v", cfg.Upstreams[0], want)
 	}
@@ -151,10 +153,10 @@ func TestShippedFiles(t *testing.T) {
 				if c.Access.Enabled {
 					t.Error("access enabled in default.toml")
 				}
-				checkUpstream(t, c, "openai", "https://api.openai.com", FormatOpenAIChat)
-				checkUpstream(t, c, "anthropic", "https://api.anthropic.com", FormatAnthropic)
-				checkRoute(t, c, "/v1/chat/completions", FormatOpenAIChat, "openai")
-				checkRoute(t, c, "/v1/messages", FormatAnthropic, "anthropic")
+				checkUpstream(t, c, "openai", "https://api.openai.com", format.OpenAIChat)
+				checkUpstream(t, c, "anthropic", "https://api.anthropic.com", format.Anthropic)
+				checkRoute(t, c, "/v1/chat/completions", format.OpenAIChat, "openai")
+				checkRoute(t, c, "/v1/messages", format.Anthropic, "anthropic")
 			},
 		},
 		{
@@ -210,7 +212,7 @@ func TestShippedFiles(t *testing.T) {
 	}
 }
 
-func checkUpstream(t *testing.T, c Config, name, url string, f Format) {
+func checkUpstream(t *testing.T, c Config, name, url string, f format.Format) {
 	t.Helper()
 	u, ok := c.Upstream(name)
 	if !ok {
@@ -226,7 +228,7 @@ func checkUpstream(t *testing.T, c Config, name, url string, f Format) {
 	}
 }
 
-func checkRoute(t *testing.T, c Config, path string, in Format, upstream string) {
+func checkRoute(t *testing.T, c Config, path string, in format.Format, upstream string) {
 	t.Helper()
 	r, ok := c.Route(path)
 	if !ok {
@@ -590,7 +592,7 @@ func readWants(t *testing.T, file string) map[int]string {
 
 func TestValidateWithoutFile(t *testing.T) {
 	c := Default()
-	c.Routes = []Route{{Path: "/x", InputFormat: FormatAnthropic, Upstream: "nowhere"}}
+	c.Routes = []Route{{Path: "/x", InputFormat: format.Anthropic, Upstream: "nowhere"}}
 	fes := fieldErrors(t, c.Validate())
 	if len(fes) != 1 || fes[0].Key != "routes[0].upstream" || fes[0].File != "" || fes[0].Line != 0 {
 		t.Fatalf("problems = %+v", fes)

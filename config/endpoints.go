@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"strings"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // Endpoint names an API endpoint that the gateway serves beside each route's
@@ -14,26 +16,52 @@ const (
 	// EndpointCountTokens is POST <base>/messages/count_tokens, beside an
 	// Anthropic-format route.
 	EndpointCountTokens Endpoint = "count_tokens"
-	// EndpointEmbeddings is POST <base>/embeddings, beside an OpenAI-format
-	// route.
+	// EndpointEmbeddings is POST <base>/embeddings, beside an OpenAI
+	// Chat-format route.
 	EndpointEmbeddings Endpoint = "embeddings"
+	// EndpointResponses is POST <base>/responses, beside an OpenAI
+	// Chat-format route: the Responses API of the same provider base, a
+	// chat endpoint of its own format served by the route's upstream.
+	EndpointResponses Endpoint = "responses"
 )
 
-// Path suffixes of the chat endpoints, whose removal gives a route's API base.
-const (
-	openAIChatSuffix = "/chat/completions"
-	anthropicSuffix  = "/messages"
-)
+// Endpoints lists the endpoints derived from routes.
+func Endpoints() []Endpoint {
+	return []Endpoint{EndpointCountTokens, EndpointEmbeddings, EndpointResponses}
+}
+
+// endpointSpec says where an endpoint is derived.
+type endpointSpec struct {
+	// beside is the input format of the routes the endpoint is derived from.
+	beside format.Format
+	// path is the endpoint's path below the route's API base; "" for one
+	// below the route's own path (count_tokens).
+	path string
+	// chat is the input format of a derived chat endpoint, served like a
+	// route of that format; "" for the others.
+	chat format.Format
+}
+
+var endpointSpecs = map[Endpoint]endpointSpec{
+	EndpointCountTokens: {beside: format.Anthropic},
+	EndpointEmbeddings:  {beside: format.OpenAIChat, path: "/embeddings"},
+	EndpointResponses:   {beside: format.OpenAIChat, path: format.OpenAIResponses.Path(), chat: format.OpenAIResponses},
+}
+
+// ChatFormat returns the input format of a derived chat endpoint (the
+// Responses API beside Chat Completions), which is served exactly like a
+// route of that format, and "" for an endpoint that is not a chat endpoint.
+func (e Endpoint) ChatFormat() format.Format { return endpointSpecs[e].chat }
 
 // APIBase returns the part of the route's path that the provider's other
-// endpoints hang off: "/v1" for /v1/chat/completions or /v1/messages,
-// "/openai/v1" for /openai/v1/messages. ok is false when the path does not
-// end in its format's chat endpoint, and the route then has no derived
-// endpoints.
+// endpoints hang off: "/v1" for /v1/chat/completions, /v1/responses or
+// /v1/messages, "/openai/v1" for /openai/v1/messages. ok is false when the
+// path does not end in its format's chat endpoint, and the route then has
+// no derived endpoints.
 func (r Route) APIBase() (base string, ok bool) {
-	suffix := openAIChatSuffix
-	if r.InputFormat == FormatAnthropic {
-		suffix = anthropicSuffix
+	suffix := r.InputFormat.Path()
+	if suffix == "" {
+		return "", false
 	}
 	base, ok = strings.CutSuffix(r.Path, suffix)
 	if !ok {
@@ -43,20 +71,30 @@ func (r Route) APIBase() (base string, ok bool) {
 }
 
 // EndpointPath returns the path at which the route serves endpoint e, and
-// false when it serves none: count_tokens belongs to Anthropic-format routes
-// and embeddings to OpenAI-format ones.
+// false when it serves none: count_tokens belongs to Anthropic-format
+// routes, embeddings and responses to OpenAI Chat-format ones.
 func (r Route) EndpointPath(e Endpoint) (string, bool) {
+	spec, known := endpointSpecs[e]
 	base, ok := r.APIBase()
-	if !ok {
+	if !known || !ok || r.InputFormat != spec.beside {
 		return "", false
 	}
-	switch {
-	case e == EndpointCountTokens && r.InputFormat == FormatAnthropic:
-		return r.Path + "/count_tokens", true
-	case e == EndpointEmbeddings && r.InputFormat == FormatOpenAIChat:
-		return base + "/embeddings", true
+	if spec.path == "" {
+		return r.Path + "/" + string(e), true
 	}
-	return "", false
+	return base + spec.path, true
+}
+
+// Beside returns the route that serves the derived chat endpoint e beside
+// r: r with the endpoint's path and input format. ok is false when e is not
+// a chat endpoint or r serves none.
+func (r Route) Beside(e Endpoint) (Route, bool) {
+	path, ok := r.EndpointPath(e)
+	if !ok || e.ChatFormat() == "" {
+		return Route{}, false
+	}
+	r.Path, r.InputFormat = path, e.ChatFormat()
+	return r, true
 }
 
 // ClientModels returns the model names the route's configuration lets a

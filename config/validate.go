@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // Limits checked by Validate.
@@ -268,14 +270,24 @@ func checkHTTPURL(s string) error {
 	return nil
 }
 
-func (v *validator) format(key string, f Format) {
-	switch f {
-	case FormatOpenAIChat, FormatAnthropic:
-	case "":
-		v.fail(key, "missing; use %s or %s", FormatOpenAIChat, FormatAnthropic)
+func (v *validator) format(key string, f format.Format) {
+	switch {
+	case f.Valid():
+	case f == "":
+		v.fail(key, "missing; use %s", formatNames())
 	default:
-		v.fail(key, "unknown format %q; use %s or %s", f, FormatOpenAIChat, FormatAnthropic)
+		v.fail(key, "unknown format %q; use %s", f, formatNames())
 	}
+}
+
+// formatNames lists the known formats for a message: "a, b or c".
+func formatNames() string {
+	all := format.All()
+	names := make([]string, len(all))
+	for i, f := range all {
+		names[i] = f.String()
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func (v *validator) modelMap(key string, m map[string]string) {

@@ -6,18 +6,6 @@
 // format traffic never goes through a translation: it is forwarded as is.
 package converter
 
-import "github.com/aigateway/gateway/converter/format"
-
-// Format names a wire API spoken by a client or an upstream.
-type Format = format.Format
-
-// The wire formats the gateway speaks.
-const (
-	OpenAIChat      = format.OpenAIChat
-	OpenAIResponses = format.OpenAIResponses
-	Anthropic       = format.Anthropic
-)
-
 // Usage is the token accounting of one answer, in the gateway's own terms.
 type Usage struct {
 	// InputTokens counts every input token, cached ones included (OpenAI's

@@ -3,6 +3,7 @@ package converter
 import (
 	"fmt"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -100,20 +101,10 @@ func (e *Error) shape() errorShape {
 }
 
 // Status returns the HTTP status the error carries in format f.
-func (e *Error) Status(f Format) int {
-	if f == Anthropic {
-		return e.shape().anthropicStatus
-	}
-	return e.shape().openAIStatus
-}
+func (e *Error) Status(f format.Format) int { return errorCodec(f).errors.status(e) }
 
 // Type returns the error type the error carries in format f.
-func (e *Error) Type(f Format) string {
-	if f == Anthropic {
-		return e.shape().anthropicType
-	}
-	return e.shape().openAIType
-}
+func (e *Error) Type(f format.Format) string { return errorCodec(f).errors.typ(e) }
 
 func (e *Error) code() string {
 	if e.Code != "" {
@@ -135,27 +126,29 @@ func (e *Error) Retryable() bool {
 
 // AppendErrorBody appends the JSON error body of e in format f. requestID is
 // reported in the Anthropic body's request_id field.
-func AppendErrorBody(dst []byte, f Format, e *Error, requestID string) []byte {
-	if f == Anthropic {
-		dst = appendAnthropicError(dst, e)
-		dst = dst[:len(dst)-1] // reopen the object to add request_id
-		dst = append(dst, `,"request_id":`...)
-		dst = jsonx.AppendString(dst, requestID)
-		return append(dst, '}')
-	}
-	return appendOpenAIError(dst, e)
+func AppendErrorBody(dst []byte, f format.Format, e *Error, requestID string) []byte {
+	return errorCodec(f).errors.body(dst, e, requestID)
 }
 
 // AppendStreamError appends the SSE event that reports e inside an already
 // started stream of format f. The stream ends after it.
-func AppendStreamError(dst []byte, f Format, e *Error) []byte {
-	if f == Anthropic {
-		dst = append(dst, "event: error\ndata: "...)
-		dst = appendAnthropicError(dst, e)
-		return append(dst, "\n\n"...)
-	}
-	dst = append(dst, "data: "...)
-	dst = appendOpenAIError(dst, e)
+func AppendStreamError(dst []byte, f format.Format, e *Error) []byte {
+	return errorCodec(f).errors.streamError(dst, e)
+}
+
+// appendAnthropicErrorBody is Anthropic's error body, with the request id.
+func appendAnthropicErrorBody(dst []byte, e *Error, requestID string) []byte {
+	dst = appendAnthropicError(dst, e)
+	dst = dst[:len(dst)-1] // reopen the object to add request_id
+	dst = append(dst, `,"request_id":`...)
+	dst = jsonx.AppendString(dst, requestID)
+	return append(dst, '}')
+}
+
+// appendAnthropicStreamError is Anthropic's error event.
+func appendAnthropicStreamError(dst []byte, e *Error) []byte {
+	dst = append(dst, "event: error\ndata: "...)
+	dst = appendAnthropicError(dst, e)
 	return append(dst, "\n\n"...)
 }
 

@@ -5,6 +5,7 @@ import (
 	encjson "encoding/json"
 	"testing"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 	"github.com/aigateway/gateway/converter/sse"
 )
@@ -12,37 +13,37 @@ import (
 func TestAppendErrorBody(t *testing.T) {
 	tests := []struct {
 		name string
-		f    Format
+		f    format.Format
 		e    *Error
 		want string
 	}{
 		{
 			name: "openai with param",
-			f:    OpenAIChat,
+			f:    format.OpenAIChat,
 			e:    InvalidParam("temperature", "too hot"),
 			want: `{"error":{"message":"too hot","type":"invalid_request_error","param":"temperature","code":null}}`,
 		},
 		{
 			name: "openai code override",
-			f:    OpenAIChat,
+			f:    format.OpenAIChat,
 			e:    &Error{Kind: KindRateLimited, Message: "slow down", Code: "tokens_per_minute"},
 			want: `{"error":{"message":"slow down","type":"rate_limit_error","param":null,"code":"tokens_per_minute"}}`,
 		},
 		{
 			name: "anthropic prefixes the param and adds request_id",
-			f:    Anthropic,
+			f:    format.Anthropic,
 			e:    InvalidParam("max_tokens", "must be positive"),
 			want: `{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be positive"},"request_id":"req_1"}`,
 		},
 		{
 			name: "escaping",
-			f:    Anthropic,
+			f:    format.Anthropic,
 			e:    Errorf(KindInternal, "bad \"quote\"\n<tag>"),
 			want: `{"type":"error","error":{"type":"api_error","message":"bad \"quote\"\n\u003ctag\u003e"},"request_id":"req_1"}`,
 		},
 		{
 			name: "unknown kind falls back to internal",
-			f:    OpenAIChat,
+			f:    format.OpenAIChat,
 			e:    &Error{Kind: ErrorKind(200), Message: "x"},
 			want: `{"error":{"message":"x","type":"server_error","param":null,"code":"internal_error"}}`,
 		},
@@ -67,11 +68,11 @@ func TestAppendErrorBody(t *testing.T) {
 func TestAppendStreamErrorParses(t *testing.T) {
 	tests := []struct {
 		name     string
-		f        Format
+		f        format.Format
 		wantName string
 	}{
-		{"openai data-only event", OpenAIChat, ""},
-		{"anthropic named error event", Anthropic, "error"},
+		{"openai data-only event", format.OpenAIChat, ""},
+		{"anthropic named error event", format.Anthropic, "error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +97,7 @@ func TestAppendStreamErrorParses(t *testing.T) {
 			if v.Error.Message != "upstream went away" {
 				t.Errorf("message %q", v.Error.Message)
 			}
-			if tt.f == Anthropic && (v.Type != "error" || v.Error.Type != "api_error") {
+			if tt.f == format.Anthropic && (v.Type != "error" || v.Error.Type != "api_error") {
 				t.Errorf("anthropic event type %q/%q", v.Type, v.Error.Type)
 			}
 		})

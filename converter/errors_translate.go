@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -140,7 +141,9 @@ func parseUpstreamError(body []byte) (parsedError, bool) {
 
 // TranslateErrorBody converts an upstream HTTP error body (status, body in
 // format from) into the client's format to; the caller keeps the status.
-//   - Same format: the body is returned unchanged when it is valid JSON.
+//   - Same format, or another format of the same error dialect (the two
+//     OpenAI APIs share one error body): the body is returned unchanged when
+//     it is valid JSON.
 //   - Anthropic → OpenAI: {"error":{message, type by status, param:null,
 //     code: the Anthropic error type}}.
 //   - OpenAI → Anthropic: {"type":"error","error":{type by status, message},
@@ -148,11 +151,11 @@ func parseUpstreamError(body []byte) (parsedError, bool) {
 //     OpenAI reports a bad key as invalid_request_error.
 //   - Bodies that are not JSON or not a known error shape (HTML from a proxy,
 //     an empty body) get a clean body built from the status.
-func TranslateErrorBody(from, to Format, status int, body []byte, requestID string) []byte {
-	if from == to && validJSON(body) {
+func TranslateErrorBody(from, to format.Format, status int, body []byte, requestID string) []byte {
+	src, dst := errorCodec(from), errorCodec(to)
+	if (from == to || src.errors.shape == dst.errors.shape) && validJSON(body) {
 		return body
 	}
-	shape := statusShape(status)
 	p, ok := parseUpstreamError(body)
 	if !ok {
 		text := http.StatusText(status)
@@ -164,36 +167,42 @@ func TranslateErrorBody(from, to Format, status int, body []byte, requestID stri
 		}
 		p = parsedError{message: "upstream error: " + text + " (HTTP " + strconv.Itoa(status) + ")"}
 	}
-	if to == Anthropic {
-		msg := p.message
-		if p.param != "" {
-			msg = p.param + ": " + msg
-		}
-		dst := make([]byte, 0, 96+len(msg)+len(requestID))
-		dst = append(dst, `{"type":"error","error":{"type":`...)
-		dst = jsonx.AppendString(dst, shape.anthropicType)
-		dst = append(dst, `,"message":`...)
-		dst = jsonx.AppendString(dst, msg)
-		dst = append(dst, `},"request_id":`...)
-		dst = jsonx.AppendString(dst, requestID)
-		return append(dst, '}')
+	code, param := src.errors.fields(p)
+	return dst.errors.translated(nil, status, p.message, param, code, requestID)
+}
+
+// appendAnthropicTranslatedError writes an upstream's error for an Anthropic
+// client: the type follows the status, and the parameter, which Anthropic's
+// body has no place for, leads the message.
+func appendAnthropicTranslatedError(dst []byte, status int, msg, param, _, requestID string) []byte {
+	if param != "" {
+		msg = param + ": " + msg
 	}
-	code := shape.openAICode
-	switch {
-	case from == OpenAIChat && p.code != "":
-		code = p.code
-	case from == Anthropic && p.typ != "":
-		// Anthropic's type is the most precise thing it says about the
-		// failure; code is where OpenAI clients look for such a tag.
-		code = p.typ
+	if dst == nil {
+		dst = make([]byte, 0, 96+len(msg)+len(requestID))
 	}
-	param := ""
-	if from == OpenAIChat {
-		param = p.param
+	dst = append(dst, `{"type":"error","error":{"type":`...)
+	dst = jsonx.AppendString(dst, statusShape(status).anthropicType)
+	dst = append(dst, `,"message":`...)
+	dst = jsonx.AppendString(dst, msg)
+	dst = append(dst, `},"request_id":`...)
+	dst = jsonx.AppendString(dst, requestID)
+	return append(dst, '}')
+}
+
+// appendOpenAITranslatedError writes an upstream's error for an OpenAI
+// client: the type follows the status, the code is the upstream's own when
+// it gave one.
+func appendOpenAITranslatedError(dst []byte, status int, msg, param, code, _ string) []byte {
+	shape := statusShape(status)
+	if code == "" {
+		code = shape.openAICode
 	}
-	dst := make([]byte, 0, 96+len(p.message))
+	if dst == nil {
+		dst = make([]byte, 0, 96+len(msg))
+	}
 	dst = append(dst, `{"error":{"message":`...)
-	dst = jsonx.AppendString(dst, p.message)
+	dst = jsonx.AppendString(dst, msg)
 	dst = append(dst, `,"type":`...)
 	dst = jsonx.AppendString(dst, shape.openAIType)
 	dst = append(dst, `,"param":`...)

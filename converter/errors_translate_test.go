@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -60,24 +61,24 @@ func TestTranslateErrorBodyGolden(t *testing.T) {
 	}
 	type tcase struct {
 		name     string
-		from, to Format
+		from, to format.Format
 		status   int
 		body     []byte
 	}
 	var cases []tcase
-	cases = append(cases, tcase{"anthropic_to_openai/400_fixture", Anthropic, OpenAIChat, 400, fixture})
+	cases = append(cases, tcase{"anthropic_to_openai/400_fixture", format.Anthropic, format.OpenAIChat, 400, fixture})
 	for status, body := range anthropicErrorBodies {
-		cases = append(cases, tcase{"anthropic_to_openai/" + strconv.Itoa(status), Anthropic, OpenAIChat, status, []byte(body)})
+		cases = append(cases, tcase{"anthropic_to_openai/" + strconv.Itoa(status), format.Anthropic, format.OpenAIChat, status, []byte(body)})
 	}
 	for status, body := range openAIErrorBodies {
-		cases = append(cases, tcase{"openai_to_anthropic/" + strconv.Itoa(status), OpenAIChat, Anthropic, status, []byte(body)})
+		cases = append(cases, tcase{"openai_to_anthropic/" + strconv.Itoa(status), format.OpenAIChat, format.Anthropic, status, []byte(body)})
 	}
 	for _, o := range oddErrorBodies {
 		cases = append(cases,
-			tcase{"anthropic_to_openai/" + o.name, Anthropic, OpenAIChat, o.status, []byte(o.body)},
-			tcase{"openai_to_anthropic/" + o.name, OpenAIChat, Anthropic, o.status, []byte(o.body)},
-			tcase{"openai_to_openai/" + o.name, OpenAIChat, OpenAIChat, o.status, []byte(o.body)},
-			tcase{"anthropic_to_anthropic/" + o.name, Anthropic, Anthropic, o.status, []byte(o.body)},
+			tcase{"anthropic_to_openai/" + o.name, format.Anthropic, format.OpenAIChat, o.status, []byte(o.body)},
+			tcase{"openai_to_anthropic/" + o.name, format.OpenAIChat, format.Anthropic, o.status, []byte(o.body)},
+			tcase{"openai_to_openai/" + o.name, format.OpenAIChat, format.OpenAIChat, o.status, []byte(o.body)},
+			tcase{"anthropic_to_anthropic/" + o.name, format.Anthropic, format.Anthropic, o.status, []byte(o.body)},
 		)
 	}
 	for _, tc := range cases {
@@ -93,7 +94,7 @@ func TestTranslateErrorBodyGolden(t *testing.T) {
 }
 
 // assertErrorShape checks the keys each SDK relies on.
-func assertErrorShape(t *testing.T, f Format, body []byte) {
+func assertErrorShape(t *testing.T, f format.Format, body []byte) {
 	t.Helper()
 	var v map[string]encjson.RawMessage
 	if err := encjson.Unmarshal(body, &v); err != nil {
@@ -105,7 +106,7 @@ func assertErrorShape(t *testing.T, f Format, body []byte) {
 		return
 	}
 	want := []string{"message", "type", "param", "code"}
-	if f == Anthropic {
+	if f == format.Anthropic {
 		want = []string{"type", "message"}
 		if _, ok := v["request_id"]; !ok && string(v["type"]) == `"error"` {
 			t.Errorf("Anthropic error without request_id: %s", body)
@@ -121,12 +122,12 @@ func assertErrorShape(t *testing.T, f Format, body []byte) {
 func TestTranslateErrorBodySameFormatUnchanged(t *testing.T) {
 	tests := []struct {
 		name string
-		f    Format
+		f    format.Format
 		body string
 	}{
-		{"openai", OpenAIChat, openAIErrorBodies[400]},
-		{"anthropic", Anthropic, anthropicErrorBodies[529]},
-		{"unknown json", OpenAIChat, `{"detail":"x"}`},
+		{"openai", format.OpenAIChat, openAIErrorBodies[400]},
+		{"anthropic", format.Anthropic, anthropicErrorBodies[529]},
+		{"unknown json", format.OpenAIChat, `{"detail":"x"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,7 +178,7 @@ func TestGatewayErrorsGolden(t *testing.T) {
 				e.Param = "messages"
 			}
 			var doc bytes.Buffer
-			for _, f := range []Format{OpenAIChat, Anthropic} {
+			for _, f := range []format.Format{format.OpenAIChat, format.Anthropic} {
 				body := AppendErrorBody(nil, f, e, "req_gw_123")
 				if !encjson.Valid(body) {
 					t.Fatalf("%s body is not valid JSON: %s", f, body)
@@ -208,12 +209,12 @@ func FuzzTranslateErrorBody(f *testing.F) {
 		f.Add(o.status, []byte(o.body), false, false)
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte, fromAnthropic, toAnthropic bool) {
-		from, to := OpenAIChat, OpenAIChat
+		from, to := format.OpenAIChat, format.OpenAIChat
 		if fromAnthropic {
-			from = Anthropic
+			from = format.Anthropic
 		}
 		if toAnthropic {
-			to = Anthropic
+			to = format.Anthropic
 		}
 		out := TranslateErrorBody(from, to, status, body, "req_1")
 		if !jsonx.Valid(out) || !encjson.Valid(out) {

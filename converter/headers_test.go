@@ -5,19 +5,21 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 func TestTranslateResponseHeaders(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	tests := []struct {
 		name     string
-		from, to Format
+		from, to format.Format
 		in       map[string]string
 		want     []Header
 	}{
 		{
 			name: "anthropic to openai",
-			from: Anthropic, to: OpenAIChat,
+			from: format.Anthropic, to: format.OpenAIChat,
 			in: map[string]string{
 				"request-id":                                  "req_011CAbc",
 				"anthropic-ratelimit-requests-limit":          "4000",
@@ -44,7 +46,7 @@ func TestTranslateResponseHeaders(t *testing.T) {
 		},
 		{
 			name: "anthropic reset in the past is 0s, bad reset dropped",
-			from: Anthropic, to: OpenAIChat,
+			from: format.Anthropic, to: format.OpenAIChat,
 			in: map[string]string{
 				"anthropic-ratelimit-requests-reset": "2025-12-31T00:00:00Z",
 				"anthropic-ratelimit-tokens-reset":   "soon",
@@ -53,7 +55,7 @@ func TestTranslateResponseHeaders(t *testing.T) {
 		},
 		{
 			name: "openai to anthropic",
-			from: OpenAIChat, to: Anthropic,
+			from: format.OpenAIChat, to: format.Anthropic,
 			in: map[string]string{
 				"x-request-id":                   "req_abc123",
 				"x-ratelimit-limit-requests":     "10000",
@@ -80,7 +82,7 @@ func TestTranslateResponseHeaders(t *testing.T) {
 		},
 		{
 			name: "openai bare seconds and garbage reset",
-			from: OpenAIChat, to: Anthropic,
+			from: format.OpenAIChat, to: format.Anthropic,
 			in: map[string]string{
 				"x-ratelimit-reset-requests": "2.5",
 				"x-ratelimit-reset-tokens":   "later",
@@ -89,7 +91,7 @@ func TestTranslateResponseHeaders(t *testing.T) {
 		},
 		{
 			name: "openai to openai passes through",
-			from: OpenAIChat, to: OpenAIChat,
+			from: format.OpenAIChat, to: format.OpenAIChat,
 			in: map[string]string{
 				"x-request-id":             "req_1",
 				"x-ratelimit-reset-tokens": "120ms",
@@ -104,7 +106,7 @@ func TestTranslateResponseHeaders(t *testing.T) {
 		},
 		{
 			name: "anthropic to anthropic passes through with input/output splits",
-			from: Anthropic, to: Anthropic,
+			from: format.Anthropic, to: format.Anthropic,
 			in: map[string]string{
 				"request-id":                              "req_2",
 				"anthropic-ratelimit-tokens-reset":        "2026-01-02T03:05:00Z",
@@ -123,7 +125,7 @@ func TestTranslateResponseHeaders(t *testing.T) {
 		},
 		{
 			name: "nothing to pass",
-			from: OpenAIChat, to: Anthropic,
+			from: format.OpenAIChat, to: format.Anthropic,
 			in:   map[string]string{"content-type": "application/json"},
 			want: nil,
 		},
@@ -134,7 +136,7 @@ func TestTranslateResponseHeaders(t *testing.T) {
 			for k, v := range tt.in {
 				h.Set(k, v)
 			}
-			got := TranslateResponseHeaders(tt.from, tt.to, HTTPHeader(h), now, nil)
+			got := TranslateResponseHeaders(tt.from, tt.to, httpHeader(h), now, nil)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %v\nwant %v", got, tt.want)
 			}
@@ -146,9 +148,14 @@ func TestTranslateResponseHeadersAppends(t *testing.T) {
 	h := http.Header{}
 	h.Set("x-request-id", "r")
 	dst := []Header{{"x-existing", "1"}}
-	got := TranslateResponseHeaders(OpenAIChat, Anthropic, HTTPHeader(h), time.Now(), dst)
+	got := TranslateResponseHeaders(format.OpenAIChat, format.Anthropic, httpHeader(h), time.Now(), dst)
 	want := []Header{{"x-existing", "1"}, {"request-id", "r"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
+}
+
+// httpHeader looks headers up in an http.Header.
+func httpHeader(h http.Header) HeaderLookup {
+	return func(name string) string { return h.Get(name) }
 }

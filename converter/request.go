@@ -2,6 +2,8 @@ package converter
 
 import (
 	"errors"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // DefaultMaxTokens is the max_tokens sent to Anthropic when neither the client
@@ -51,7 +53,18 @@ type RequestInfo struct {
 // format f and reads what the ingress needs. It does not decode the messages,
 // so its cost is one pass over the bytes. Errors are *Error of kind
 // KindInvalidRequest, with Param set when a field is at fault.
-func InspectRequest(f Format, body []byte) (RequestInfo, error) {
+func InspectRequest(f format.Format, body []byte) (RequestInfo, error) {
+	c := codecFor(f)
+	if c == nil || c.inspect == nil {
+		return RequestInfo{}, Errorf(KindInternal, "unknown request format %q", f)
+	}
+	return c.inspect(body)
+}
+
+// inspectMessagesRequest is InspectRequest for the two formats whose
+// requests carry a messages array: OpenAI Chat (chat set, which adds
+// max_completion_tokens and stream_options) and Anthropic Messages.
+func inspectMessagesRequest(body []byte, chat bool) (RequestInfo, error) {
 	var info RequestInfo
 	var maxTokens, maxCompletion int64
 	sawMessages := false
@@ -88,13 +101,13 @@ func InspectRequest(f Format, body []byte) (RequestInfo, error) {
 				return err
 			}
 			maxTokens = n
-		case f == OpenAIChat && keyIs(body, m, "max_completion_tokens"):
+		case chat && keyIs(body, m, "max_completion_tokens"):
 			n, err := inspectMaxTokens(body, m, "max_completion_tokens")
 			if err != nil {
 				return err
 			}
 			maxCompletion = n
-		case f == OpenAIChat && keyIs(body, m, "stream_options"):
+		case chat && keyIs(body, m, "stream_options"):
 			info.IncludeUsage = false
 			if isNull(body, m) {
 				return nil
@@ -119,9 +132,6 @@ func InspectRequest(f Format, body []byte) (RequestInfo, error) {
 	})
 	if err != nil {
 		return RequestInfo{}, asRequestError(err)
-	}
-	if !f.Valid() {
-		return RequestInfo{}, Errorf(KindInternal, "unknown request format %q", f)
 	}
 	if !sawMessages {
 		return RequestInfo{}, InvalidParam("messages", "messages is required")
@@ -160,19 +170,33 @@ func asRequestError(err error) *Error {
 // TranslateRequest converts a client request of format from into the upstream
 // format to. When from == to it forwards the bytes, patching only what opts
 // require (model rename, stream_options.include_usage, a default max_tokens
-// for Anthropic) without re-encoding the rest. Errors are *Error of kind
-// KindInvalidRequest naming the field that cannot be carried over.
+// for Anthropic) without re-encoding the rest. A pair of formats without a
+// direct translation goes through the hub: the first hop produces an
+// intermediate hub body (RequestOptions.Intermediate), the second the
+// upstream's. Errors are *Error of kind KindInvalidRequest naming the field
+// that cannot be carried over.
 //
 // The returned slice may alias body when nothing had to change.
-func TranslateRequest(from, to Format, body []byte, opts RequestOptions) ([]byte, error) {
-	switch {
-	case !from.Valid() || !to.Valid():
-		return nil, Errorf(KindInternal, "unsupported translation %q to %q", from, to)
-	case from == to:
-		return patchRequest(from, body, opts)
-	case from == OpenAIChat:
-		return openAIToAnthropicRequest(body, opts)
-	default:
-		return anthropicToOpenAIRequest(body, opts)
+func TranslateRequest(from, to format.Format, body []byte, opts RequestOptions) ([]byte, error) {
+	if from == to {
+		c := codecFor(from)
+		if c == nil || c.patch == nil {
+			return nil, noTranslation(from, to)
+		}
+		return c.patch(body, opts)
 	}
+	first, second, hops := route(from, to)
+	switch hops {
+	case 0:
+		return nil, noTranslation(from, to)
+	case 1:
+		return first.request(body, opts)
+	}
+	hop := opts
+	hop.Intermediate = true
+	mid, err := first.request(body, hop)
+	if err != nil {
+		return nil, err
+	}
+	return second.request(mid, opts)
 }

@@ -10,7 +10,7 @@ import (
 // OpenAI accepts at most four stop sequences.
 const maxOpenAIStop = 4
 
-// anthropicToOpenAIRequest implements CONVERSION §3.1; docs/conversion.md has
+// anthropicToOpenAIRequest implements docs/conversion.md "Anthropic → OpenAI", which has
 // the field table.
 func anthropicToOpenAIRequest(body []byte, opts RequestOptions) ([]byte, error) {
 	var req anRequest

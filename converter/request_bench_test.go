@@ -3,6 +3,8 @@ package converter
 import (
 	"strings"
 	"testing"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // benchOpenAIRequest is a typical agent turn: system prompt, tools, one tool
@@ -52,12 +54,12 @@ func bigOpenAIRequest() []byte {
 func BenchmarkTranslateRequest(b *testing.B) {
 	cases := []struct {
 		name     string
-		from, to Format
+		from, to format.Format
 		body     []byte
 	}{
-		{"openai_to_anthropic", OpenAIChat, Anthropic, []byte(benchOpenAIRequest)},
-		{"anthropic_to_openai", Anthropic, OpenAIChat, []byte(benchAnthropicRequest)},
-		{"openai_to_anthropic_1MB", OpenAIChat, Anthropic, bigOpenAIRequest()},
+		{"openai_to_anthropic", format.OpenAIChat, format.Anthropic, []byte(benchOpenAIRequest)},
+		{"anthropic_to_openai", format.Anthropic, format.OpenAIChat, []byte(benchAnthropicRequest)},
+		{"openai_to_anthropic_1MB", format.OpenAIChat, format.Anthropic, bigOpenAIRequest()},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -75,12 +77,12 @@ func BenchmarkTranslateRequest(b *testing.B) {
 func BenchmarkInspectRequest(b *testing.B) {
 	cases := []struct {
 		name string
-		f    Format
+		f    format.Format
 		body []byte
 	}{
-		{"openai", OpenAIChat, []byte(benchOpenAIRequest)},
-		{"anthropic", Anthropic, []byte(benchAnthropicRequest)},
-		{"openai_1MB", OpenAIChat, bigOpenAIRequest()},
+		{"openai", format.OpenAIChat, []byte(benchOpenAIRequest)},
+		{"anthropic", format.Anthropic, []byte(benchAnthropicRequest)},
+		{"openai_1MB", format.OpenAIChat, bigOpenAIRequest()},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -102,7 +104,7 @@ func BenchmarkPatchRequest(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := TranslateRequest(OpenAIChat, OpenAIChat, body, RequestOptions{Model: "gpt-4.1", IncludeUsage: true}); err != nil {
+		if _, err := TranslateRequest(format.OpenAIChat, format.OpenAIChat, body, RequestOptions{Model: "gpt-4.1", IncludeUsage: true}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -49,11 +50,11 @@ func FuzzInspectRequest(f *testing.F) {
 	addGoldenSeeds(f, func(b []byte) { f.Add(b, false); f.Add(b, true) })
 	f.Add([]byte(`{"model":"m\u00e9","messages":[],"stream":true,"max_tokens":1e2}`), false)
 	f.Fuzz(func(t *testing.T, body []byte, anthropic bool) {
-		format := OpenAIChat
+		f := format.OpenAIChat
 		if anthropic {
-			format = Anthropic
+			f = format.Anthropic
 		}
-		_, err := InspectRequest(format, body)
+		_, err := InspectRequest(f, body)
 		if err == nil && !encjson.Valid(body) {
 			t.Fatalf("InspectRequest accepted invalid JSON %q", body)
 		}
@@ -69,7 +70,7 @@ func FuzzInspectRequest(f *testing.F) {
 func FuzzTranslateRequestOpenAIToAnthropic(f *testing.F) {
 	addGoldenSeeds(f, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
-		out, err := TranslateRequest(OpenAIChat, Anthropic, body, RequestOptions{})
+		out, err := TranslateRequest(format.OpenAIChat, format.Anthropic, body, RequestOptions{})
 		checkOutputJSON(t, out, err)
 	})
 }
@@ -77,7 +78,7 @@ func FuzzTranslateRequestOpenAIToAnthropic(f *testing.F) {
 func FuzzTranslateRequestAnthropicToOpenAI(f *testing.F) {
 	addGoldenSeeds(f, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
-		out, err := TranslateRequest(Anthropic, OpenAIChat, body, RequestOptions{IncludeUsage: true})
+		out, err := TranslateRequest(format.Anthropic, format.OpenAIChat, body, RequestOptions{IncludeUsage: true})
 		checkOutputJSON(t, out, err)
 	})
 }
@@ -91,11 +92,11 @@ func FuzzPatchRequest(f *testing.F) {
 		f.Add(b, "claude-opus-4-1", false, true)
 	})
 	f.Fuzz(func(t *testing.T, body []byte, model string, includeUsage, anthropic bool) {
-		format := OpenAIChat
+		fm := format.OpenAIChat
 		if anthropic {
-			format = Anthropic
+			fm = format.Anthropic
 		}
-		out, err := TranslateRequest(format, format, body, RequestOptions{Model: model, IncludeUsage: includeUsage})
+		out, err := TranslateRequest(fm, fm, body, RequestOptions{Model: model, IncludeUsage: includeUsage})
 		checkOutputJSON(t, out, err)
 		if err != nil {
 			return
@@ -140,7 +141,7 @@ func FuzzRequestTypesMatchEncodingJSON(f *testing.F) {
 			// Refused before decoding (walkTopObject): the codecs differ
 			// on invalid UTF-8, goccy keeping the bytes, encoding/json
 			// substituting U+FFFD.
-			if _, err := InspectRequest(OpenAIChat, body); err == nil {
+			if _, err := InspectRequest(format.OpenAIChat, body); err == nil {
 				t.Fatal("InspectRequest accepted invalid UTF-8")
 			}
 			return

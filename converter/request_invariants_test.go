@@ -4,9 +4,11 @@ import (
 	encjson "encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
-// Structural rules the upstream APIs enforce (CONVERSION §7), checked on
+// Structural rules the upstream APIs enforce (docs/conversion.md, "OpenAI → Anthropic"), checked on
 // every translated request the tests produce.
 
 // checkAnthropicInvariants enforces: no empty text blocks or messages
@@ -158,7 +160,7 @@ func TestGoldenOutputsKeepInvariants(t *testing.T) {
 				if err != nil {
 					return // error cases are covered by their .err.json
 				}
-				if d.to == Anthropic {
+				if d.to == format.Anthropic {
 					checkAnthropicInvariants(t, out)
 				} else {
 					checkOpenAIInvariants(t, out)

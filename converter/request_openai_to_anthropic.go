@@ -39,7 +39,7 @@ const maxToolNameLen = 64
 // tool_result blocks without a tools list, while OpenAI accepts them.
 const placeholderToolName = "unavailable_tool"
 
-// openAIToAnthropicRequest implements CONVERSION §1; docs/conversion.md has
+// openAIToAnthropicRequest implements docs/conversion.md "OpenAI → Anthropic", which has
 // the field table.
 func openAIToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, error) {
 	var req oaRequest

@@ -18,13 +18,15 @@ type splice struct {
 	text       []byte
 }
 
-// patchRequest applies opts to a request that keeps its format:
+// patchRequest applies opts to a request that keeps its format, one with a
+// messages array:
 //   - every top-level "model" value becomes opts.Model (inserted if absent);
-//   - OpenAI, streaming, opts.IncludeUsage: stream_options.include_usage=true;
-//   - Anthropic: max_tokens is inserted when the client gave none.
+//   - streamOptions (OpenAI Chat), streaming, opts.IncludeUsage:
+//     stream_options.include_usage=true;
+//   - maxTokens (Anthropic): max_tokens is inserted when the client gave none.
 //
 // Nested "model" keys (inside metadata, tools, …) are never touched.
-func patchRequest(f Format, body []byte, opts RequestOptions) ([]byte, error) {
+func patchRequest(body []byte, opts RequestOptions, streamOptions, maxTokensRequired bool) ([]byte, error) {
 	var (
 		models         []member
 		streamOpts     []member
@@ -72,7 +74,7 @@ func patchRequest(f Format, body []byte, opts RequestOptions) ([]byte, error) {
 			edits = append(edits, splice{m.valStart, m.valEnd, q})
 		}
 	}
-	if f == OpenAIChat && opts.IncludeUsage && stream {
+	if streamOptions && opts.IncludeUsage && stream {
 		if len(streamOpts) == 0 {
 			inserts = append(inserts, []byte(`"stream_options":{"include_usage":true}`))
 		}
@@ -84,7 +86,7 @@ func patchRequest(f Format, body []byte, opts RequestOptions) ([]byte, error) {
 			edits = append(edits, e...)
 		}
 	}
-	if f == Anthropic && !haveMaxTokens {
+	if maxTokensRequired && !haveMaxTokens {
 		n := strconv.AppendInt(nil, opts.defaultMaxTokens(), 10)
 		if len(maxTokens) == 0 {
 			inserts = append(inserts, append([]byte(`"max_tokens":`), n...))

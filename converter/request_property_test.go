@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // The round-trip property: a request translated OpenAI → Anthropic → OpenAI
@@ -316,12 +318,12 @@ func TestRequestRoundTripKeepsSupportedFields(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mid, err := TranslateRequest(OpenAIChat, Anthropic, in, RequestOptions{})
+			mid, err := TranslateRequest(format.OpenAIChat, format.Anthropic, in, RequestOptions{})
 			if err != nil {
 				t.Fatalf("to Anthropic: %v\n%s", err, in)
 			}
 			checkAnthropicInvariants(t, mid)
-			out, err := TranslateRequest(Anthropic, OpenAIChat, mid, RequestOptions{IncludeUsage: true})
+			out, err := TranslateRequest(format.Anthropic, format.OpenAIChat, mid, RequestOptions{IncludeUsage: true})
 			if err != nil {
 				t.Fatalf("back to OpenAI: %v\n%s", err, mid)
 			}

@@ -10,18 +10,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
 // requestDirs maps each testdata/request sub-directory to its translation.
 var requestDirs = []struct {
 	dir      string
-	from, to Format
+	from, to format.Format
 }{
-	{"openai_to_anthropic", OpenAIChat, Anthropic},
-	{"anthropic_to_openai", Anthropic, OpenAIChat},
-	{"openai_to_openai", OpenAIChat, OpenAIChat},
-	{"anthropic_to_anthropic", Anthropic, Anthropic},
+	{"openai_to_anthropic", format.OpenAIChat, format.Anthropic},
+	{"anthropic_to_openai", format.Anthropic, format.OpenAIChat},
+	{"openai_to_openai", format.OpenAIChat, format.OpenAIChat},
+	{"anthropic_to_anthropic", format.Anthropic, format.Anthropic},
 }
 
 // caseOptions is the optional <case>.opts.json beside a request case.
@@ -100,7 +101,7 @@ func TestTranslateRequestGolden(t *testing.T) {
 					if _, statErr := os.Stat(base + ".want.json"); statErr == nil && !*update {
 						t.Fatalf("unexpected error %v (a .want.json exists)", err)
 					}
-					checkGolden(t, base+".err.json", indentJSON(t, AppendErrorBody(nil, OpenAIChat, e, "")))
+					checkGolden(t, base+".err.json", indentJSON(t, AppendErrorBody(nil, format.OpenAIChat, e, "")))
 					return
 				}
 				if _, statErr := os.Stat(base + ".err.json"); statErr == nil && !*update {
@@ -125,16 +126,16 @@ func TestTranslateRequestGolden(t *testing.T) {
 func TestTranslateRequestErrorsNameTheField(t *testing.T) {
 	tests := []struct {
 		name     string
-		from, to Format
+		from, to format.Format
 		body     string
 		param    string
 	}{
-		{"n", OpenAIChat, Anthropic, `{"model":"m","n":3,"messages":[{"role":"user","content":"x"}]}`, "n"},
-		{"temperature", OpenAIChat, Anthropic, `{"model":"m","temperature":2,"messages":[{"role":"user","content":"x"}]}`, "temperature"},
-		{"image media type", OpenAIChat, Anthropic, `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/tiff;base64,AA=="}}]}]}`, "messages[0].content[0].image_url.url"},
-		{"input audio", OpenAIChat, Anthropic, `{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}`, "messages[0].content[0].input_audio"},
-		{"stop sequences", Anthropic, OpenAIChat, `{"model":"m","max_tokens":1,"stop_sequences":["a","b","c","d","e"],"messages":[{"role":"user","content":"x"}]}`, "stop_sequences"},
-		{"stream_options type", OpenAIChat, OpenAIChat, `{"model":"m","stream":true,"stream_options":3,"messages":[]}`, "stream_options"},
+		{"n", format.OpenAIChat, format.Anthropic, `{"model":"m","n":3,"messages":[{"role":"user","content":"x"}]}`, "n"},
+		{"temperature", format.OpenAIChat, format.Anthropic, `{"model":"m","temperature":2,"messages":[{"role":"user","content":"x"}]}`, "temperature"},
+		{"image media type", format.OpenAIChat, format.Anthropic, `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/tiff;base64,AA=="}}]}]}`, "messages[0].content[0].image_url.url"},
+		{"input audio", format.OpenAIChat, format.Anthropic, `{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}`, "messages[0].content[0].input_audio"},
+		{"stop sequences", format.Anthropic, format.OpenAIChat, `{"model":"m","max_tokens":1,"stop_sequences":["a","b","c","d","e"],"messages":[{"role":"user","content":"x"}]}`, "stop_sequences"},
+		{"stream_options type", format.OpenAIChat, format.OpenAIChat, `{"model":"m","stream":true,"stream_options":3,"messages":[]}`, "stream_options"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,35 +154,35 @@ func TestTranslateRequestErrorsNameTheField(t *testing.T) {
 func TestInspectRequest(t *testing.T) {
 	tests := []struct {
 		name  string
-		f     Format
+		f     format.Format
 		body  string
 		want  RequestInfo
 		param string // expected error param; "-" for an error without one
 	}{
-		{"openai minimal", OpenAIChat, `{"model":"gpt-4o","messages":[]}`, RequestInfo{Model: "gpt-4o"}, ""},
-		{"openai stream with usage", OpenAIChat, `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[]}`, RequestInfo{Model: "gpt-4o", Stream: true, IncludeUsage: true}, ""},
-		{"openai max_completion_tokens wins", OpenAIChat, `{"max_tokens":10,"max_completion_tokens":20,"messages":[],"model":"m"}`, RequestInfo{Model: "m", MaxTokens: 20}, ""},
-		{"openai max_tokens", OpenAIChat, `{"max_tokens":10,"messages":[],"model":"m"}`, RequestInfo{Model: "m", MaxTokens: 10}, ""},
-		{"openai integral float", OpenAIChat, `{"max_tokens":1e3,"messages":[]}`, RequestInfo{MaxTokens: 1000}, ""},
-		{"anthropic", Anthropic, ` {"model":"claude","max_tokens":512,"stream":true,"messages":[{"role":"user","content":"model"}]} `, RequestInfo{Model: "claude", Stream: true, MaxTokens: 512}, ""},
-		{"anthropic ignores stream_options", Anthropic, `{"model":"c","stream_options":{"include_usage":true},"messages":[]}`, RequestInfo{Model: "c"}, ""},
-		{"escaped key and value", OpenAIChat, `{"mod\u0065l":"gpt\u002d4o","messages":[]}`, RequestInfo{Model: "gpt-4o"}, ""},
-		{"null fields", OpenAIChat, `{"model":null,"stream":null,"max_tokens":null,"stream_options":null,"messages":[]}`, RequestInfo{}, ""},
-		{"nested model ignored", OpenAIChat, `{"metadata":{"model":"x"},"model":"y","messages":[]}`, RequestInfo{Model: "y"}, ""},
-		{"model not a string", OpenAIChat, `{"model":3,"messages":[]}`, RequestInfo{}, "model"},
-		{"stream not a bool", OpenAIChat, `{"stream":"yes","messages":[]}`, RequestInfo{}, "stream"},
-		{"max_tokens fraction", Anthropic, `{"max_tokens":1.5,"messages":[]}`, RequestInfo{}, "max_tokens"},
-		{"max_tokens zero", Anthropic, `{"max_tokens":0,"messages":[]}`, RequestInfo{}, "max_tokens"},
-		{"include_usage not bool", OpenAIChat, `{"stream_options":{"include_usage":1},"messages":[]}`, RequestInfo{}, "stream_options.include_usage"},
-		{"messages missing", OpenAIChat, `{"model":"m"}`, RequestInfo{}, "messages"},
-		{"messages not array", OpenAIChat, `{"model":"m","messages":{}}`, RequestInfo{}, "messages"},
-		{"array body", OpenAIChat, `[]`, RequestInfo{}, "-"},
-		{"truncated", OpenAIChat, `{"model":"m","messages":[`, RequestInfo{}, "-"},
-		{"trailing data", OpenAIChat, `{"messages":[]}{}`, RequestInfo{}, "-"},
-		{"bad escape", OpenAIChat, `{"messages":[],"x":"\q"}`, RequestInfo{}, "-"},
-		{"control char", OpenAIChat, "{\"messages\":[],\"x\":\"a\x01\"}", RequestInfo{}, "-"},
-		{"bad number", OpenAIChat, `{"messages":[],"x":01}`, RequestInfo{}, "-"},
-		{"empty", OpenAIChat, ``, RequestInfo{}, "-"},
+		{"openai minimal", format.OpenAIChat, `{"model":"gpt-4o","messages":[]}`, RequestInfo{Model: "gpt-4o"}, ""},
+		{"openai stream with usage", format.OpenAIChat, `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[]}`, RequestInfo{Model: "gpt-4o", Stream: true, IncludeUsage: true}, ""},
+		{"openai max_completion_tokens wins", format.OpenAIChat, `{"max_tokens":10,"max_completion_tokens":20,"messages":[],"model":"m"}`, RequestInfo{Model: "m", MaxTokens: 20}, ""},
+		{"openai max_tokens", format.OpenAIChat, `{"max_tokens":10,"messages":[],"model":"m"}`, RequestInfo{Model: "m", MaxTokens: 10}, ""},
+		{"openai integral float", format.OpenAIChat, `{"max_tokens":1e3,"messages":[]}`, RequestInfo{MaxTokens: 1000}, ""},
+		{"anthropic", format.Anthropic, ` {"model":"claude","max_tokens":512,"stream":true,"messages":[{"role":"user","content":"model"}]} `, RequestInfo{Model: "claude", Stream: true, MaxTokens: 512}, ""},
+		{"anthropic ignores stream_options", format.Anthropic, `{"model":"c","stream_options":{"include_usage":true},"messages":[]}`, RequestInfo{Model: "c"}, ""},
+		{"escaped key and value", format.OpenAIChat, `{"mod\u0065l":"gpt\u002d4o","messages":[]}`, RequestInfo{Model: "gpt-4o"}, ""},
+		{"null fields", format.OpenAIChat, `{"model":null,"stream":null,"max_tokens":null,"stream_options":null,"messages":[]}`, RequestInfo{}, ""},
+		{"nested model ignored", format.OpenAIChat, `{"metadata":{"model":"x"},"model":"y","messages":[]}`, RequestInfo{Model: "y"}, ""},
+		{"model not a string", format.OpenAIChat, `{"model":3,"messages":[]}`, RequestInfo{}, "model"},
+		{"stream not a bool", format.OpenAIChat, `{"stream":"yes","messages":[]}`, RequestInfo{}, "stream"},
+		{"max_tokens fraction", format.Anthropic, `{"max_tokens":1.5,"messages":[]}`, RequestInfo{}, "max_tokens"},
+		{"max_tokens zero", format.Anthropic, `{"max_tokens":0,"messages":[]}`, RequestInfo{}, "max_tokens"},
+		{"include_usage not bool", format.OpenAIChat, `{"stream_options":{"include_usage":1},"messages":[]}`, RequestInfo{}, "stream_options.include_usage"},
+		{"messages missing", format.OpenAIChat, `{"model":"m"}`, RequestInfo{}, "messages"},
+		{"messages not array", format.OpenAIChat, `{"model":"m","messages":{}}`, RequestInfo{}, "messages"},
+		{"array body", format.OpenAIChat, `[]`, RequestInfo{}, "-"},
+		{"truncated", format.OpenAIChat, `{"model":"m","messages":[`, RequestInfo{}, "-"},
+		{"trailing data", format.OpenAIChat, `{"messages":[]}{}`, RequestInfo{}, "-"},
+		{"bad escape", format.OpenAIChat, `{"messages":[],"x":"\q"}`, RequestInfo{}, "-"},
+		{"control char", format.OpenAIChat, "{\"messages\":[],\"x\":\"a\x01\"}", RequestInfo{}, "-"},
+		{"bad number", format.OpenAIChat, `{"messages":[],"x":01}`, RequestInfo{}, "-"},
+		{"empty", format.OpenAIChat, ``, RequestInfo{}, "-"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,7 +229,7 @@ func TestInspectRequestAgreesWithDecoder(t *testing.T) {
 
 func TestPatchRequestKeepsBodyWhenNothingChanges(t *testing.T) {
 	body := []byte(`{"model":"gpt-4o","messages":[]}`)
-	got, err := TranslateRequest(OpenAIChat, OpenAIChat, body, RequestOptions{IncludeUsage: true})
+	got, err := TranslateRequest(format.OpenAIChat, format.OpenAIChat, body, RequestOptions{IncludeUsage: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -37,34 +38,68 @@ type ResponseOptions struct {
 // TranslateResponse converts a non-streamed upstream answer (format from) to
 // the client's format to and returns the usage it reports. When from == to
 // the bytes are forwarded, with only the model patched when opts.Model is set,
-// and the usage is still extracted.
-func TranslateResponse(from, to Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
-	switch {
-	case from == to && from.Valid():
-		return forwardResponse(from, body, opts)
-	case from == Anthropic && to == OpenAIChat:
-		var r anthropicResponse
-		if err := decodeUpstream(body, &r); err != nil {
-			return nil, Usage{}, badUpstreamBody(err)
+// and the usage is still extracted. A pair of formats without a direct
+// translation goes through the hub; the usage is the upstream's.
+func TranslateResponse(from, to format.Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
+	if from == to {
+		c := codecFor(from)
+		if c == nil || c.forward == nil {
+			return nil, Usage{}, noTranslation(from, to)
 		}
-		return appendOpenAICompletion(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
-	case from == OpenAIChat && to == Anthropic:
-		var r openAICompletion
-		if err := decodeUpstream(body, &r); err != nil {
-			return nil, Usage{}, badUpstreamBody(err)
-		}
-		return appendAnthropicMessage(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
+		return c.forward(body, opts)
 	}
-	return nil, Usage{}, Errorf(KindInternal, "no response translation from %q to %q", from, to)
+	first, second, hops := route(from, to)
+	if hops == 0 {
+		return nil, Usage{}, noTranslation(from, to)
+	}
+	out, usage, err := first.response(body, opts)
+	if err != nil || hops == 1 {
+		return out, usage, err
+	}
+	out, _, err = second.response(out, opts)
+	return out, usage, err
+}
+
+// anthropicToOpenAIResponse writes an Anthropic message as a chat.completion.
+func anthropicToOpenAIResponse(body []byte, opts ResponseOptions) ([]byte, Usage, error) {
+	var r anthropicResponse
+	if err := decodeUpstream(body, &r); err != nil {
+		return nil, Usage{}, badUpstreamBody(err)
+	}
+	return appendOpenAICompletion(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
+}
+
+// openAIToAnthropicResponse writes a chat.completion as an Anthropic message.
+func openAIToAnthropicResponse(body []byte, opts ResponseOptions) ([]byte, Usage, error) {
+	var r openAICompletion
+	if err := decodeUpstream(body, &r); err != nil {
+		return nil, Usage{}, badUpstreamBody(err)
+	}
+	return appendAnthropicMessage(make([]byte, 0, len(body)+256), &r, opts), r.Usage.gateway(), nil
 }
 
 func badUpstreamBody(err error) *Error {
 	return Errorf(KindUpstreamUnavailable, "the upstream answer is not valid JSON: %v", err)
 }
 
+// usageReader decodes the usage object of an answer of one format.
+type usageReader func(raw []byte) (Usage, error)
+
+func openAIUsage(raw []byte) (Usage, error) {
+	var usage *openAIResponseUsage
+	err := decodeUpstream(raw, &usage)
+	return usage.gateway(), err
+}
+
+func anthropicUsage(raw []byte) (Usage, error) {
+	var usage anthropicResponseUsage
+	err := decodeUpstream(raw, &usage)
+	return usage.gateway(), err
+}
+
 // forwardResponse passes a same-format answer through untouched, except for
-// the model name, and reads its usage.
-func forwardResponse(f Format, body []byte, opts ResponseOptions) ([]byte, Usage, error) {
+// the model name, and reads its usage with readUsage.
+func forwardResponse(body []byte, opts ResponseOptions, readUsage usageReader) ([]byte, Usage, error) {
 	// One pass of the scanner checks the answer and finds its usage, the
 	// only member decoded: the rest is not built into values that would be
 	// thrown away.
@@ -83,19 +118,9 @@ func forwardResponse(f Format, body []byte, opts ResponseOptions) ([]byte, Usage
 	}
 	var u Usage
 	if found {
-		raw := body[usage.valStart:usage.valEnd]
-		if f == Anthropic {
-			var usage anthropicResponseUsage
-			if err := decodeUpstream(raw, &usage); err != nil {
-				return nil, Usage{}, badUpstreamBody(err)
-			}
-			u = usage.gateway()
-		} else {
-			var usage *openAIResponseUsage
-			if err := decodeUpstream(raw, &usage); err != nil {
-				return nil, Usage{}, badUpstreamBody(err)
-			}
-			u = usage.gateway()
+		var err error
+		if u, err = readUsage(body[usage.valStart:usage.valEnd]); err != nil {
+			return nil, Usage{}, badUpstreamBody(err)
 		}
 	}
 	if opts.Model == "" {
@@ -105,7 +130,7 @@ func forwardResponse(f Format, body []byte, opts ResponseOptions) ([]byte, Usage
 }
 
 // appendOpenAICompletion writes an Anthropic answer as a chat.completion
-// (CONVERSION §2): text blocks concatenated, tool_use blocks as tool calls
+// (docs/conversion.md, "Answers and streams"): text blocks concatenated, tool_use blocks as tool calls
 // numbered by ordinal, thinking as reasoning_content plus thinking_blocks.
 func appendOpenAICompletion(dst []byte, r *anthropicResponse, opts ResponseOptions) []byte {
 	model := r.Model
@@ -241,7 +266,7 @@ func appendThinkingBlock(dst []byte, typ, thinking, signature, data string) []by
 
 // appendArguments writes a tool_use input as an OpenAI arguments string.
 // Clients JSON.parse it, so an absent, null or non-object input becomes "{}"
-// (CONVERSION §7.4).
+// (docs/conversion.md, "Answers and streams").
 func appendArguments(dst []byte, input []byte) []byte {
 	if !isJSONObject(input) {
 		return append(dst, `"{}"`...)
@@ -266,7 +291,7 @@ func appendStringBody(dst []byte, s string) []byte {
 	return dst[:len(dst)-2]
 }
 
-// appendOpenAIUsage writes a usage object (CONVERSION §2): prompt_tokens
+// appendOpenAIUsage writes a usage object (docs/conversion.md, "Answers and streams"): prompt_tokens
 // counts every input token, cached ones included. reasoning < 0 omits
 // completion_tokens_details. The cache counts are also written as litellm's
 // top-level extension fields when set, which keeps cache writes across a
@@ -298,7 +323,7 @@ func appendOpenAIUsage(dst []byte, u Usage, reasoning int64) []byte {
 }
 
 // appendAnthropicUsage writes the usage of an answer or of message_delta
-// (CONVERSION §3.2): input_tokens excludes the cached tokens.
+// (docs/conversion.md, "Answers and streams"): input_tokens excludes the cached tokens.
 func appendAnthropicUsage(dst []byte, u Usage) []byte {
 	dst = append(dst, `{"input_tokens":`...)
 	dst = strconv.AppendInt(dst, anthropicInputTokens(u), 10)
@@ -320,7 +345,7 @@ func anthropicInputTokens(u Usage) int64 {
 }
 
 // finishReasonFor maps an Anthropic stop_reason to an OpenAI finish_reason
-// (CONVERSION §2); "" stays "" (not known yet) and unknown values are "stop".
+// (docs/conversion.md, "Answers and streams"); "" stays "" (not known yet) and unknown values are "stop".
 func finishReasonFor(stop string) string {
 	switch stop {
 	case "":
@@ -337,7 +362,7 @@ func finishReasonFor(stop string) string {
 }
 
 // stopReasonFor maps an OpenAI finish_reason to an Anthropic stop_reason
-// (CONVERSION §3.2). OpenAI does not say which stop sequence matched, so
+// (docs/conversion.md, "Answers and streams"). OpenAI does not say which stop sequence matched, so
 // "stop" is always end_turn.
 func stopReasonFor(finish string) string {
 	switch finish {
@@ -377,7 +402,7 @@ func responseToolID(id string, ordinal int) string {
 }
 
 // appendAnthropicMessage writes an OpenAI answer as an Anthropic message
-// (CONVERSION §3.2): thinking, then text, then one tool_use per tool call.
+// (docs/conversion.md, "Answers and streams"): thinking, then text, then one tool_use per tool call.
 func appendAnthropicMessage(dst []byte, r *openAICompletion, opts ResponseOptions) []byte {
 	model := r.Model
 	if opts.Model != "" {
@@ -431,7 +456,7 @@ func appendAnthropicMessage(dst []byte, r *openAICompletion, opts ResponseOption
 		dst = jsonx.AppendString(dst, name)
 		dst = append(dst, `,"input":`...)
 		// Empty or malformed arguments (cut off at max_tokens) become {}
-		// (CONVERSION §7.4).
+		// (docs/conversion.md, "Answers and streams").
 		if a := []byte(args); isJSONObject(a) {
 			dst = append(dst, bytes.TrimSpace(a)...)
 		} else {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // goldenOptions is the optional <case>.opts.json beside a golden input.
@@ -19,17 +21,17 @@ type goldenOptions struct {
 }
 
 // directionFormats maps a testdata directory name to its formats.
-var directionFormats = map[string][2]Format{
-	"anthropic_to_openai":   {Anthropic, OpenAIChat},
-	"openai_to_anthropic":   {OpenAIChat, Anthropic},
-	"anthropic_passthrough": {Anthropic, Anthropic},
-	"openai_passthrough":    {OpenAIChat, OpenAIChat},
+var directionFormats = map[string][2]format.Format{
+	"anthropic_to_openai":   {format.Anthropic, format.OpenAIChat},
+	"openai_to_anthropic":   {format.OpenAIChat, format.Anthropic},
+	"anthropic_passthrough": {format.Anthropic, format.Anthropic},
+	"openai_passthrough":    {format.OpenAIChat, format.OpenAIChat},
 }
 
 // goldenCase is one input file of a golden directory with its options.
 type goldenCase struct {
 	name, dir string
-	from, to  Format
+	from, to  format.Format
 	in        []byte
 	opts      goldenOptions
 	wantPath  string
@@ -104,37 +106,37 @@ func TestResponseGolden(t *testing.T) {
 func TestTranslateResponseUsage(t *testing.T) {
 	tests := []struct {
 		name     string
-		from, to Format
+		from, to format.Format
 		body     string
 		want     Usage
 	}{
 		{
 			name: "anthropic input excludes cache, gateway input includes it",
-			from: Anthropic, to: OpenAIChat,
+			from: format.Anthropic, to: format.OpenAIChat,
 			body: `{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":"end_turn","usage":{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":5,"output_tokens":7}}`,
 			want: Usage{InputTokens: 115, OutputTokens: 7, CacheReadTokens: 100, CacheWriteTokens: 5},
 		},
 		{
 			name: "openai prompt tokens include cached tokens",
-			from: OpenAIChat, to: Anthropic,
+			from: format.OpenAIChat, to: format.Anthropic,
 			body: `{"id":"chatcmpl-1","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":120,"completion_tokens":3,"total_tokens":123,"prompt_tokens_details":{"cached_tokens":100}}}`,
 			want: Usage{InputTokens: 120, OutputTokens: 3, CacheReadTokens: 100},
 		},
 		{
 			name: "openai pass-through still extracts usage",
-			from: OpenAIChat, to: OpenAIChat,
+			from: format.OpenAIChat, to: format.OpenAIChat,
 			body: `{"id":"chatcmpl-1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4,"total_tokens":13}}`,
 			want: Usage{InputTokens: 9, OutputTokens: 4},
 		},
 		{
 			name: "anthropic pass-through still extracts usage",
-			from: Anthropic, to: Anthropic,
+			from: format.Anthropic, to: format.Anthropic,
 			body: `{"id":"msg_1","content":[],"usage":{"input_tokens":3,"cache_read_input_tokens":2,"output_tokens":1}}`,
 			want: Usage{InputTokens: 5, OutputTokens: 1, CacheReadTokens: 2},
 		},
 		{
 			name: "missing usage is zero",
-			from: OpenAIChat, to: Anthropic,
+			from: format.OpenAIChat, to: format.Anthropic,
 			body: `{"id":"chatcmpl-1","choices":[{"index":0,"message":{"content":"x"},"finish_reason":"stop"}]}`,
 			want: Usage{},
 		},
@@ -155,13 +157,13 @@ func TestTranslateResponseUsage(t *testing.T) {
 func TestTranslateResponseErrors(t *testing.T) {
 	tests := []struct {
 		name     string
-		from, to Format
+		from, to format.Format
 		body     string
 	}{
-		{"truncated anthropic body", Anthropic, OpenAIChat, `{"id":"msg_1","content":[`},
-		{"openai body is an array", OpenAIChat, Anthropic, `[1,2]`},
-		{"pass-through of invalid JSON", OpenAIChat, OpenAIChat, `{"id":`},
-		{"unknown format", Format("x"), OpenAIChat, `{}`},
+		{"truncated anthropic body", format.Anthropic, format.OpenAIChat, `{"id":"msg_1","content":[`},
+		{"openai body is an array", format.OpenAIChat, format.Anthropic, `[1,2]`},
+		{"pass-through of invalid JSON", format.OpenAIChat, format.OpenAIChat, `{"id":`},
+		{"unknown format", format.Format("x"), format.OpenAIChat, `{}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,11 +186,11 @@ func TestResponseRoundTrip(t *testing.T) {
 		`{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}}],` +
 		`"stop_reason":"tool_use","stop_sequence":null,` +
 		`"usage":{"input_tokens":10,"cache_creation_input_tokens":4,"cache_read_input_tokens":20,"output_tokens":30}}`)
-	mid, u1, err := TranslateResponse(Anthropic, OpenAIChat, in, ResponseOptions{})
+	mid, u1, err := TranslateResponse(format.Anthropic, format.OpenAIChat, in, ResponseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, u2, err := TranslateResponse(OpenAIChat, Anthropic, mid, ResponseOptions{})
+	back, u2, err := TranslateResponse(format.OpenAIChat, format.Anthropic, mid, ResponseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,10 +225,10 @@ func TestResponseTypesMatchEncodingJSON(t *testing.T) {
 
 // checkSameDecoding decodes body into the response type of format f with
 // jsonx and with encoding/json and compares the results.
-func checkSameDecoding(t *testing.T, f Format, body []byte) {
+func checkSameDecoding(t *testing.T, f format.Format, body []byte) {
 	t.Helper()
 	var std, ours any
-	if f == Anthropic {
+	if f == format.Anthropic {
 		std, ours = new(anthropicResponse), new(anthropicResponse)
 	} else {
 		std, ours = new(openAICompletion), new(openAICompletion)

@@ -155,3 +155,58 @@ func TestResponsesStreamUsage(t *testing.T) {
 		})
 	}
 }
+
+func TestResponsesAnswerShape(t *testing.T) {
+	body := []byte(`{"model":"gpt-5-codex","reasoning":{"effort":"high","summary":"auto"},"tools":[
+		{"type":"custom","name":"apply_patch","format":{"type":"grammar","syntax":"lark","definition":"start: /.+/"}},
+		{"type":"local_shell"},
+		{"type":"function","name":"shell","parameters":{"type":"object"}},
+		{"type":"namespace","name":"mcp__github__","tools":[{"type":"function","name":"issue","parameters":{"type":"object"}}]}],
+		"input":"hi"}`)
+	summary, tools := ResponsesAnswerShape(body)
+	if !summary {
+		t.Error("summary not seen")
+	}
+	want := map[string]ResponsesTool{
+		"apply_patch":        {Kind: ResponsesToolCustom},
+		"local_shell":        {Kind: ResponsesToolLocalShell},
+		"mcp__github__issue": {Kind: ResponsesToolNamespaced, Namespace: "mcp__github__", Name: "issue"},
+	}
+	if len(tools) != len(want) {
+		t.Fatalf("tools %+v, want %+v", tools, want)
+	}
+	for name, w := range want {
+		if tools[name] != w {
+			t.Errorf("%s: %+v, want %+v", name, tools[name], w)
+		}
+	}
+	// The answer to a call of each gives it back as declared, and reading
+	// that answer back names the tools as the request side did.
+	msg := []byte(`{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[` +
+		`{"type":"tool_use","id":"t1","name":"apply_patch","input":{"input":"*** Begin Patch"}},` +
+		`{"type":"tool_use","id":"t2","name":"local_shell","input":{"type":"exec","command":["ls"]}},` +
+		`{"type":"tool_use","id":"t3","name":"mcp__github__issue","input":{"n":1}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":1}}`)
+	out, _, err := anthropicToResponsesResponse(msg, ResponseOptions{Tools: tools})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r rsOutResponse
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Output) != 3 || r.Output[0].Type != "custom_tool_call" || r.Output[1].Type != "local_shell_call" ||
+		r.Output[2].Name != "issue" || r.Output[2].Namespace != "mcp__github__" {
+		t.Fatalf("answer %s", out)
+	}
+	for i, name := range []string{"apply_patch", "local_shell", "mcp__github__issue"} {
+		if got := hubToolName(&r.Output[i]); got != name {
+			t.Errorf("item %d read back as %q, want %q", i, got, name)
+		}
+	}
+	if s, tools := ResponsesAnswerShape([]byte(`{"model":"m","reasoning":{"summary":"none"}}`)); s || tools != nil {
+		t.Errorf("summary none: %v %v", s, tools)
+	}
+	if s, _ := ResponsesAnswerShape([]byte(`{"model":"m","reasoning":{"generate_summary":"concise"}}`)); !s {
+		t.Error("generate_summary not seen")
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // Through the hub: a Chat upstream's stream reaches a Responses client as
@@ -25,7 +27,7 @@ func TestResponsesStreamFromChatThroughHub(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hub, _ := feedStream(NewStream(OpenAIChat, Anthropic, StreamOptions{}), src)
+			hub, _ := feedStream(NewStream(format.OpenAIChat, format.Anthropic, StreamOptions{}), src)
 			out, err := feedTranslator(newAnthropicToResponsesStream(StreamOptions{}), hub)
 			if err != nil {
 				t.Fatalf("%v\n--- hub ---\n%s", err, hub)
@@ -45,7 +47,7 @@ func TestResponsesStreamToChatThroughHub(t *testing.T) {
 			}
 			r2a := newResponsesToAnthropicStream(StreamOptions{})
 			hub, _ := feedTranslator(r2a, src)
-			s := NewStream(Anthropic, OpenAIChat, StreamOptions{IncludeUsage: true})
+			s := NewStream(format.Anthropic, format.OpenAIChat, StreamOptions{IncludeUsage: true})
 			out, err := feedStream(s, hub)
 			if err != nil {
 				t.Fatalf("%v\n--- hub ---\n%s", err, hub)

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // checkResponsesAdmittedCarried translates body both ways the Responses
@@ -17,7 +19,7 @@ func checkResponsesAdmittedCarried(t *testing.T, body []byte) {
 	if in, err := inspectResponsesRequest(body); err == nil {
 		out, err := responsesToAnthropicRequest(body, RequestOptions{})
 		if err == nil {
-			up, err := InspectRequest(Anthropic, out)
+			up, err := InspectRequest(format.Anthropic, out)
 			if err != nil {
 				t.Fatalf("translated request is not admissible: %v\n%s", err, out)
 			}
@@ -39,7 +41,7 @@ func checkResponsesAdmittedCarried(t *testing.T, body []byte) {
 			checkAnthropicInvariants(t, out)
 		}
 	}
-	if in, err := InspectRequest(Anthropic, body); err == nil {
+	if in, err := InspectRequest(format.Anthropic, body); err == nil {
 		out, err := anthropicToResponsesRequest(body, RequestOptions{})
 		if err == nil {
 			up, err := inspectResponsesRequest(out)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -18,10 +19,10 @@ var responsesRequestDirs = []struct {
 	dir       string
 	translate func([]byte, RequestOptions) ([]byte, error)
 	// to is the format written, for the structural checks.
-	to Format
+	to format.Format
 }{
-	{"responses_to_anthropic", responsesToAnthropicRequest, Anthropic},
-	{"anthropic_to_responses", anthropicToResponsesRequest, OpenAIResponses},
+	{"responses_to_anthropic", responsesToAnthropicRequest, format.Anthropic},
+	{"anthropic_to_responses", anthropicToResponsesRequest, format.OpenAIResponses},
 }
 
 // TestResponsesRequestGolden runs every case of the Responses request
@@ -48,7 +49,7 @@ func TestResponsesRequestGolden(t *testing.T) {
 					if _, statErr := os.Stat(base + ".want.json"); statErr == nil && !*update {
 						t.Fatalf("unexpected error %v (a .want.json exists)", err)
 					}
-					checkGolden(t, base+".err.json", indentJSON(t, AppendErrorBody(nil, OpenAIChat, e, "")))
+					checkGolden(t, base+".err.json", indentJSON(t, AppendErrorBody(nil, format.OpenAIChat, e, "")))
 					return
 				}
 				if _, statErr := os.Stat(base + ".err.json"); statErr == nil && !*update {
@@ -59,9 +60,9 @@ func TestResponsesRequestGolden(t *testing.T) {
 				}
 				checkGolden(t, base+".want.json", indentJSON(t, got))
 				switch {
-				case d.to == Anthropic && !opts.Intermediate:
+				case d.to == format.Anthropic && !opts.Intermediate:
 					checkAnthropicInvariants(t, got)
-				case d.to == OpenAIResponses:
+				case d.to == format.OpenAIResponses:
 					checkResponsesInvariants(t, got)
 				}
 				if opts.Intermediate {

@@ -454,19 +454,12 @@ func responsesToAnthropicResponse(body []byte, opts ResponseOptions) ([]byte, Us
 
 // hubToolName is the Anthropic name of the tool an item calls, as the
 // request side names such tools: local_shell for a local_shell_call, and a
-// namespace's function under the namespace and its name joined by "__"
-// (side by side when the namespace already ends in '_' or '-', as Codex's
-// "mcp__server__" do).
+// namespace's function under its joined name.
 func hubToolName(it *rsOutItem) string {
-	switch {
-	case it.Type == "local_shell_call":
-		return "local_shell"
-	case it.Namespace == "":
-		return it.Name
-	case strings.HasSuffix(it.Namespace, "_") || strings.HasSuffix(it.Namespace, "-"):
-		return it.Namespace + it.Name
+	if it.Type == "local_shell_call" {
+		return localShellToolName
 	}
-	return it.Namespace + "__" + it.Name
+	return namespacedToolName(it.Namespace, it.Name)
 }
 
 // appendToolInput writes function_call arguments as a tool_use input:

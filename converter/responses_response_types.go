@@ -84,26 +84,22 @@ func (u *rsOutUsage) gateway() Usage {
 	return g
 }
 
-// rsOutEvent is the union of the stream events the translators read. One
-// value is reused for a whole stream; reset clears it between events.
+// rsOutEvent is the union of the stream events the translators read (error
+// events are read by parseResponsesError). One value is reused for a whole
+// stream; reset clears it between events.
 type rsOutEvent struct {
-	Type         string           `json:"type"`
-	Response     *rsOutResponse   `json:"response"`
-	Item         *rsOutItem       `json:"item"`
-	Part         *rsOutPart       `json:"part"`
-	OutputIndex  int              `json:"output_index"`
-	ContentIndex int              `json:"content_index"`
-	SummaryIndex int              `json:"summary_index"`
-	ItemID       string           `json:"item_id"`
-	Delta        string           `json:"delta"`
-	Text         string           `json:"text"`
-	Refusal      string           `json:"refusal"`
-	Arguments    string           `json:"arguments"`
-	Input        string           `json:"input"`
-	Code         jsonx.RawMessage `json:"code"`
-	Message      jsonx.RawMessage `json:"message"`
-	Param        jsonx.RawMessage `json:"param"`
-	Error        *rsOutError      `json:"error"`
+	Type         string         `json:"type"`
+	Response     *rsOutResponse `json:"response"`
+	Item         *rsOutItem     `json:"item"`
+	Part         *rsOutPart     `json:"part"`
+	OutputIndex  int            `json:"output_index"`
+	ContentIndex int            `json:"content_index"`
+	SummaryIndex int            `json:"summary_index"`
+	Delta        string         `json:"delta"`
+	Text         string         `json:"text"`
+	Refusal      string         `json:"refusal"`
+	Arguments    string         `json:"arguments"`
+	Input        string         `json:"input"`
 }
 
 // reset prepares the event for decoding the next one. Indexes start at -1 so

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // An Anthropic answer sent to a Responses client and read back by the
@@ -47,7 +49,7 @@ func TestResponsesStreamRoundTrip(t *testing.T) {
 				return // no direct view to compare with
 			}
 			// What an Anthropic client would see of the upstream directly.
-			direct := checkAnthropicStream(t, runStream(t, Anthropic, Anthropic, StreamOptions{}, src), false)
+			direct := checkAnthropicStream(t, runStream(t, format.Anthropic, format.Anthropic, StreamOptions{}, src), false)
 			for i, text := range startTexts(t, src) {
 				if i < len(direct.blocks) {
 					direct.blocks[i].text = text + direct.blocks[i].text

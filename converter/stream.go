@@ -2,8 +2,10 @@ package converter
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 	"github.com/aigateway/gateway/converter/sse"
 )
@@ -26,6 +28,27 @@ type StreamOptions struct {
 	FallbackID       string
 }
 
+// eventTranslator is one direction of stream translation. Stream around it
+// keeps the started/done bookkeeping, joins split surrogate pairs, and
+// applies the end-of-stream rules (no answer → error; no finish reason →
+// error).
+type eventTranslator interface {
+	// event appends the client bytes for one upstream event; an upstream
+	// error event becomes the client's terminal error event.
+	event(dst []byte, ev sse.Event) ([]byte, error)
+	// close appends the closing events at upstream EOF; it is called only
+	// when sawFinish reports true.
+	close(dst []byte) []byte
+	// fail appends the client's terminal error event for e.
+	fail(dst []byte, e *Error) []byte
+	// sawFinish reports whether the upstream gave a finish or stop reason.
+	sawFinish() bool
+	// usage returns the tokens counted so far.
+	usage() Usage
+	// done reports whether the client's terminal event was written.
+	done() bool
+}
+
 // Stream translates one streamed answer event by event, from the upstream's
 // format to the client's. It is not safe for concurrent use; a worker owns
 // one per request.
@@ -33,32 +56,40 @@ type StreamOptions struct {
 // Keep-alive: an Anthropic ping has no OpenAI counterpart and is dropped when
 // translating, since the worker's own heartbeats keep the connection alive.
 type Stream struct {
-	from, to Format
-	opts     StreamOptions
+	t eventTranslator
+	// translating is set when the formats differ: only then are events
+	// decoded and re-encoded, and split surrogate pairs joined.
+	translating bool
 
 	started bool // a byte was produced for the client
-	done    bool // the client got its closing or error event
+	ended   bool // Finish or Fail wrote the client's last event
 	failed  *Error
-	usage   Usage
 	// held is a high-surrogate escape that ended the last event's text,
 	// waiting for its low half (see joinSurrogates).
 	held []byte
-
-	a2o a2oState
-	o2a o2aState
-	pt  passState
-
-	// Decoding targets, reused for every event.
-	aev anthropicStreamEvent
-	och openAIChunkBody
 }
 
 // NewStream returns a Stream translating from the upstream format from to the
-// client format to. from == to is a pass-through (see Event).
-func NewStream(from, to Format, opts StreamOptions) *Stream {
-	s := &Stream{from: from, to: to, opts: opts}
-	s.o2a.open = -1
-	s.pt.openBlock = -1
+// client format to. from == to is a pass-through (see Event). A pair of
+// formats without a direct translation goes through the hub: the upstream's
+// events are translated to hub events, which are translated to the client's.
+// A pair the converter cannot translate gives a Stream that answers with the
+// client's error event.
+func NewStream(from, to format.Format, opts StreamOptions) *Stream {
+	s := &Stream{translating: from != to}
+	if from == to {
+		if c := codecFor(from); c != nil && c.passStream != nil {
+			s.t = c.passStream(opts)
+		}
+	} else if first, second, hops := route(from, to); hops > 0 {
+		s.t = first.stream(opts)
+		if hops == 2 {
+			s.t = &chainStream{first: s.t, second: second.stream(opts)}
+		}
+	}
+	if s.t == nil {
+		s.t = &refusedStream{to: to, err: noTranslation(from, to)}
+	}
 	return s
 }
 
@@ -72,22 +103,14 @@ func NewStream(from, to Format, opts StreamOptions) *Stream {
 // client asked for it and the model is patched when StreamOptions.Model is
 // set; usage and completion are still tracked.
 func (s *Stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
-	if s.done {
+	if s.Done() {
 		return dst, nil
 	}
 	n := len(dst)
-	var err error
-	if s.from != s.to && bytes.IndexByte(ev.Data, '\\') >= 0 || s.held != nil {
+	if s.translating && bytes.IndexByte(ev.Data, '\\') >= 0 || s.held != nil {
 		ev.Data = s.joinSurrogates(ev.Data)
 	}
-	switch {
-	case s.from == s.to:
-		dst, err = s.passEvent(dst, ev)
-	case s.from == Anthropic:
-		dst, err = s.anthropicToOpenAI(dst, ev)
-	default:
-		dst, err = s.openAIToAnthropic(dst, ev)
-	}
+	dst, err := s.t.event(dst, ev)
 	if len(dst) > n {
 		s.started = true
 	}
@@ -95,12 +118,12 @@ func (s *Stream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 }
 
 // Finish appends, at upstream EOF, the closing events the upstream did not
-// send (CONVERSION §4.3 "EOF without message_stop", §4.4 step 7). It is
-// idempotent and appends nothing when the stream already closed properly. An
-// upstream that ended before sending anything gets the client an error
-// event, since the response status is already out.
+// send (docs/conversion.md, "Answers and streams"). It is idempotent and
+// appends nothing when the stream already closed properly. An upstream that
+// ended before sending anything gets the client an error event, since the
+// response status is already out.
 func (s *Stream) Finish(dst []byte) []byte {
-	if s.done {
+	if s.Done() {
 		return dst
 	}
 	if !s.started {
@@ -109,18 +132,11 @@ func (s *Stream) Finish(dst []byte) []byte {
 	// Without a finish reason nothing says the answer is whole: closing it
 	// as cut by the length limit would pass a broken connection off as a
 	// complete answer, so the client is told it broke off.
-	if !s.sawFinish() {
+	if !s.t.sawFinish() {
 		return s.Fail(dst, Errorf(KindStreamInterrupted, "the upstream stream ended before the answer was complete"))
 	}
-	switch {
-	case s.from == s.to:
-		dst = s.passFinish(dst)
-	case s.from == Anthropic:
-		dst = s.a2oClose(dst, true)
-	default:
-		dst = s.o2aClose(dst, true)
-	}
-	s.done = true
+	dst = s.t.close(dst)
+	s.ended = true
 	return dst
 }
 
@@ -135,20 +151,126 @@ func (s *Stream) joinSurrogates(data []byte) []byte {
 	return data
 }
 
-// sawFinish reports whether the upstream said how the answer ended: a
-// finish_reason, or a message_delta with its stop_reason.
-func (s *Stream) sawFinish() bool {
-	switch {
-	case s.from == s.to && s.from == OpenAIChat:
-		return s.pt.sawFinish
-	case s.from == s.to:
-		return s.pt.sawDelta
-	case s.from == Anthropic:
-		return s.a2o.finish != ""
-	default:
-		return s.o2a.finish != ""
+// Fail appends the error event that ends the stream in the client's dialect,
+// when the upstream broke off (disconnect, idle timeout). Nothing is sent
+// after it.
+func (s *Stream) Fail(dst []byte, e *Error) []byte {
+	if s.Done() {
+		return dst
 	}
+	s.ended = true
+	s.started = true
+	s.failed = e
+	return s.t.fail(dst, e)
 }
+
+// Failed returns the error that ended the stream, nil when it ended as the
+// upstream ended it. Finish may end a stream with an error (see Finish).
+func (s *Stream) Failed() *Error { return s.failed }
+
+// Done reports whether the client has received its closing event ([DONE],
+// message_stop) or an error event.
+func (s *Stream) Done() bool { return s.ended || s.t.done() }
+
+// Usage returns the usage seen so far. Anthropic counts are cumulative and
+// overwrite; OpenAI's arrive in the usage chunk.
+func (s *Stream) Usage() Usage { return s.t.usage() }
+
+// chainStream composes two translators through the hub: the first's output,
+// hub events, is parsed back into events for the second. Its buffers are
+// reused from event to event.
+type chainStream struct {
+	first, second eventTranslator
+	mid           []byte // the hub events of one upstream event
+	scratch       []byte // sse.Parse's buffer for multi-line data
+}
+
+func (c *chainStream) event(dst []byte, ev sse.Event) ([]byte, error) {
+	var err error
+	c.mid, err = c.first.event(c.mid[:0], ev)
+	dst, ferr := c.feed(dst)
+	if err != nil {
+		return dst, err
+	}
+	return dst, ferr
+}
+
+// feed hands the hub events in c.mid to the second translator.
+func (c *chainStream) feed(dst []byte) ([]byte, error) {
+	buf := c.mid
+	for len(buf) > 0 && !c.second.done() {
+		ev, n, ok, scratch := sse.Parse(buf, true, c.scratch)
+		c.scratch = scratch
+		if !ok || n == 0 {
+			break
+		}
+		buf = buf[n:]
+		var err error
+		if dst, err = c.second.event(dst, ev); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+func (c *chainStream) close(dst []byte) []byte {
+	c.mid = c.first.close(c.mid[:0])
+	dst, err := c.feed(dst)
+	switch {
+	case err != nil:
+		return c.second.fail(dst, asStreamError(err))
+	case c.second.done():
+		return dst
+	case c.second.sawFinish():
+		return c.second.close(dst)
+	}
+	return c.second.fail(dst, Errorf(KindStreamInterrupted, "the upstream stream ended before the answer was complete"))
+}
+
+func (c *chainStream) fail(dst []byte, e *Error) []byte { return c.second.fail(dst, e) }
+func (c *chainStream) sawFinish() bool                  { return c.first.sawFinish() }
+func (c *chainStream) usage() Usage                     { return c.first.usage() }
+func (c *chainStream) done() bool                       { return c.second.done() }
+
+// asStreamError is err as the *Error that ends a stream.
+func asStreamError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return malformed(err)
+}
+
+// refusedStream answers a pair of formats the converter cannot translate
+// with the client's error event.
+type refusedStream struct {
+	to    format.Format
+	err   *Error
+	ended bool
+}
+
+func (r *refusedStream) event(dst []byte, _ sse.Event) ([]byte, error) {
+	return r.fail(dst, r.err), nil
+}
+func (r *refusedStream) close(dst []byte) []byte { return r.fail(dst, r.err) }
+func (r *refusedStream) fail(dst []byte, e *Error) []byte {
+	r.ended = true
+	return AppendStreamError(dst, r.to, e)
+}
+func (r *refusedStream) sawFinish() bool { return false }
+func (r *refusedStream) usage() Usage    { return Usage{} }
+func (r *refusedStream) done() bool      { return r.ended }
+
+// streamBase is what every translator keeps: its options, the usage so far,
+// and whether the client's terminal event was written.
+type streamBase struct {
+	opts   StreamOptions
+	tokens Usage
+	ended  bool
+}
+
+func (b *streamBase) usage() Usage { return b.tokens }
+func (b *streamBase) done() bool   { return b.ended }
 
 // isComment reports an event made of SSE comment lines only (": ping"),
 // which keeps a connection alive and carries nothing else. An event with
@@ -159,41 +281,19 @@ func isComment(ev sse.Event) bool {
 	return len(raw) > 0 && raw[0] == ':'
 }
 
-// Fail appends the error event that ends the stream in the client's dialect,
-// when the upstream broke off (disconnect, idle timeout). Nothing is sent
-// after it.
-func (s *Stream) Fail(dst []byte, e *Error) []byte {
-	if s.done {
-		return dst
-	}
-	s.done = true
-	s.started = true
-	s.failed = e
-	return AppendStreamError(dst, s.to, e)
-}
-
-// Failed returns the error that ended the stream, nil when it ended as the
-// upstream ended it. Finish may end a stream with an error (see Finish).
-func (s *Stream) Failed() *Error { return s.failed }
-
-// Done reports whether the client has received its closing event ([DONE],
-// message_stop) or an error event.
-func (s *Stream) Done() bool { return s.done }
-
-// Usage returns the usage seen so far. Anthropic counts are cumulative and
-// overwrite; OpenAI's arrive in the usage chunk.
-func (s *Stream) Usage() Usage { return s.usage }
-
-// Started reports whether at least one byte was produced for the client.
-func (s *Stream) Started() bool { return s.started }
-
 // malformed reports an upstream event that cannot be decoded.
 func malformed(err error) *Error {
 	return Errorf(KindStreamInterrupted, "the upstream sent a malformed stream event: %v", err)
 }
 
+// anthropicDecoder decodes Anthropic events into one value reused for
+// every event.
+type anthropicDecoder struct {
+	aev anthropicStreamEvent
+}
+
 // decodeAnthropic decodes an Anthropic event into s.aev.
-func (s *Stream) decodeAnthropic(data []byte) error {
+func (s *anthropicDecoder) decodeAnthropic(data []byte) error {
 	s.aev.reset()
 	if err := decodeUpstream(data, &s.aev); err != nil {
 		return malformed(err)
@@ -202,22 +302,23 @@ func (s *Stream) decodeAnthropic(data []byte) error {
 }
 
 // applyAnthropicUsage records cumulative Anthropic counts: message_delta's
-// usage overwrites what message_start said, field by field (CONVERSION §7.5).
-func (s *Stream) applyAnthropicUsage(u anthropicStreamUsage) {
-	in := anthropicInputTokens(s.usage)
+// usage overwrites what message_start said, field by field (docs/conversion.md,
+// "Answers and streams").
+func (s *streamBase) applyAnthropicUsage(u anthropicStreamUsage) {
+	in := anthropicInputTokens(s.tokens)
 	if u.InputTokens >= 0 {
 		in = u.InputTokens
 	}
 	if u.CacheReadInputTokens >= 0 {
-		s.usage.CacheReadTokens = u.CacheReadInputTokens
+		s.tokens.CacheReadTokens = u.CacheReadInputTokens
 	}
 	if u.CacheCreationInputTokens >= 0 {
-		s.usage.CacheWriteTokens = u.CacheCreationInputTokens
+		s.tokens.CacheWriteTokens = u.CacheCreationInputTokens
 	}
 	if u.OutputTokens >= 0 {
-		s.usage.OutputTokens = u.OutputTokens
+		s.tokens.OutputTokens = u.OutputTokens
 	}
-	s.usage.InputTokens = in + s.usage.CacheReadTokens + s.usage.CacheWriteTokens
+	s.tokens.InputTokens = in + s.tokens.CacheReadTokens + s.tokens.CacheWriteTokens
 }
 
 // messageStartUsage converts message_start's usage to the stream form.
@@ -247,16 +348,25 @@ type passState struct {
 	chunkPrefix []byte // OpenAI: id/created/model of the first chunk, for a closing chunk
 }
 
-// passEvent forwards one event of a same-format stream.
-func (s *Stream) passEvent(dst []byte, ev sse.Event) ([]byte, error) {
-	data := bytes.TrimSpace(ev.Data)
-	if s.from == OpenAIChat {
-		return s.passOpenAI(dst, ev, data)
-	}
-	return s.passAnthropic(dst, ev, data)
+// openAIPassStream forwards an OpenAI Chat stream to an OpenAI Chat client.
+type openAIPassStream struct {
+	streamBase
+	pt passState
 }
 
-func (s *Stream) passOpenAI(dst []byte, ev sse.Event, data []byte) ([]byte, error) {
+func newOpenAIPassStream(opts StreamOptions) *openAIPassStream {
+	return &openAIPassStream{streamBase: streamBase{opts: opts}}
+}
+
+func (s *openAIPassStream) sawFinish() bool { return s.pt.sawFinish }
+
+func (s *openAIPassStream) fail(dst []byte, e *Error) []byte {
+	s.ended = true
+	return openAIErrors.streamError(dst, e)
+}
+
+func (s *openAIPassStream) event(dst []byte, ev sse.Event) ([]byte, error) {
+	data := bytes.TrimSpace(ev.Data)
 	if len(data) == 0 {
 		if isComment(ev) {
 			return appendRaw(dst, ev.Raw), nil // keep-alives
@@ -264,7 +374,7 @@ func (s *Stream) passOpenAI(dst []byte, ev sse.Event, data []byte) ([]byte, erro
 		return dst, nil
 	}
 	if string(data) == "[DONE]" {
-		s.done = true
+		s.ended = true
 		return appendRaw(dst, ev.Raw), nil
 	}
 	// One scan of the top-level members finds what matters without decoding
@@ -286,7 +396,7 @@ func (s *Stream) passOpenAI(dst []byte, ev sse.Event, data []byte) ([]byte, erro
 		return dst, malformed(err)
 	}
 	if hasError {
-		s.done = true
+		s.ended = true
 		return appendRaw(dst, ev.Raw), nil
 	}
 	if hasUsage {
@@ -294,7 +404,7 @@ func (s *Stream) passOpenAI(dst []byte, ev sse.Event, data []byte) ([]byte, erro
 		if err := decodeUpstream(data[usage.valStart:usage.valEnd], &u); err != nil {
 			return dst, malformed(err)
 		}
-		s.usage = u.gateway()
+		s.tokens = u.gateway()
 	}
 	usageOnly := false
 	if hasChoices {
@@ -340,7 +450,28 @@ func hasFinishReason(arr []byte) bool {
 	}
 }
 
-func (s *Stream) passAnthropic(dst []byte, ev sse.Event, data []byte) ([]byte, error) {
+// anthropicPassStream forwards an Anthropic stream to an Anthropic client.
+type anthropicPassStream struct {
+	streamBase
+	anthropicDecoder
+	pt passState
+}
+
+func newAnthropicPassStream(opts StreamOptions) *anthropicPassStream {
+	s := &anthropicPassStream{streamBase: streamBase{opts: opts}}
+	s.pt.openBlock = -1
+	return s
+}
+
+func (s *anthropicPassStream) sawFinish() bool { return s.pt.sawDelta }
+
+func (s *anthropicPassStream) fail(dst []byte, e *Error) []byte {
+	s.ended = true
+	return appendAnthropicStreamError(dst, e)
+}
+
+func (s *anthropicPassStream) event(dst []byte, ev sse.Event) ([]byte, error) {
+	data := bytes.TrimSpace(ev.Data)
 	if len(data) == 0 {
 		if isComment(ev) {
 			return appendRaw(dst, ev.Raw), nil
@@ -371,7 +502,7 @@ func (s *Stream) passAnthropic(dst []byte, ev sse.Event, data []byte) ([]byte, e
 		s.pt.sawDelta = true
 		s.applyAnthropicUsage(s.aev.Usage)
 	case "message_stop", "error":
-		s.done = true
+		s.ended = true
 	}
 	if !model {
 		return appendRaw(dst, ev.Raw), nil
@@ -401,20 +532,24 @@ func appendPatchedEvent(dst []byte, ev sse.Event, data []byte, model string, pat
 	return append(dst, "\n\n"...)
 }
 
-// passFinish closes a same-format stream the upstream left open.
-func (s *Stream) passFinish(dst []byte) []byte {
-	if s.from == OpenAIChat {
-		if !s.pt.sawFinish && s.pt.chunkPrefix != nil {
-			dst = append(dst, s.pt.chunkPrefix...)
-			dst = append(dst, `{},"logprobs":null,"finish_reason":"length"}]}`+"\n\n"...)
-		}
-		return append(dst, "data: [DONE]\n\n"...)
+// close ends a same-format stream the upstream left open.
+func (s *openAIPassStream) close(dst []byte) []byte {
+	if !s.pt.sawFinish && s.pt.chunkPrefix != nil {
+		dst = append(dst, s.pt.chunkPrefix...)
+		dst = append(dst, `{},"logprobs":null,"finish_reason":"length"}]}`+"\n\n"...)
 	}
+	s.ended = true
+	return append(dst, "data: [DONE]\n\n"...)
+}
+
+// close ends a same-format stream the upstream left open.
+func (s *anthropicPassStream) close(dst []byte) []byte {
+	s.ended = true
 	if s.pt.openBlock >= 0 {
 		dst = appendBlockStop(dst, s.pt.openBlock)
 	}
 	if !s.pt.sawDelta {
-		dst = appendMessageDelta(dst, "max_tokens", s.usage)
+		dst = appendMessageDelta(dst, "max_tokens", s.tokens)
 	}
 	return append(dst, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
 }

@@ -7,7 +7,37 @@ import (
 	"github.com/aigateway/gateway/converter/sse"
 )
 
-// Anthropic events → OpenAI chunks (CONVERSION §4.3).
+// Anthropic events → OpenAI chunks (docs/conversion.md, "Answers and
+// streams").
+
+// a2oStream translates an Anthropic stream for an OpenAI Chat client.
+type a2oStream struct {
+	streamBase
+	anthropicDecoder
+	a2o a2oState
+}
+
+func newA2OStream(opts StreamOptions) *a2oStream {
+	return &a2oStream{streamBase: streamBase{opts: opts}}
+}
+
+func (s *a2oStream) event(dst []byte, ev sse.Event) ([]byte, error) {
+	return s.anthropicToOpenAI(dst, ev)
+}
+
+// close ends the client's stream at upstream EOF.
+func (s *a2oStream) close(dst []byte) []byte {
+	dst = s.a2oClose(dst, true)
+	s.ended = true
+	return dst
+}
+
+func (s *a2oStream) fail(dst []byte, e *Error) []byte {
+	s.ended = true
+	return openAIErrors.streamError(dst, e)
+}
+
+func (s *a2oStream) sawFinish() bool { return s.a2o.finish != "" }
 
 // maxBlocks bounds the content-block indexes a stream may use, so that a
 // hostile index cannot make the state grow without limit.
@@ -35,7 +65,7 @@ type a2oBlock struct {
 
 const chunkSuffix = `,"logprobs":null,"finish_reason":null}]}` + "\n\n"
 
-func (s *Stream) anthropicToOpenAI(dst []byte, ev sse.Event) ([]byte, error) {
+func (s *a2oStream) anthropicToOpenAI(dst []byte, ev sse.Event) ([]byte, error) {
 	if len(ev.Data) == 0 {
 		return dst, nil // comments
 	}
@@ -106,7 +136,7 @@ func (s *Stream) anthropicToOpenAI(dst []byte, ev sse.Event) ([]byte, error) {
 		}
 		// server_tool_use and tool results run on Anthropic's side: the client
 		// has nothing to execute, so they are not shown as tool calls (as in
-		// non-streamed answers, CONVERSION §2).
+		// non-streamed answers, docs/conversion.md "Answers and streams").
 	case "content_block_delta":
 		d := &e.Delta
 		switch d.Type {
@@ -149,7 +179,7 @@ func (s *Stream) anthropicToOpenAI(dst []byte, ev sse.Event) ([]byte, error) {
 		s.applyAnthropicUsage(e.Usage)
 	case "message_stop":
 		dst = s.a2oClose(dst, false)
-		s.done = true
+		s.ended = true
 	}
 	return dst, nil
 }
@@ -167,7 +197,7 @@ func (st *a2oState) block(i int) (*a2oBlock, error) {
 
 // a2oStopBlock closes a block. A tool call whose arguments never came gets
 // "{}", since clients JSON.parse the accumulated string.
-func (s *Stream) a2oStopBlock(dst []byte, b *a2oBlock) []byte {
+func (s *a2oStream) a2oStopBlock(dst []byte, b *a2oBlock) []byte {
 	if !b.open {
 		return dst
 	}
@@ -185,7 +215,7 @@ func (s *Stream) a2oStopBlock(dst []byte, b *a2oBlock) []byte {
 // for a cut tool call stay as they are, incomplete, exactly as OpenAI itself
 // streams a call cut by the length limit; finish_reason "length" tells the
 // client not to trust them.
-func (s *Stream) a2oClose(dst []byte, eof bool) []byte {
+func (s *a2oStream) a2oClose(dst []byte, eof bool) []byte {
 	st := &s.a2o
 	for i := range st.blocks {
 		dst = s.a2oStopBlock(dst, &st.blocks[i])
@@ -206,7 +236,7 @@ func (s *Stream) a2oClose(dst []byte, eof bool) []byte {
 		// chunk has an empty one instead.
 		dst = append(dst, st.prefix[:len(st.prefix)-len(`[{"index":0,"delta":`)]...)
 		dst = append(dst, `[],"usage":`...)
-		dst = appendOpenAIUsage(dst, s.usage, -1)
+		dst = appendOpenAIUsage(dst, s.tokens, -1)
 		dst = append(dst, "}\n\n"...)
 	}
 	return append(dst, "data: [DONE]\n\n"...)
@@ -216,8 +246,8 @@ func (s *Stream) a2oClose(dst []byte, eof bool) []byte {
 // HTTP status is already sent, so the stream ends with it. Type and code
 // are those of the same error answered over HTTP (TranslateErrorBody): an
 // OpenAI type, and Anthropic's own type as the code.
-func (s *Stream) a2oError(dst []byte) []byte {
-	s.done = true
+func (s *a2oStream) a2oError(dst []byte) []byte {
+	s.ended = true
 	typ, msg := "api_error", "the upstream reported an error"
 	if e := s.aev.Error; e != nil {
 		typ = cmpModel(e.Type, typ)
@@ -232,14 +262,14 @@ func (s *Stream) a2oError(dst []byte) []byte {
 	return append(dst, "}}\n\n"...)
 }
 
-func (s *Stream) a2oChunk(dst []byte, delta string) []byte {
+func (s *a2oStream) a2oChunk(dst []byte, delta string) []byte {
 	dst = append(dst, s.a2o.prefix...)
 	dst = append(dst, delta...)
 	return append(dst, chunkSuffix...)
 }
 
 // a2oText emits a delta with one string field (content, reasoning_content).
-func (s *Stream) a2oText(dst []byte, field, text string) []byte {
+func (s *a2oStream) a2oText(dst []byte, field, text string) []byte {
 	dst = append(dst, s.a2o.prefix...)
 	dst = append(dst, `{"`...)
 	dst = append(dst, field...)
@@ -251,7 +281,7 @@ func (s *Stream) a2oText(dst []byte, field, text string) []byte {
 
 // a2oThinkingBlock emits a thinking_blocks extension delta: a signature (or
 // a redacted block) that the client must send back verbatim.
-func (s *Stream) a2oThinkingBlock(dst []byte, typ, signature, data string) []byte {
+func (s *a2oStream) a2oThinkingBlock(dst []byte, typ, signature, data string) []byte {
 	dst = append(dst, s.a2o.prefix...)
 	dst = append(dst, `{"thinking_blocks":[`...)
 	dst = appendThinkingBlock(dst, typ, "", signature, data)
@@ -261,7 +291,7 @@ func (s *Stream) a2oThinkingBlock(dst []byte, typ, signature, data string) []byt
 
 // a2oThinkingText emits the thinking_blocks entry of a whole thinking
 // block: its text and its signature.
-func (s *Stream) a2oThinkingText(dst []byte, text, signature string) []byte {
+func (s *a2oStream) a2oThinkingText(dst []byte, text, signature string) []byte {
 	dst = append(dst, s.a2o.prefix...)
 	dst = append(dst, `{"thinking_blocks":[`...)
 	dst = appendThinkingBlock(dst, "thinking", text, signature, "")
@@ -269,7 +299,7 @@ func (s *Stream) a2oThinkingText(dst []byte, text, signature string) []byte {
 	return append(dst, chunkSuffix...)
 }
 
-func (s *Stream) a2oArgs(dst []byte, ord int, args string) []byte {
+func (s *a2oStream) a2oArgs(dst []byte, ord int, args string) []byte {
 	dst = append(dst, s.a2o.prefix...)
 	dst = append(dst, `{"tool_calls":[{"index":`...)
 	dst = strconv.AppendInt(dst, int64(ord), 10)

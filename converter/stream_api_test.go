@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/sse"
 )
 
@@ -19,18 +20,18 @@ func TestStreamUsage(t *testing.T) {
 		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":42,\"cache_read_input_tokens\":600}}\n\n"
 	tests := []struct {
 		name     string
-		from, to Format
+		from, to format.Format
 		in       string
 		want     Usage
 	}{
-		{"anthropic pass-through", Anthropic, Anthropic, anthropicText, Usage{InputTokens: 394, OutputTokens: 79}},
-		{"anthropic pass-through, cut at max_tokens", Anthropic, Anthropic, anthropicCut, Usage{InputTokens: 450, OutputTokens: 124}},
-		{"anthropic to openai", Anthropic, OpenAIChat, anthropicText, Usage{InputTokens: 394, OutputTokens: 79}},
-		{"openai pass-through", OpenAIChat, OpenAIChat, openAI, Usage{InputTokens: 149, OutputTokens: 60}},
-		{"openai to anthropic", OpenAIChat, Anthropic, openAI, Usage{InputTokens: 149, OutputTokens: 60}},
-		{"cumulative counts overwrite per field", Anthropic, OpenAIChat, cached,
+		{"anthropic pass-through", format.Anthropic, format.Anthropic, anthropicText, Usage{InputTokens: 394, OutputTokens: 79}},
+		{"anthropic pass-through, cut at max_tokens", format.Anthropic, format.Anthropic, anthropicCut, Usage{InputTokens: 450, OutputTokens: 124}},
+		{"anthropic to openai", format.Anthropic, format.OpenAIChat, anthropicText, Usage{InputTokens: 394, OutputTokens: 79}},
+		{"openai pass-through", format.OpenAIChat, format.OpenAIChat, openAI, Usage{InputTokens: 149, OutputTokens: 60}},
+		{"openai to anthropic", format.OpenAIChat, format.Anthropic, openAI, Usage{InputTokens: 149, OutputTokens: 60}},
+		{"cumulative counts overwrite per field", format.Anthropic, format.OpenAIChat, cached,
 			Usage{InputTokens: 630, OutputTokens: 42, CacheReadTokens: 600, CacheWriteTokens: 20}},
-		{"cumulative counts in pass-through", Anthropic, Anthropic, cached,
+		{"cumulative counts in pass-through", format.Anthropic, format.Anthropic, cached,
 			Usage{InputTokens: 630, OutputTokens: 42, CacheReadTokens: 600, CacheWriteTokens: 20}},
 	}
 	for _, tt := range tests {
@@ -51,13 +52,13 @@ func TestStreamUsage(t *testing.T) {
 func TestStreamLifecycle(t *testing.T) {
 	modes := []struct {
 		name     string
-		from, to Format
+		from, to format.Format
 		first    string // one ordinary upstream event
 	}{
-		{"anthropic_to_openai", Anthropic, OpenAIChat, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\"}}\n\n"},
-		{"openai_to_anthropic", OpenAIChat, Anthropic, "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n"},
-		{"anthropic_passthrough", Anthropic, Anthropic, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\"}}\n\n"},
-		{"openai_passthrough", OpenAIChat, OpenAIChat, "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n"},
+		{"anthropic_to_openai", format.Anthropic, format.OpenAIChat, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\"}}\n\n"},
+		{"openai_to_anthropic", format.OpenAIChat, format.Anthropic, "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n"},
+		{"anthropic_passthrough", format.Anthropic, format.Anthropic, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\"}}\n\n"},
+		{"openai_passthrough", format.OpenAIChat, format.OpenAIChat, "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n"},
 	}
 	event := func(t *testing.T, raw string) sse.Event {
 		t.Helper()
@@ -72,15 +73,15 @@ func TestStreamLifecycle(t *testing.T) {
 			s := NewStream(m.from, m.to, StreamOptions{})
 			out := s.Finish(nil)
 			evs := parseEvents(t, out)
-			if len(evs) != 1 || !strings.Contains(string(evs[0].Data), `"error":{`) || !s.Started() || !s.Done() {
-				t.Errorf("Finish on an empty stream: %q started %v done %v", out, s.Started(), s.Done())
+			if len(evs) != 1 || !strings.Contains(string(evs[0].Data), `"error":{`) || !s.started || !s.Done() {
+				t.Errorf("Finish on an empty stream: %q started %v done %v", out, s.started, s.Done())
 			}
 		})
 		t.Run(m.name+"/fail ends the stream with one error event", func(t *testing.T) {
 			s := NewStream(m.from, m.to, StreamOptions{})
 			out, err := s.Event(nil, event(t, m.first))
-			if err != nil || !s.Started() || s.Done() {
-				t.Fatalf("after the first event: err %v started %v done %v", err, s.Started(), s.Done())
+			if err != nil || !s.started || s.Done() {
+				t.Fatalf("after the first event: err %v started %v done %v", err, s.started, s.Done())
 			}
 			n := len(out)
 			out = s.Fail(out, Errorf(KindUpstreamTimeout, "upstream idle for 60s"))
@@ -102,7 +103,7 @@ func TestStreamLifecycle(t *testing.T) {
 		t.Run(m.name+"/malformed event is a stream interruption", func(t *testing.T) {
 			s := NewStream(m.from, m.to, StreamOptions{})
 			raw := "event: message_start\ndata: {\"type\":\n\n"
-			if m.from == OpenAIChat {
+			if m.from == format.OpenAIChat {
 				raw = "data: {\"id\":\n\n"
 			}
 			_, err := s.Event(nil, event(t, raw))

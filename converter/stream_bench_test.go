@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/sse"
 )
 
@@ -79,13 +80,13 @@ func BenchmarkStream(b *testing.B) {
 	anth, oa := benchAnthropicStream(), benchOpenAIStream()
 	tests := []struct {
 		name     string
-		from, to Format
+		from, to format.Format
 		in       []byte
 	}{
-		{"anthropic_to_openai", Anthropic, OpenAIChat, anth},
-		{"openai_to_anthropic", OpenAIChat, Anthropic, oa},
-		{"anthropic_passthrough", Anthropic, Anthropic, anth},
-		{"openai_passthrough", OpenAIChat, OpenAIChat, oa},
+		{"anthropic_to_openai", format.Anthropic, format.OpenAIChat, anth},
+		{"openai_to_anthropic", format.OpenAIChat, format.Anthropic, oa},
+		{"anthropic_passthrough", format.Anthropic, format.Anthropic, anth},
+		{"openai_passthrough", format.OpenAIChat, format.OpenAIChat, oa},
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {
@@ -128,14 +129,14 @@ func BenchmarkTranslateResponse(b *testing.B) {
 		`"service_tier":"default","system_fingerprint":"fp_1"}`)
 	tests := []struct {
 		name     string
-		from, to Format
+		from, to format.Format
 		body     []byte
 		opts     ResponseOptions
 	}{
-		{"anthropic_to_openai", Anthropic, OpenAIChat, anth, ResponseOptions{}},
-		{"openai_to_anthropic", OpenAIChat, Anthropic, oa, ResponseOptions{}},
-		{"anthropic_passthrough", Anthropic, Anthropic, anth, ResponseOptions{}},
-		{"openai_passthrough_model_patched", OpenAIChat, OpenAIChat, oa, ResponseOptions{Model: "alias"}},
+		{"anthropic_to_openai", format.Anthropic, format.OpenAIChat, anth, ResponseOptions{}},
+		{"openai_to_anthropic", format.OpenAIChat, format.Anthropic, oa, ResponseOptions{}},
+		{"anthropic_passthrough", format.Anthropic, format.Anthropic, anth, ResponseOptions{}},
+		{"openai_passthrough_model_patched", format.OpenAIChat, format.OpenAIChat, oa, ResponseOptions{Model: "alias"}},
 	}
 	for _, tt := range tests {
 		b.Run(tt.name, func(b *testing.B) {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // These tests replay the recorded upstream streams through the machines and
@@ -246,9 +248,9 @@ func sameJSON(t *testing.T, got, want string) {
 
 func TestRecordedAnthropicStreamToOpenAI(t *testing.T) {
 	in := readFixture(t, "anthropic_stream_text_tool_use.sse")
-	src := checkAnthropicStream(t, runStream(t, Anthropic, Anthropic, StreamOptions{}, in), true)
+	src := checkAnthropicStream(t, runStream(t, format.Anthropic, format.Anthropic, StreamOptions{}, in), true)
 
-	s := NewStream(Anthropic, OpenAIChat, StreamOptions{IncludeUsage: true})
+	s := NewStream(format.Anthropic, format.OpenAIChat, StreamOptions{IncludeUsage: true})
 	out, err := feedStream(s, in)
 	if err != nil {
 		t.Fatal(err)
@@ -280,15 +282,15 @@ func TestRecordedAnthropicStreamToOpenAI(t *testing.T) {
 // properly closed stream with finish_reason "length"; the arguments already
 // streamed are kept as sent, incomplete, which is what OpenAI itself streams
 // when the length limit cuts a call. Non-streamed answers turn such arguments
-// into "{}" instead (CONVERSION §7.4), which a stream cannot take back.
+// into "{}" instead (docs/conversion.md, "Answers and streams"), which a stream cannot take back.
 func TestRecordedIncompleteAnthropicStreamToOpenAI(t *testing.T) {
 	in := readFixture(t, "anthropic_stream_tool_use_max_tokens_incomplete.sse")
-	src := checkAnthropicStream(t, runStream(t, Anthropic, Anthropic, StreamOptions{}, in), false)
+	src := checkAnthropicStream(t, runStream(t, format.Anthropic, format.Anthropic, StreamOptions{}, in), false)
 	if src.blocks[1].closed {
 		t.Fatal("fixture changed: the tool block was expected to stay open")
 	}
 	for _, includeUsage := range []bool{true, false} {
-		out := runStream(t, Anthropic, OpenAIChat, StreamOptions{IncludeUsage: includeUsage}, in)
+		out := runStream(t, format.Anthropic, format.OpenAIChat, StreamOptions{IncludeUsage: includeUsage}, in)
 		v := checkOpenAIStream(t, out)
 		if !v.done || v.finish != "length" {
 			t.Fatalf("done %v finish %q, want a closed stream with length", v.done, v.finish)
@@ -310,9 +312,9 @@ func TestRecordedIncompleteAnthropicStreamToOpenAI(t *testing.T) {
 
 func TestRecordedOpenAIStreamToAnthropic(t *testing.T) {
 	in := readFixture(t, "openai_stream_parallel_tool_calls_usage.sse")
-	src := checkOpenAIStream(t, runStream(t, OpenAIChat, OpenAIChat, StreamOptions{IncludeUsage: true}, in))
+	src := checkOpenAIStream(t, runStream(t, format.OpenAIChat, format.OpenAIChat, StreamOptions{IncludeUsage: true}, in))
 
-	s := NewStream(OpenAIChat, Anthropic, StreamOptions{})
+	s := NewStream(format.OpenAIChat, format.Anthropic, StreamOptions{})
 	out, err := feedStream(s, in)
 	if err != nil {
 		t.Fatal(err)

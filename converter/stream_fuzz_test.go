@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/sse"
 )
 
@@ -30,14 +31,14 @@ func addStreamSeeds(f *testing.F, dirs ...string) {
 // what must hold for any input: no panic, valid SSE whose data is JSON or
 // [DONE], a closed stream after Finish or Fail, and a second Finish that
 // appends nothing.
-func fuzzStream(t *testing.T, from, to Format, in []byte, includeUsage bool) []byte {
+func fuzzStream(t *testing.T, from, to format.Format, in []byte, includeUsage bool) []byte {
 	s := NewStream(from, to, StreamOptions{IncludeUsage: includeUsage, Model: "m"})
 	out, _ := feedStream(s, in)
 	checkSSE(t, out)
-	if s.Started() != (len(out) > 0) {
-		t.Fatalf("Started() = %v with %d bytes out", s.Started(), len(out))
+	if s.started != (len(out) > 0) {
+		t.Fatalf("Started() = %v with %d bytes out", s.started, len(out))
 	}
-	if s.Started() && !s.Done() {
+	if s.started && !s.Done() {
 		t.Fatal("stream not done after Finish")
 	}
 	if again := s.Finish(nil); len(again) != 0 {
@@ -49,7 +50,7 @@ func fuzzStream(t *testing.T, from, to Format, in []byte, includeUsage bool) []b
 func FuzzStreamAnthropicToOpenAI(f *testing.F) {
 	addStreamSeeds(f, "anthropic_to_openai", "anthropic_passthrough")
 	f.Fuzz(func(t *testing.T, in []byte, includeUsage bool) {
-		out := fuzzStream(t, Anthropic, OpenAIChat, in, includeUsage)
+		out := fuzzStream(t, format.Anthropic, format.OpenAIChat, in, includeUsage)
 		// The client's stream ends with [DONE] or an error payload.
 		evs := parseEvents(t, out)
 		if n := len(evs); n > 0 {
@@ -64,7 +65,7 @@ func FuzzStreamAnthropicToOpenAI(f *testing.F) {
 func FuzzStreamOpenAIToAnthropic(f *testing.F) {
 	addStreamSeeds(f, "openai_to_anthropic", "openai_passthrough")
 	f.Fuzz(func(t *testing.T, in []byte, includeUsage bool) {
-		out := fuzzStream(t, OpenAIChat, Anthropic, in, includeUsage)
+		out := fuzzStream(t, format.OpenAIChat, format.Anthropic, in, includeUsage)
 		// Whatever the upstream sends, content blocks stay strictly
 		// sequential, indexed from 0, each started before its deltas and
 		// stopped once, and the stream ends with message_stop or an error.
@@ -92,7 +93,7 @@ func addResponseSeeds(f *testing.F, dirs ...string) {
 
 // fuzzResponse checks what must hold for any upstream body: no panic, an
 // *Error or valid JSON, and the same typed decoding as encoding/json.
-func fuzzResponse(t *testing.T, from, to Format, body []byte) {
+func fuzzResponse(t *testing.T, from, to format.Format, body []byte) {
 	out, _, err := TranslateResponse(from, to, body, ResponseOptions{})
 	if err != nil {
 		if _, ok := err.(*Error); !ok {
@@ -107,14 +108,14 @@ func fuzzResponse(t *testing.T, from, to Format, body []byte) {
 func FuzzTranslateResponseAnthropicToOpenAI(f *testing.F) {
 	addResponseSeeds(f, "anthropic_to_openai", "anthropic_passthrough")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fuzzResponse(t, Anthropic, OpenAIChat, body)
+		fuzzResponse(t, format.Anthropic, format.OpenAIChat, body)
 	})
 }
 
 func FuzzTranslateResponseOpenAIToAnthropic(f *testing.F) {
 	addResponseSeeds(f, "openai_to_anthropic", "openai_passthrough")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fuzzResponse(t, OpenAIChat, Anthropic, body)
+		fuzzResponse(t, format.OpenAIChat, format.Anthropic, body)
 	})
 }
 
@@ -130,13 +131,13 @@ func FuzzStreamEventSequence(f *testing.F) {
 			oa.WriteString(openAIVocabulary[int(op)%len(openAIVocabulary)])
 			an.WriteString(anthropicVocabulary[int(op)%len(anthropicVocabulary)])
 		}
-		checkAnthropicStream(t, fuzzStream(t, OpenAIChat, Anthropic, oa.Bytes(), includeUsage), true)
-		fuzzStream(t, Anthropic, OpenAIChat, an.Bytes(), includeUsage)
+		checkAnthropicStream(t, fuzzStream(t, format.OpenAIChat, format.Anthropic, oa.Bytes(), includeUsage), true)
+		fuzzStream(t, format.Anthropic, format.OpenAIChat, an.Bytes(), includeUsage)
 		// Pass-through forwards complete events byte for byte.
 		for _, c := range []struct {
-			f  Format
+			f  format.Format
 			in []byte
-		}{{OpenAIChat, oa.Bytes()}, {Anthropic, an.Bytes()}} {
+		}{{format.OpenAIChat, oa.Bytes()}, {format.Anthropic, an.Bytes()}} {
 			s := NewStream(c.f, c.f, StreamOptions{IncludeUsage: true})
 			var out []byte
 			in := c.in

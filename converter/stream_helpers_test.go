@@ -3,12 +3,13 @@ package converter
 import (
 	"testing"
 
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/sse"
 )
 
 // runStream feeds input to a new Stream event by event, as a worker does, and
 // returns everything the client receives, Finish included.
-func runStream(t testing.TB, from, to Format, opts StreamOptions, input []byte) []byte {
+func runStream(t testing.TB, from, to format.Format, opts StreamOptions, input []byte) []byte {
 	t.Helper()
 	out, err := feedStream(NewStream(from, to, opts), input)
 	if err != nil {

@@ -9,7 +9,8 @@ import (
 	"github.com/aigateway/gateway/converter/sse"
 )
 
-// OpenAI chunks → Anthropic events (CONVERSION §4.4).
+// OpenAI chunks → Anthropic events (docs/conversion.md, "Answers and
+// streams").
 //
 // Anthropic content blocks are strictly sequential: one block is open at a
 // time and no delta may follow its content_block_stop. OpenAI streams tool
@@ -22,6 +23,38 @@ import (
 // each queued block whole (start, one delta, stop), while the open call keeps
 // streaming. A fragment for a call whose block is closed can then only follow
 // complete arguments; it would make them invalid and is dropped.
+
+// o2aStream translates an OpenAI Chat stream for an Anthropic client.
+type o2aStream struct {
+	streamBase
+	o2a o2aState
+	// och is the decoding target, reused for every chunk.
+	och openAIChunkBody
+}
+
+func newO2AStream(opts StreamOptions) *o2aStream {
+	s := &o2aStream{streamBase: streamBase{opts: opts}}
+	s.o2a.open = -1
+	return s
+}
+
+func (s *o2aStream) event(dst []byte, ev sse.Event) ([]byte, error) {
+	return s.openAIToAnthropic(dst, ev)
+}
+
+// close ends the client's stream at upstream EOF.
+func (s *o2aStream) close(dst []byte) []byte {
+	dst = s.o2aClose(dst, true)
+	s.ended = true
+	return dst
+}
+
+func (s *o2aStream) fail(dst []byte, e *Error) []byte {
+	s.ended = true
+	return appendAnthropicStreamError(dst, e)
+}
+
+func (s *o2aStream) sawFinish() bool { return s.o2a.finish != "" }
 
 // o2aState is the OpenAI → Anthropic machine's state.
 type o2aState struct {
@@ -54,7 +87,7 @@ type o2aItem struct {
 	tool      int // tools index for 'u'
 }
 
-func (s *Stream) openAIToAnthropic(dst []byte, ev sse.Event) ([]byte, error) {
+func (s *o2aStream) openAIToAnthropic(dst []byte, ev sse.Event) ([]byte, error) {
 	data := bytes.TrimSpace(ev.Data)
 	if len(data) == 0 {
 		return dst, nil // comments and keep-alives
@@ -65,7 +98,7 @@ func (s *Stream) openAIToAnthropic(dst []byte, ev sse.Event) ([]byte, error) {
 			dst = s.o2aStart(dst, "", "")
 		}
 		dst = s.o2aClose(dst, false)
-		s.done = true
+		s.ended = true
 		return dst, nil
 	}
 	// The first chunk also gives the id and model; later ones are decoded
@@ -92,7 +125,7 @@ func (s *Stream) openAIToAnthropic(dst []byte, ev sse.Event) ([]byte, error) {
 		return s.o2aError(dst, body.Error), nil
 	}
 	if body.Usage != nil {
-		s.usage = body.Usage.gateway()
+		s.tokens = body.Usage.gateway()
 	}
 	hasChoice := !emptyChoices(data)
 	if ch := &body.Choices[0]; hasChoice && ch.Index <= 0 {
@@ -110,12 +143,12 @@ func (s *Stream) openAIToAnthropic(dst []byte, ev sse.Event) ([]byte, error) {
 	// The usage chunk follows the finish reason: the answer is complete.
 	if !hasChoice && body.Usage != nil && st.finish != "" {
 		dst = s.o2aClose(dst, false)
-		s.done = true
+		s.ended = true
 	}
 	return dst, nil
 }
 
-func (s *Stream) o2aDelta(dst []byte, d *openAIChunkDelta) ([]byte, error) {
+func (s *o2aStream) o2aDelta(dst []byte, d *openAIChunkDelta) ([]byte, error) {
 	reasoning := cmp.Or(d.ReasoningContent, d.Reasoning)
 	if reasoning != "" {
 		dst = s.o2aThinking(dst, reasoning, "")
@@ -153,7 +186,7 @@ func (s *Stream) o2aDelta(dst []byte, d *openAIChunkDelta) ([]byte, error) {
 
 // canStream reports whether a new block may be emitted now, switching to
 // buffered mode when the open tool call's arguments are incomplete.
-func (s *Stream) canStream() bool {
+func (s *o2aStream) canStream() bool {
 	st := &s.o2a
 	if st.buffered {
 		return false
@@ -165,7 +198,7 @@ func (s *Stream) canStream() bool {
 	return true
 }
 
-func (s *Stream) o2aText(dst []byte, text string) []byte {
+func (s *o2aStream) o2aText(dst []byte, text string) []byte {
 	st := &s.o2a
 	if st.open >= 0 && st.openKind == 't' && !st.buffered {
 		return appendTextDelta(dst, st.open, "text_delta", "text", text)
@@ -179,7 +212,7 @@ func (s *Stream) o2aText(dst []byte, text string) []byte {
 	return appendTextDelta(dst, st.open, "text_delta", "text", text)
 }
 
-func (s *Stream) o2aThinking(dst []byte, text, signature string) []byte {
+func (s *o2aStream) o2aThinking(dst []byte, text, signature string) []byte {
 	st := &s.o2a
 	if !(st.open >= 0 && st.openKind == 'k' && !st.buffered) {
 		if !s.canStream() {
@@ -198,7 +231,7 @@ func (s *Stream) o2aThinking(dst []byte, text, signature string) []byte {
 	return dst
 }
 
-func (s *Stream) o2aRedacted(dst []byte, data string) []byte {
+func (s *o2aStream) o2aRedacted(dst []byte, data string) []byte {
 	st := &s.o2a
 	if !s.canStream() {
 		st.enqueue('r', data, "")
@@ -208,7 +241,7 @@ func (s *Stream) o2aRedacted(dst []byte, data string) []byte {
 	return s.o2aWholeRedacted(dst, data)
 }
 
-func (s *Stream) o2aWholeRedacted(dst []byte, data string) []byte {
+func (s *o2aStream) o2aWholeRedacted(dst []byte, data string) []byte {
 	st := &s.o2a
 	dst = appendBlockStartHead(dst, st.next)
 	dst = append(dst, `{"type":"redacted_thinking","data":`...)
@@ -219,7 +252,7 @@ func (s *Stream) o2aWholeRedacted(dst []byte, data string) []byte {
 	return dst
 }
 
-func (s *Stream) o2aToolCall(dst []byte, tc *openAIChunkToolCall) ([]byte, error) {
+func (s *o2aStream) o2aToolCall(dst []byte, tc *openAIChunkToolCall) ([]byte, error) {
 	st := &s.o2a
 	ti := -1
 	for i := len(st.tools) - 1; i >= 0; i-- {
@@ -283,7 +316,7 @@ func (st *o2aState) enqueue(kind byte, text, signature string) {
 	st.queue = append(st.queue, o2aItem{kind: kind, text: []byte(text), signature: []byte(signature)})
 }
 
-func (s *Stream) o2aStart(dst []byte, id, model string) []byte {
+func (s *o2aStream) o2aStart(dst []byte, id, model string) []byte {
 	s.o2a.started = true
 	dst = append(dst, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
 	dst = jsonx.AppendString(dst, anthropicMessageID(id))
@@ -293,7 +326,7 @@ func (s *Stream) o2aStart(dst []byte, id, model string) []byte {
 	return append(dst, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}`+"\n\n"...)
 }
 
-func (s *Stream) o2aStartBlock(dst []byte, kind byte, block string) []byte {
+func (s *o2aStream) o2aStartBlock(dst []byte, kind byte, block string) []byte {
 	st := &s.o2a
 	st.open, st.openKind = st.next, kind
 	st.next++
@@ -302,7 +335,7 @@ func (s *Stream) o2aStartBlock(dst []byte, kind byte, block string) []byte {
 	return append(dst, "}\n\n"...)
 }
 
-func (s *Stream) o2aStartTool(dst []byte, ti int) []byte {
+func (s *o2aStream) o2aStartTool(dst []byte, ti int) []byte {
 	st := &s.o2a
 	t := &st.tools[ti]
 	st.open, st.openKind = st.next, 'u'
@@ -315,7 +348,7 @@ func (s *Stream) o2aStartTool(dst []byte, ti int) []byte {
 	return append(dst, `,"input":{}}}`+"\n\n"...)
 }
 
-func (s *Stream) o2aCloseOpen(dst []byte) []byte {
+func (s *o2aStream) o2aCloseOpen(dst []byte) []byte {
 	st := &s.o2a
 	if st.open < 0 {
 		return dst
@@ -331,7 +364,7 @@ func (s *Stream) o2aCloseOpen(dst []byte) []byte {
 // o2aClose ends the client's stream (§4.4 step 7): the open block, the
 // queued blocks, message_delta with the stop reason and usage, message_stop.
 // At EOF (eof set) without a finish reason the answer was cut: max_tokens.
-func (s *Stream) o2aClose(dst []byte, eof bool) []byte {
+func (s *o2aStream) o2aClose(dst []byte, eof bool) []byte {
 	st := &s.o2a
 	if st.closed {
 		return dst
@@ -359,7 +392,7 @@ func (s *Stream) o2aClose(dst []byte, eof bool) []byte {
 			dst = s.o2aStartTool(dst, q.tool)
 			st.openTool = q.tool
 			// Arguments that are not a complete object (cut off by the length
-			// limit) are left out: the input stays {} (CONVERSION §7.4).
+			// limit) are left out: the input stays {} (docs/conversion.md, "Answers and streams").
 			if args := st.tools[q.tool].args; isJSONObject(args) {
 				dst = appendTextDelta(dst, st.open, "input_json_delta", "partial_json", string(bytes.TrimSpace(args)))
 			}
@@ -379,14 +412,14 @@ func (s *Stream) o2aClose(dst []byte, eof bool) []byte {
 	if len(st.tools) > 0 && stop != "max_tokens" {
 		stop = "tool_use"
 	}
-	dst = appendMessageDelta(dst, stop, s.usage)
+	dst = appendMessageDelta(dst, stop, s.tokens)
 	return append(dst, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
 }
 
 // o2aError turns an upstream error payload into an Anthropic error event;
 // the stream ends with it.
-func (s *Stream) o2aError(dst []byte, e *openAIStreamError) []byte {
-	s.done = true
+func (s *o2aStream) o2aError(dst []byte, e *openAIStreamError) []byte {
+	s.ended = true
 	dst = append(dst, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"...)
 	dst = jsonx.AppendString(dst, anthropicStreamErrorType(e.Type))
 	dst = append(dst, `,"message":`...)

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 	"github.com/aigateway/gateway/ingress/access"
 )
@@ -19,15 +20,15 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) {
 	requestID := s.requestID(ctx)
 	g := s.opts.Guard
 	if g == nil || !g.Enabled() {
-		writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindNotFound, "access control is disabled"), requestID)
+		writeError(ctx, format.OpenAIChat, converter.Errorf(converter.KindNotFound, "access control is disabled"), requestID)
 		return
 	}
 	if !ctx.IsGet() {
-		writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "admin endpoints only accept GET"), requestID)
+		writeError(ctx, format.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "admin endpoints only accept GET"), requestID)
 		return
 	}
 	if !g.IsAdmin(ctx.Request.Header.Peek("Authorization"), ctx.Request.Header.Peek("X-Api-Key")) {
-		writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindAuthentication, "admin key required"), requestID)
+		writeError(ctx, format.OpenAIChat, converter.Errorf(converter.KindAuthentication, "admin key required"), requestID)
 		return
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -46,21 +47,21 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) {
 		name := strings.TrimSuffix(strings.TrimPrefix(path, "/admin/keys/"), "/usage")
 		body, err = g.UsageReport(rctx, name)
 	default:
-		writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindNotFound, "no admin endpoint %s", path), requestID)
+		writeError(ctx, format.OpenAIChat, converter.Errorf(converter.KindNotFound, "no admin endpoint %s", path), requestID)
 		return
 	}
 	switch {
 	case errors.Is(err, access.ErrUnknownKey):
-		writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindNotFound, "no such key"), requestID)
+		writeError(ctx, format.OpenAIChat, converter.Errorf(converter.KindNotFound, "no such key"), requestID)
 		return
 	case err != nil:
 		s.logger.Warn("admin report failed", "request_id", requestID, "err", err)
-		writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindUnavailable, "usage cannot be read right now"), requestID)
+		writeError(ctx, format.OpenAIChat, converter.Errorf(converter.KindUnavailable, "usage cannot be read right now"), requestID)
 		return
 	}
 	data, err := jsonx.Marshal(body)
 	if err != nil {
-		writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindInternal, "encoding the report failed"), requestID)
+		writeError(ctx, format.OpenAIChat, converter.Errorf(converter.KindInternal, "encoding the report failed"), requestID)
 		return
 	}
 	ctx.SetContentType("application/json")

@@ -7,21 +7,21 @@ import (
 
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
-// derivedEndpoints are the endpoints the gateway serves beside each route's
-// chat endpoint; they travel the bus and the upstream's queue like chat.
-var derivedEndpoints = [...]config.Endpoint{config.EndpointCountTokens, config.EndpointEmbeddings}
-
 // addEndpointRoutes registers, for each route, the endpoints served beside
-// it: /v1/messages/count_tokens beside /v1/messages, /v1/embeddings beside
-// /v1/chat/completions when the upstream speaks OpenAI's API. A configured
-// route with the same path wins.
+// it (they travel the bus and the upstream's queue like chat):
+// /v1/messages/count_tokens beside /v1/messages; /v1/embeddings beside
+// /v1/chat/completions when the upstream speaks an OpenAI API; and
+// /v1/responses beside /v1/chat/completions, a chat endpoint of the
+// Responses format served like a route of its own. A configured route with
+// the same path wins.
 func (s *Server) addEndpointRoutes() {
 	s.unsupported = make(map[string]string)
 	for _, parent := range s.cfg.Routes {
 		base := s.routes[parent.Path]
-		for _, e := range derivedEndpoints {
+		for _, e := range config.Endpoints() {
 			path, ok := parent.EndpointPath(e)
 			if !ok {
 				continue
@@ -29,14 +29,20 @@ func (s *Server) addEndpointRoutes() {
 			if _, taken := s.routes[path]; taken {
 				continue
 			}
-			if e == config.EndpointEmbeddings && base.upstream.Format != config.FormatOpenAIChat {
-				s.unsupported[path] = "upstream " + base.upstream.Name + " speaks the Anthropic API, which has no embeddings endpoint"
+			if e == config.EndpointEmbeddings && base.upstream.Format.Family() != format.FamilyOpenAI {
+				s.unsupported[path] = "upstream " + base.upstream.Name + " speaks the " + string(base.upstream.Format) + " API, which has no embeddings endpoint"
 				continue
 			}
 			r := *base
 			r.Path = path
 			r.parent = parent.Path
 			r.endpoint = e
+			if f := e.ChatFormat(); f != "" {
+				// A chat endpoint: its own format, and nothing else to
+				// tell it from a configured route.
+				r.Route.Path, r.Route.InputFormat = path, f
+				r.format, r.endpoint = f, ""
+			}
 			r.firstToken = s.metrics.firstToken.WithLabelValues(path)
 			r.interChunk = s.metrics.interChunk.WithLabelValues(path)
 			s.routes[path] = &r
@@ -70,14 +76,11 @@ func (r *route) inspect(body []byte) (converter.RequestInfo, error) {
 }
 
 // requestFormat guesses the API a request to a path the gateway does not
-// serve speaks, for the shape of its error: Anthropic's SDKs send
-// anthropic-version and usually x-api-key, OpenAI's neither.
-func requestFormat(ctx *fasthttp.RequestCtx) converter.Format {
+// serve speaks, for the shape of its error, from the headers only one
+// format's clients send (converter.GuessFormat).
+func requestFormat(ctx *fasthttp.RequestCtx) format.Format {
 	h := &ctx.Request.Header
-	if len(h.Peek("anthropic-version")) > 0 || len(h.Peek("x-api-key")) > 0 {
-		return converter.Anthropic
-	}
-	return converter.OpenAIChat
+	return converter.GuessFormat(func(name string) bool { return len(h.Peek(name)) > 0 })
 }
 
 // notFound answers a path the gateway does not serve with a 404 in the

@@ -24,7 +24,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
 )
@@ -50,7 +50,7 @@ type Options struct {
 // route is a configured route with what the hot path needs precomputed.
 type route struct {
 	config.Route
-	format   converter.Format
+	format   format.Format
 	upstream config.Upstream
 
 	queueFull    prometheus.Counter
@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 		u, _ := cfg.Upstream(r.Upstream)
 		s.routes[r.Path] = &route{
 			Route:         r,
-			format:        converter.Format(r.InputFormat),
+			format:        r.InputFormat,
 			upstream:      *u,
 			queueFull:     qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueFull),
 			queueTimeout:  qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),

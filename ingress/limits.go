@@ -82,39 +82,20 @@ func (x *exchange) admit(ctx *fasthttp.RequestCtx, model string, bodyLen int, ma
 func (x *exchange) writeLimits(ctx *fasthttp.RequestCtx, l access.Limits) {
 	h := &ctx.Response.Header
 	var buf [64]byte
-	if x.r.format == converter.Anthropic {
-		if l.RequestsLimit > 0 {
-			h.SetBytesV("Anthropic-Ratelimit-Requests-Limit", strconv.AppendInt(buf[:0], l.RequestsLimit, 10))
-			h.SetBytesV("Anthropic-Ratelimit-Requests-Remaining", strconv.AppendInt(buf[:0], l.RequestsRemaining, 10))
-			h.SetBytesV("Anthropic-Ratelimit-Requests-Reset", l.RequestsReset.UTC().AppendFormat(buf[:0], time.RFC3339))
-		}
-		if l.TokensLimit > 0 {
-			h.SetBytesV("Anthropic-Ratelimit-Tokens-Limit", strconv.AppendInt(buf[:0], l.TokensLimit, 10))
-			h.SetBytesV("Anthropic-Ratelimit-Tokens-Remaining", strconv.AppendInt(buf[:0], l.TokensRemaining, 10))
-			h.SetBytesV("Anthropic-Ratelimit-Tokens-Reset", l.TokensReset.UTC().AppendFormat(buf[:0], time.RFC3339))
-		}
-		return
-	}
+	names := converter.RateLimitHeadersOf(x.r.format)
 	now := time.Now()
 	if l.RequestsLimit > 0 {
-		h.SetBytesV("X-Ratelimit-Limit-Requests", strconv.AppendInt(buf[:0], l.RequestsLimit, 10))
-		h.SetBytesV("X-Ratelimit-Remaining-Requests", strconv.AppendInt(buf[:0], l.RequestsRemaining, 10))
-		h.Set("X-Ratelimit-Reset-Requests", resetIn(l.RequestsReset, now))
+		limit, remaining, reset := names.Requests()
+		h.SetBytesV(limit, strconv.AppendInt(buf[:0], l.RequestsLimit, 10))
+		h.SetBytesV(remaining, strconv.AppendInt(buf[:0], l.RequestsRemaining, 10))
+		h.SetBytesV(reset, names.AppendReset(buf[:0], l.RequestsReset, now))
 	}
 	if l.TokensLimit > 0 {
-		h.SetBytesV("X-Ratelimit-Limit-Tokens", strconv.AppendInt(buf[:0], l.TokensLimit, 10))
-		h.SetBytesV("X-Ratelimit-Remaining-Tokens", strconv.AppendInt(buf[:0], l.TokensRemaining, 10))
-		h.Set("X-Ratelimit-Reset-Tokens", resetIn(l.TokensReset, now))
+		limit, remaining, reset := names.Tokens()
+		h.SetBytesV(limit, strconv.AppendInt(buf[:0], l.TokensLimit, 10))
+		h.SetBytesV(remaining, strconv.AppendInt(buf[:0], l.TokensRemaining, 10))
+		h.SetBytesV(reset, names.AppendReset(buf[:0], l.TokensReset, now))
 	}
-}
-
-// resetIn formats the time until reset the way OpenAI does ("1s", "6m0s").
-func resetIn(reset, now time.Time) string {
-	d := reset.Sub(now)
-	if d < 0 {
-		d = 0
-	}
-	return d.Round(time.Millisecond).String()
 }
 
 // settle charges the key for what the request used, once. A request whose

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
@@ -125,16 +126,16 @@ func (c *modelCatalog) serve(ctx *fasthttp.RequestCtx, path []byte, start time.T
 
 // dialect picks the shape of the answer: Anthropic for a client that looks
 // like one, or when every route under the base speaks Anthropic's API.
-func modelsDialect(ctx *fasthttp.RequestCtx, routes []*route) converter.Format {
-	if requestFormat(ctx) == converter.Anthropic {
-		return converter.Anthropic
+func modelsDialect(ctx *fasthttp.RequestCtx, routes []*route) format.Format {
+	if requestFormat(ctx) == format.Anthropic {
+		return format.Anthropic
 	}
 	for _, r := range routes {
-		if r.format != converter.Anthropic {
-			return converter.OpenAIChat
+		if r.format != format.Anthropic {
+			return format.OpenAIChat
 		}
 	}
-	return converter.Anthropic
+	return format.Anthropic
 }
 
 func (s *Server) listModels(ctx *fasthttp.RequestCtx, label string, routes []*route, id string, start time.Time) {
@@ -180,7 +181,7 @@ func (s *Server) listModels(ctx *fasthttp.RequestCtx, label string, routes []*ro
 		writeJSON(ctx, appendModel(nil, f, models[i]))
 		return
 	}
-	if f == converter.OpenAIChat {
+	if f == format.OpenAIChat {
 		b := append(make([]byte, 0, 64+len(models)*96), `{"object":"list","data":[`...)
 		for i, m := range models {
 			if i > 0 {
@@ -221,7 +222,7 @@ func modelNotFound(id string) *converter.Error {
 
 // collect gathers the models listed for the routes that serve the dialect
 // f (all of them when none does), as key may use them.
-func (c *modelCatalog) collect(f converter.Format, routes []*route, key *access.Key) []bus.ModelInfo {
+func (c *modelCatalog) collect(f format.Format, routes []*route, key *access.Key) []bus.ModelInfo {
 	var served []*route
 	for _, r := range routes {
 		if r.format == f {
@@ -320,8 +321,8 @@ func appendIDOrNull(b []byte, page []bus.ModelInfo, i int) []byte {
 }
 
 // appendModel writes one model object in the dialect f.
-func appendModel(b []byte, f converter.Format, m bus.ModelInfo) []byte {
-	if f == converter.Anthropic {
+func appendModel(b []byte, f format.Format, m bus.ModelInfo) []byte {
+	if f == format.Anthropic {
 		b = append(b, `{"type":"model","id":`...)
 		b = jsonx.AppendString(b, m.ID)
 		b = append(b, `,"display_name":`...)

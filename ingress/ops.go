@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // OpsServer serves /health and /metrics for a process that runs no ingress,
@@ -43,7 +44,7 @@ func NewOpsServer(nc *nats.Conn, gatherer prometheus.Gatherer, version string, l
 			}
 			writeHealth(ctx, path, h, false)
 		default:
-			writeError(ctx, converter.OpenAIChat, converter.Errorf(converter.KindNotFound,
+			writeError(ctx, format.OpenAIChat, converter.Errorf(converter.KindNotFound,
 				"this is a worker process; it serves only /health, /health/live, /health/ready and /metrics"), "")
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
 )
@@ -141,15 +142,9 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 }
 
 // forwardedHeaders are the client headers the upstream call needs.
-func forwardedHeaders(ctx *fasthttp.RequestCtx, f converter.Format) []bus.Header {
-	var names []string
-	if f == converter.Anthropic {
-		names = []string{"anthropic-version", "anthropic-beta"}
-	} else {
-		names = []string{"openai-organization", "openai-project"}
-	}
+func forwardedHeaders(ctx *fasthttp.RequestCtx, f format.Format) []bus.Header {
 	var out []bus.Header
-	for _, name := range names {
+	for _, name := range converter.ClientHeaders(f) {
 		if v := ctx.Request.Header.Peek(name); len(v) > 0 {
 			out = append(out, bus.Header{Name: name, Value: string(v)})
 		}

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/valyala/fasthttp"
 
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 func recoveringServer(t *testing.T) (*Server, *bytes.Buffer) {
@@ -73,7 +73,7 @@ func TestHandlerPanicAnswersInTheClientsFormat(t *testing.T) {
 // event instead of a cut connection.
 func TestStreamPanicEndsWithAnErrorEvent(t *testing.T) {
 	s, logs := recoveringServer(t)
-	b := &streamBody{x: &exchange{s: s, r: &route{format: converter.Anthropic}, requestID: "req_stream"}}
+	b := &streamBody{x: &exchange{s: s, r: &route{format: format.Anthropic}, requestID: "req_stream"}}
 	var out bytes.Buffer
 	if _, err := b.WriteTo(&out); err != nil {
 		t.Fatalf("WriteTo: %v", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/accesslog"
 )
 
@@ -45,7 +46,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		// Clients probe the base URL before their first call (Claude Code
 		// sends HEAD /); a 404 there reads as a wrong address.
 		if !ctx.IsGet() && !ctx.IsHead() {
-			s.reject(ctx, pathOther, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/ only accepts GET and HEAD"), start)
+			s.reject(ctx, pathOther, format.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/ only accepts GET and HEAD"), start)
 			return
 		}
 		s.requestID(ctx)
@@ -54,14 +55,14 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		s.metrics.observe(string(ctx.Method()), pathRoot, fasthttp.StatusOK, time.Since(start).Seconds())
 	case pathHealth, pathHealthLive, pathHealthReady:
 		if !ctx.IsGet() && !ctx.IsHead() {
-			s.reject(ctx, p, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "%s only accepts GET", p), start)
+			s.reject(ctx, p, format.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "%s only accepts GET", p), start)
 			return
 		}
 		s.serveHealth(ctx, p)
 		s.metrics.observe("GET", p, ctx.Response.StatusCode(), time.Since(start).Seconds())
 	case pathMetrics:
 		if !ctx.IsGet() {
-			s.reject(ctx, pathMetrics, converter.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/metrics only accepts GET"), start)
+			s.reject(ctx, pathMetrics, format.OpenAIChat, converter.Errorf(converter.KindMethodNotAllowed, "/metrics only accepts GET"), start)
 			return
 		}
 		s.promHandler(ctx)
@@ -133,7 +134,7 @@ const (
 // shape (no path tells the dialect), and records it as unparsed.
 func (s *Server) rejectUnparsed(ctx *fasthttp.RequestCtx, e *converter.Error, start time.Time) {
 	requestID := s.requestID(ctx)
-	writeError(ctx, converter.OpenAIChat, e, requestID)
+	writeError(ctx, format.OpenAIChat, e, requestID)
 	s.metrics.observe(methodUnparsed, pathUnparsed, ctx.Response.StatusCode(), time.Since(start).Seconds())
 	if s.access != nil {
 		s.access.LogRejected(&accesslog.Rejected{
@@ -166,7 +167,7 @@ func methodLabel(m []byte) string {
 }
 
 // reject answers with a gateway error in the given format and records it.
-func (s *Server) reject(ctx *fasthttp.RequestCtx, pathLabel string, f converter.Format, e *converter.Error, start time.Time) {
+func (s *Server) reject(ctx *fasthttp.RequestCtx, pathLabel string, f format.Format, e *converter.Error, start time.Time) {
 	requestID := s.requestID(ctx)
 	writeError(ctx, f, e, requestID)
 	method := methodLabel(ctx.Method())
@@ -179,7 +180,7 @@ func (s *Server) reject(ctx *fasthttp.RequestCtx, pathLabel string, f converter.
 	}
 }
 
-func writeError(ctx *fasthttp.RequestCtx, f converter.Format, e *converter.Error, requestID string) {
+func writeError(ctx *fasthttp.RequestCtx, f format.Format, e *converter.Error, requestID string) {
 	status := e.Status(f)
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")

@@ -8,7 +8,7 @@ import (
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/cmd/mockupstream/mock"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // BenchmarkUpstreamClient is one non-streamed call to the mock upstream
@@ -22,7 +22,7 @@ func BenchmarkUpstreamClient(b *testing.B) {
 	}
 	defer m.Close()
 	u := config.DefaultUpstream()
-	u.URL, u.Format, u.Timeout = m.URL(), config.FormatOpenAIChat, config.Duration{Duration: 10 * time.Second}
+	u.URL, u.Format, u.Timeout = m.URL(), format.OpenAIChat, config.Duration{Duration: 10 * time.Second}
 	client, err := newUpstreamClient(u)
 	if err != nil {
 		b.Fatal(err)
@@ -33,7 +33,7 @@ func BenchmarkUpstreamClient(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := client.do(ctx, time.Time{}, req, converter.OpenAIChat, body)
+		resp, err := client.do(ctx, time.Time{}, req, format.OpenAIChat, body)
 		if err != nil {
 			b.Fatal(err)
 		}

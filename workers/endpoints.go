@@ -10,6 +10,7 @@ import (
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -31,8 +32,8 @@ type derivedRoute struct {
 func (p *pool) addEndpoints() {
 	p.endpoints = make(map[string]derivedRoute)
 	for _, r := range p.routes {
-		for _, e := range [...]config.Endpoint{config.EndpointCountTokens, config.EndpointEmbeddings} {
-			if path, ok := r.EndpointPath(e); ok {
+		for _, e := range config.Endpoints() {
+			if path, ok := r.EndpointPath(e); ok && e.ChatFormat() == "" {
 				p.endpoints[path] = derivedRoute{endpoint: e, route: r}
 			}
 		}
@@ -52,12 +53,12 @@ func (c *call) serveEndpoint() {
 	c.upstreamModel = c.route.MapModel(c.p.upstream, c.req.Model)
 	var path string
 	switch {
-	case c.endpoint == config.EndpointCountTokens && c.p.format != converter.Anthropic:
+	case c.endpoint == config.EndpointCountTokens && c.p.format != format.Anthropic:
 		c.estimateTokens(body)
 		return
 	case c.endpoint == config.EndpointCountTokens:
 		path = "/messages/count_tokens"
-	case c.endpoint == config.EndpointEmbeddings && c.p.format == converter.OpenAIChat:
+	case c.endpoint == config.EndpointEmbeddings && c.p.format.Family() == format.FamilyOpenAI:
 		path = "/embeddings"
 	default:
 		c.fail(converter.Errorf(converter.KindNotFound, "upstream %s speaks the %s API, which has no %s endpoint", c.p.upstream.Name, c.p.format, c.endpoint), nil)

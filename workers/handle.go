@@ -18,6 +18,7 @@ import (
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/sse"
 )
 
@@ -38,7 +39,7 @@ type call struct {
 	p      *pool
 	req    *bus.Request
 	route  config.Route
-	client converter.Format
+	client format.Format
 	sender *bus.Sender
 	logger *slog.Logger // see log
 	start  time.Time
@@ -52,6 +53,8 @@ type call struct {
 	headSent, streaming bool
 	// endpoint is set for a request to an endpoint beside chat.
 	endpoint config.Endpoint
+	// hints is what the answer needs from the client's request.
+	hints converter.ClientHints
 }
 
 func (p *pool) handle(work context.Context, msg *nats.Msg) {
@@ -99,7 +102,7 @@ func (p *pool) handle(work context.Context, msg *nats.Msg) {
 		p:      p,
 		req:    req,
 		route:  route,
-		client: converter.Format(route.InputFormat),
+		client: route.InputFormat,
 		sender: sender,
 		start:  now,
 	}
@@ -146,10 +149,13 @@ func (c *call) serve() {
 		return
 	}
 	c.upstreamModel = c.route.MapModel(c.p.upstream, c.req.Model)
+	c.hints = converter.ReadClientHints(c.client, body)
 	upstreamBody, err := converter.TranslateRequest(c.client, c.p.format, body, converter.RequestOptions{
 		Model:            c.upstreamModel,
 		DefaultMaxTokens: c.route.MaxTokensDefault(c.p.upstream),
-		IncludeUsage:     c.req.Stream && c.p.format == converter.OpenAIChat,
+		// Honoured by the translations to an OpenAI Chat upstream, which
+		// reports a stream's usage only when asked.
+		IncludeUsage: c.req.Stream,
 	})
 	if err != nil {
 		var cerr *converter.Error
@@ -241,17 +247,10 @@ func (c *call) forwardError(ctx context.Context, resp *upstreamResponse) {
 	if len(body) > maxErrorBytes {
 		body = body[:maxErrorBytes]
 	}
-	// An Anthropic client reads the request id from the request-id header
-	// and the body alike, and the head passes the upstream's id on as
-	// request-id: the body names the same one.
-	requestID := c.req.ClientRequestID
-	if c.client == converter.Anthropic {
-		idHeader := "request-id"
-		if c.p.format == converter.OpenAIChat {
-			idHeader = "x-request-id"
-		}
-		requestID = cmp.Or(resp.Get(idHeader), requestID)
-	}
+	// A client that reads the request id from a header and the body alike
+	// (Anthropic's) finds the upstream's id in the head: the body names the
+	// same one.
+	requestID := cmp.Or(resp.Get(converter.RequestIDHeader(c.p.format)), c.req.ClientRequestID)
 	out := converter.TranslateErrorBody(c.p.format, c.client, resp.Status(), body, requestID)
 	c.sendHead(c.head(resp, "application/json"))
 	c.sender.Data(out)
@@ -279,7 +278,13 @@ func (c *call) notAStream(resp *upstreamResponse) {
 // respond converts and sends a whole answer.
 func (c *call) respond(ctx context.Context, resp *upstreamResponse) {
 	body := resp.Body()
-	out, usage, err := converter.TranslateResponse(c.p.format, c.client, body, converter.ResponseOptions{Model: c.reportedModel(), Created: c.start.Unix()})
+	out, usage, err := converter.TranslateResponse(c.p.format, c.client, body, converter.ResponseOptions{
+		Model:            c.reportedModel(),
+		Created:          c.start.Unix(),
+		ReasoningSummary: c.hints.ReasoningSummary,
+		Tools:            c.hints.Tools,
+		FallbackID:       c.req.ClientRequestID,
+	})
 	if err != nil {
 		c.p.pm.failure(errProtocol)
 		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s sent an answer the gateway cannot read", c.p.upstream.Name), err)
@@ -302,9 +307,12 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 	defer idleTimer.Stop()
 
 	st := converter.NewStream(c.p.format, c.client, converter.StreamOptions{
-		Model:        c.reportedModel(),
-		IncludeUsage: c.req.IncludeUsage,
-		Created:      c.start.Unix(),
+		Model:            c.reportedModel(),
+		IncludeUsage:     c.req.IncludeUsage,
+		Created:          c.start.Unix(),
+		ReasoningSummary: c.hints.ReasoningSummary,
+		Tools:            c.hints.Tools,
+		FallbackID:       c.req.ClientRequestID,
 	})
 	c.streaming = true
 	c.sendHead(c.head(resp, "text/event-stream; charset=utf-8"))

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/aigateway/gateway/bus"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 
@@ -108,7 +108,7 @@ func (l *modelLister) list(ctx context.Context) ([]bus.ModelInfo, error) {
 	after := ""
 	for range maxModelPages {
 		path := "/models"
-		if p.format == converter.Anthropic {
+		if p.format.Family() == format.FamilyAnthropic {
 			path += "?limit=1000"
 			if after != "" {
 				path += "&after_id=" + url.QueryEscape(after)
@@ -138,7 +138,7 @@ func (l *modelLister) list(ctx context.Context) ([]bus.ModelInfo, error) {
 			}
 			out = append(out, info)
 		}
-		if p.format != converter.Anthropic || !page.HasMore || page.LastID == "" || page.LastID == after {
+		if p.format.Family() != format.FamilyAnthropic || !page.HasMore || page.LastID == "" || page.LastID == after {
 			break
 		}
 		after = page.LastID

@@ -14,7 +14,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // fetchWait bounds one pull request; the loop simply pulls again.
@@ -24,7 +24,7 @@ const fetchWait = 5 * time.Second
 type pool struct {
 	svc      *Service
 	upstream config.Upstream
-	format   converter.Format
+	format   format.Format
 	client   *upstreamClient
 	routes   map[string]config.Route
 	logger   *slog.Logger
@@ -61,11 +61,11 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 	p := &pool{
 		svc:           s,
 		upstream:      u,
-		format:        converter.Format(u.Format),
+		format:        u.Format,
 		client:        client,
 		routes:        make(map[string]config.Route),
 		logger:        s.logger.With("upstream", u.Name),
-		pm:            s.m.forPool(u.Name, provider(converter.Format(u.Format))),
+		pm:            s.m.forPool(u.Name, provider(u.Format)),
 		slots:         make(chan struct{}, u.Concurrency),
 		repull:        make(chan struct{}, 1),
 		capacity:      s.qm.Capacity.WithLabelValues(u.Name),
@@ -81,6 +81,18 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 			p.routes[r.Path] = r
 		}
 	}
+	// Chat endpoints derived from routes (the Responses API beside Chat
+	// Completions) are served like routes; as at the ingress, a configured
+	// route with the same path, or one derived before, wins.
+	for _, parent := range s.cfg.Routes {
+		for _, e := range config.Endpoints() {
+			r, ok := parent.Beside(e)
+			if _, taken := p.routes[r.Path]; !ok || taken || parent.Upstream != u.Name || isConfigured(&s.cfg, r.Path) {
+				continue
+			}
+			p.routes[r.Path] = r
+		}
+	}
 	p.addEndpoints()
 	p.tokens = newTokenCounters(s.m.tokens, u, s.cfg.Routes)
 	// Nothing can be served until the queue is known to be usable.
@@ -89,12 +101,7 @@ func newPool(s *Service, u config.Upstream) (*pool, error) {
 }
 
 // provider is the provider label of metrics for an upstream format.
-func provider(f converter.Format) string {
-	if f == converter.Anthropic {
-		return "anthropic"
-	}
-	return "openai"
-}
+func provider(f format.Format) string { return string(f.Family()) }
 
 // queue is the pool's work queue as a resource the service's Keeper keeps
 // on the bus.
@@ -263,4 +270,10 @@ func (p *pool) returnSlots(n int) {
 	for range n {
 		p.slots <- struct{}{}
 	}
+}
+
+// isConfigured reports whether cfg has a route at path.
+func isConfigured(cfg *config.Config, path string) bool {
+	_, ok := cfg.Route(path)
+	return ok
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // recoverHarness is one request between a real outbox and a real inbox on
@@ -26,7 +26,7 @@ type recoverHarness struct {
 	panics prometheus.Counter
 }
 
-func newRecoverHarness(t *testing.T, client converter.Format) *recoverHarness {
+func newRecoverHarness(t *testing.T, client format.Format) *recoverHarness {
 	t.Helper()
 	srv, err := bus.StartEmbedded(config.Bus{StoreDir: t.TempDir(), MaxPayload: 1 << 20}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -111,7 +111,7 @@ func (h *recoverHarness) frames(t *testing.T) []bus.Frame {
 // panic is counted and logged with the request id, and the goroutine lives.
 func TestPanicEndsOnlyItsRequest(t *testing.T) {
 	t.Run("before the answer", func(t *testing.T) {
-		h := newRecoverHarness(t, converter.Anthropic)
+		h := newRecoverHarness(t, format.Anthropic)
 		func() {
 			defer h.call.recoverPanic()
 			panic("boom")
@@ -127,7 +127,7 @@ func TestPanicEndsOnlyItsRequest(t *testing.T) {
 		h.check(t)
 	})
 	t.Run("mid-stream", func(t *testing.T) {
-		h := newRecoverHarness(t, converter.OpenAIChat)
+		h := newRecoverHarness(t, format.OpenAIChat)
 		func() {
 			defer h.call.recoverPanic()
 			h.call.streaming = true

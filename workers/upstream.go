@@ -20,13 +20,10 @@ import (
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 const (
-	// defaultAnthropicVersion is sent when an OpenAI-format client reaches
-	// an Anthropic upstream, or an Anthropic client sent no version of its
-	// own.
-	defaultAnthropicVersion = "2023-06-01"
 	// idleConnTimeout closes pooled connections unused for this long,
 	// shorter than the keep-alive time-outs providers' load balancers use,
 	// so that a call rarely picks a connection the other side is closing.
@@ -49,17 +46,18 @@ const (
 type upstreamClient struct {
 	// host and path are the endpoint's Host header and request target,
 	// set as they are so that no URL is parsed per call.
-	host             string
-	path             string
-	format           converter.Format
-	authorization    string // header value, with the key
-	apiKey           string
-	firstByteTimeout time.Duration
-	hc               *fasthttp.HostClient
+	host   string
+	path   string
+	format format.Format
+	// authName and authValue are the header that carries the API key, and
+	// its value with the key; none without a key.
+	authName, authValue string
+	firstByteTimeout    time.Duration
+	hc                  *fasthttp.HostClient
 }
 
 func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
-	endpoint := endpoint(u.URL, converter.Format(u.Format))
+	endpoint := endpoint(u.URL, u.Format)
 	parsed, err := url.Parse(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: url: %w", u.Name, err)
@@ -80,8 +78,7 @@ func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
 	c := &upstreamClient{
 		host:             parsed.Host,
 		path:             parsed.RequestURI(),
-		format:           converter.Format(u.Format),
-		apiKey:           u.APIKey,
+		format:           u.Format,
 		firstByteTimeout: u.FirstByteTimeout.Duration,
 		hc: &fasthttp.HostClient{
 			Addr:  addr,
@@ -100,7 +97,7 @@ func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
 		},
 	}
 	if u.APIKey != "" {
-		c.authorization = "Bearer " + u.APIKey
+		c.authName, c.authValue = converter.UpstreamAuth(u.Format, u.APIKey)
 	}
 	return c, nil
 }
@@ -120,15 +117,12 @@ func dialer(target *url.URL, isTLS bool, timeout time.Duration) (fasthttp.DialFu
 	return func(addr string) (net.Conn, error) { return d.Dial("tcp", addr) }, nil
 }
 
-// endpoint appends the API path to the configured base URL, which may or may
-// not already end in /v1.
-func endpoint(base string, f converter.Format) string {
+// endpoint appends the format's chat path to the configured base URL, which
+// may or may not already end in /v1.
+func endpoint(base string, f format.Format) string {
 	base = strings.TrimRight(base, "/")
 	base = strings.TrimSuffix(base, "/v1")
-	if f == converter.Anthropic {
-		return base + "/v1/messages"
-	}
-	return base + "/v1/chat/completions"
+	return base + "/v1" + f.Path()
 }
 
 // upstreamResponse is an upstream's answer whose head has been read. A
@@ -171,9 +165,10 @@ func (r *upstreamResponse) Close() {
 // do sends body to the upstream and reads the response head, and the whole
 // body unless the request is streamed, by deadline unless it is zero.
 // client is the format the request came in, whose protocol headers
-// (anthropic-version, anthropic-beta) pass through. Errors after ctx ended
+// (anthropic-version, anthropic-beta, openai-project …) pass through to an
+// upstream of the same dialect. Errors after ctx ended
 // are ctx's error.
-func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Request, client converter.Format, body []byte) (*upstreamResponse, error) {
+func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Request, client format.Format, body []byte) (*upstreamResponse, error) {
 	r := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(r)
 	c.build(r, req, client, body)
@@ -197,7 +192,7 @@ func (c *upstreamClient) do(ctx context.Context, deadline time.Time, req *bus.Re
 	}
 }
 
-func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client converter.Format, body []byte) {
+func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client format.Format, body []byte) {
 	h := &r.Header
 	h.SetHost(c.host)
 	h.SetRequestURI(c.path)
@@ -209,31 +204,10 @@ func (c *upstreamClient) build(r *fasthttp.Request, req *bus.Request, client con
 	} else {
 		h.Set("Accept", "application/json")
 	}
-	switch c.format {
-	case converter.Anthropic:
-		if c.apiKey != "" {
-			h.Set("X-Api-Key", c.apiKey)
-		}
-		version := defaultAnthropicVersion
-		if client == converter.Anthropic {
-			if v := req.Header("anthropic-version"); v != "" {
-				version = v
-			}
-			if v := req.Header("anthropic-beta"); v != "" {
-				h.Set("Anthropic-Beta", v)
-			}
-		}
-		h.Set("Anthropic-Version", version)
-	default:
-		if c.authorization != "" {
-			h.Set("Authorization", c.authorization)
-		}
-		for _, name := range [...]string{"openai-organization", "openai-project"} {
-			if v := req.Header(name); v != "" && client == converter.OpenAIChat {
-				h.Set(name, v)
-			}
-		}
+	if c.authName != "" {
+		h.Set(c.authName, c.authValue)
 	}
+	converter.UpstreamHeaders(c.format, client, req.Header, h.Set)
 	r.SetBodyRaw(body)
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/bus"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // apiBase is the path the provider's endpoints hang off, "/v1" for
@@ -25,7 +25,7 @@ func (c *upstreamClient) apiBase() string {
 // same credentials and protocol headers, and reads the whole answer by
 // deadline. A GET carries no body. Like do, it tries once more when a pooled
 // connection turns out to have been closed while idle.
-func (c *upstreamClient) doAt(ctx context.Context, deadline time.Time, method, path string, req *bus.Request, client converter.Format, body []byte) (*upstreamResponse, error) {
+func (c *upstreamClient) doAt(ctx context.Context, deadline time.Time, method, path string, req *bus.Request, client format.Format, body []byte) (*upstreamResponse, error) {
 	r := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(r)
 	c.build(r, req, client, body)

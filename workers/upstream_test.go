@@ -18,7 +18,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 func TestMain(m *testing.M) {
@@ -45,7 +45,7 @@ func countingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic
 	return srv, &conns
 }
 
-func testClient(t *testing.T, url string, format config.Format, edit func(*config.Upstream)) *upstreamClient {
+func testClient(t *testing.T, url string, format format.Format, edit func(*config.Upstream)) *upstreamClient {
 	t.Helper()
 	u := config.DefaultUpstream()
 	u.Name, u.URL, u.Format = "test", url, format
@@ -63,15 +63,15 @@ func testClient(t *testing.T, url string, format config.Format, edit func(*confi
 func TestUpstreamClientSendsProviderHeaders(t *testing.T) {
 	tests := []struct {
 		name    string
-		format  config.Format
-		client  converter.Format
+		format  format.Format
+		client  format.Format
 		headers []bus.Header
 		stream  bool
 		want    map[string]string
 	}{
 		{
 			name:   "openai upstream, openai client",
-			format: config.FormatOpenAIChat, client: converter.OpenAIChat,
+			format: format.OpenAIChat, client: format.OpenAIChat,
 			headers: []bus.Header{{Name: "openai-organization", Value: "org-1"}},
 			want: map[string]string{
 				"Authorization": "Bearer sk-test", "Content-Type": "application/json",
@@ -80,13 +80,13 @@ func TestUpstreamClientSendsProviderHeaders(t *testing.T) {
 		},
 		{
 			name:   "openai upstream, anthropic client: no openai headers pass",
-			format: config.FormatOpenAIChat, client: converter.Anthropic, stream: true,
+			format: format.OpenAIChat, client: format.Anthropic, stream: true,
 			headers: []bus.Header{{Name: "openai-organization", Value: "org-1"}},
 			want:    map[string]string{"Accept": "text/event-stream", "Openai-Organization": ""},
 		},
 		{
 			name:   "anthropic upstream, anthropic client: version and beta pass",
-			format: config.FormatAnthropic, client: converter.Anthropic,
+			format: format.Anthropic, client: format.Anthropic,
 			headers: []bus.Header{{Name: "anthropic-version", Value: "2024-01-01"}, {Name: "anthropic-beta", Value: "tools-1"}},
 			want: map[string]string{
 				"X-Api-Key": "sk-test", "Anthropic-Version": "2024-01-01", "Anthropic-Beta": "tools-1", "Authorization": "",
@@ -94,8 +94,28 @@ func TestUpstreamClientSendsProviderHeaders(t *testing.T) {
 		},
 		{
 			name:   "anthropic upstream, openai client: default version",
-			format: config.FormatAnthropic, client: converter.OpenAIChat,
-			want: map[string]string{"Anthropic-Version": defaultAnthropicVersion, "Anthropic-Beta": ""},
+			format: format.Anthropic, client: format.OpenAIChat,
+			want: map[string]string{"Anthropic-Version": "2023-06-01", "Anthropic-Beta": ""},
+		},
+		{
+			name:   "responses upstream, responses client: openai headers pass",
+			format: format.OpenAIResponses, client: format.OpenAIResponses,
+			headers: []bus.Header{{Name: "openai-project", Value: "proj-1"}},
+			want: map[string]string{
+				"Authorization": "Bearer sk-test", "Openai-Project": "proj-1", "X-Api-Key": "", "Anthropic-Version": "",
+			},
+		},
+		{
+			name:   "responses upstream, chat client: one dialect, openai headers pass",
+			format: format.OpenAIResponses, client: format.OpenAIChat,
+			headers: []bus.Header{{Name: "openai-organization", Value: "org-1"}},
+			want:    map[string]string{"Authorization": "Bearer sk-test", "Openai-Organization": "org-1"},
+		},
+		{
+			name:   "anthropic upstream, responses client: default version",
+			format: format.Anthropic, client: format.OpenAIResponses,
+			headers: []bus.Header{{Name: "openai-project", Value: "proj-1"}},
+			want:    map[string]string{"X-Api-Key": "sk-test", "Anthropic-Version": "2023-06-01", "Openai-Project": ""},
 		},
 	}
 	for _, tt := range tests {
@@ -139,10 +159,10 @@ func TestUpstreamClientKeepsConnections(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":true}`)
 	})
-	c := testClient(t, srv.URL, config.FormatOpenAIChat, nil)
+	c := testClient(t, srv.URL, format.OpenAIChat, nil)
 	for i := range 6 {
 		stream := i%2 == 1
-		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: stream}, converter.OpenAIChat, []byte(`{}`))
+		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: stream}, format.OpenAIChat, []byte(`{}`))
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
@@ -179,13 +199,13 @@ func TestUpstreamClientAbortsWithItsContext(t *testing.T) {
 		<-r.Context().Done() // the gateway hung up
 		close(gone)
 	})
-	c := testClient(t, srv.URL, config.FormatOpenAIChat, nil)
+	c := testClient(t, srv.URL, format.OpenAIChat, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		<-started
 		cancel()
 	}()
-	_, err := c.do(ctx, time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
+	_, err := c.do(ctx, time.Time{}, &bus.Request{}, format.OpenAIChat, []byte(`{}`))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -206,10 +226,10 @@ func TestUpstreamClientFirstByteTimeout(t *testing.T) {
 		}
 	})
 	defer close(release)
-	c := testClient(t, srv.URL, config.FormatOpenAIChat, func(u *config.Upstream) {
+	c := testClient(t, srv.URL, format.OpenAIChat, func(u *config.Upstream) {
 		u.FirstByteTimeout = config.Duration{Duration: 50 * time.Millisecond}
 	})
-	_, err := c.do(context.Background(), time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
+	_, err := c.do(context.Background(), time.Time{}, &bus.Request{}, format.OpenAIChat, []byte(`{}`))
 	if err == nil || !isTimeout(err) {
 		t.Fatalf("err = %v, want a time-out", err)
 	}
@@ -267,9 +287,9 @@ func TestUpstreamClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
 		}
 		_, _ = io.Copy(io.Discard, conn) // until the client closes
 	})
-	c := testClient(t, url, config.FormatOpenAIChat, nil)
+	c := testClient(t, url, format.OpenAIChat, nil)
 	for i := range 2 {
-		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
+		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{}, format.OpenAIChat, []byte(`{}`))
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
@@ -290,8 +310,8 @@ func TestUpstreamClientReportsABrokenBody(t *testing.T) {
 		readRequest(t, br)
 		_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":")
 	})
-	c := testClient(t, url, config.FormatOpenAIChat, nil)
-	_, err := c.do(context.Background(), time.Time{}, &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
+	c := testClient(t, url, format.OpenAIChat, nil)
+	_, err := c.do(context.Background(), time.Time{}, &bus.Request{}, format.OpenAIChat, []byte(`{}`))
 	if !errors.Is(err, errBrokenBody) {
 		t.Fatalf("err = %v, want errBrokenBody", err)
 	}
@@ -313,8 +333,8 @@ func TestUpstreamClientReadsChunksThatArrivedTogetherAtOnce(t *testing.T) {
 		_, _ = io.WriteString(conn, b.String())
 		_, _ = io.Copy(io.Discard, conn)
 	})
-	c := testClient(t, url, config.FormatOpenAIChat, nil)
-	resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: true}, converter.OpenAIChat, []byte(`{}`))
+	c := testClient(t, url, format.OpenAIChat, nil)
+	resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: true}, format.OpenAIChat, []byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,9 +361,32 @@ func TestUpstreamClientDeadlineBoundsTheWholeAnswer(t *testing.T) {
 		_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":")
 		_, _ = io.Copy(io.Discard, conn) // until the client gives up
 	})
-	c := testClient(t, url, config.FormatOpenAIChat, nil)
-	_, err := c.do(context.Background(), time.Now().Add(100*time.Millisecond), &bus.Request{}, converter.OpenAIChat, []byte(`{}`))
+	c := testClient(t, url, format.OpenAIChat, nil)
+	_, err := c.do(context.Background(), time.Now().Add(100*time.Millisecond), &bus.Request{}, format.OpenAIChat, []byte(`{}`))
 	if !errors.Is(err, errBrokenBody) || !isTimeout(err) {
 		t.Fatalf("err = %v, want a broken body by time-out", err)
+	}
+}
+
+func TestUpstreamEndpointPath(t *testing.T) {
+	tests := []struct {
+		base string
+		f    format.Format
+		want string
+	}{
+		{"https://api.openai.com", format.OpenAIChat, "https://api.openai.com/v1/chat/completions"},
+		{"https://api.openai.com/v1/", format.OpenAIResponses, "https://api.openai.com/v1/responses"},
+		{"https://api.openai.com", format.OpenAIResponses, "https://api.openai.com/v1/responses"},
+		{"https://api.anthropic.com/v1", format.Anthropic, "https://api.anthropic.com/v1/messages"},
+	}
+	for _, f := range format.All() {
+		if f.Path() == "" {
+			t.Errorf("format %s has no chat path", f)
+		}
+	}
+	for _, tt := range tests {
+		if got := endpoint(tt.base, tt.f); got != tt.want {
+			t.Errorf("endpoint(%q, %s) = %q, want %q", tt.base, tt.f, got, tt.want)
+		}
 	}
 }

@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/aigateway/gateway/bus"
-	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 )
 
 // TestUpstreamClientStreamedCallAnsweredWithWholeBody reads and releases a
@@ -21,9 +20,9 @@ func TestUpstreamClientStreamedCallAnsweredWithWholeBody(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"id":"x"}`)
 	})
-	c := testClient(t, srv.URL, config.FormatOpenAIChat, nil)
+	c := testClient(t, srv.URL, format.OpenAIChat, nil)
 	for range 3 {
-		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: true}, converter.OpenAIChat, []byte(`{}`))
+		resp, err := c.do(context.Background(), time.Time{}, &bus.Request{Stream: true}, format.OpenAIChat, []byte(`{}`))
 		if err != nil {
 			t.Fatal(err)
 		}

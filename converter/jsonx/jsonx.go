@@ -6,7 +6,6 @@ package jsonx
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 
 	gojson "github.com/goccy/go-json"
 )
@@ -32,12 +31,6 @@ func Unmarshal(data []byte, v any) (err error) {
 // Valid reports whether data is a valid JSON encoding. It uses the standard
 // library's validator: goccy's accepts trailing bytes after a value.
 func Valid(data []byte) bool { return json.Valid(data) }
-
-// NewEncoder returns an encoder that writes to w.
-func NewEncoder(w io.Writer) *gojson.Encoder { return gojson.NewEncoder(w) }
-
-// NewDecoder returns a decoder that reads from r.
-func NewDecoder(r io.Reader) *gojson.Decoder { return gojson.NewDecoder(r) }
 
 // AppendString appends s to dst as a quoted, escaped JSON string.
 func AppendString(dst []byte, s string) []byte {

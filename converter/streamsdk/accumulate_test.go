@@ -12,6 +12,7 @@ import (
 	"github.com/openai/openai-go/v3"
 
 	"github.com/aigateway/gateway/converter"
+	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/converter/sse"
 )
 
@@ -26,7 +27,7 @@ func readFile(t *testing.T, path ...string) []byte {
 
 // translate feeds in to a converter.Stream event by event, as a worker does,
 // and returns the data of every event the client receives.
-func translate(t *testing.T, from, to converter.Format, opts converter.StreamOptions, in []byte) [][]byte {
+func translate(t *testing.T, from, to format.Format, opts converter.StreamOptions, in []byte) [][]byte {
 	t.Helper()
 	s := converter.NewStream(from, to, opts)
 	var out []byte
@@ -87,7 +88,7 @@ func TestOpenAIAccumulator(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var acc openai.ChatCompletionAccumulator
-			for _, data := range translate(t, converter.Anthropic, converter.OpenAIChat,
+			for _, data := range translate(t, format.Anthropic, format.OpenAIChat,
 				converter.StreamOptions{IncludeUsage: tt.includeUsage, Created: 1700000000}, in) {
 				if string(data) == "[DONE]" {
 					break
@@ -154,7 +155,7 @@ func TestAnthropicAccumulator(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var msg anthropic.Message
-			for _, data := range translate(t, converter.OpenAIChat, converter.Anthropic, converter.StreamOptions{}, tt.in) {
+			for _, data := range translate(t, format.OpenAIChat, format.Anthropic, converter.StreamOptions{}, tt.in) {
 				var e anthropic.MessageStreamEventUnion
 				if err := json.Unmarshal(data, &e); err != nil {
 					t.Fatalf("event %s: %v", data, err)

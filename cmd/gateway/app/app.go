@@ -395,20 +395,6 @@ func (a *App) startPprof() {
 	a.logger.Info("pprof enabled", "addr", a.cfg.Server.Pprof)
 }
 
-// Addr is the address the HTTP server listens on.
-func (a *App) Addr() string { return a.listener.Addr().String() }
-
-// Registry exposes the process's metrics registry.
-func (a *App) Registry() *prometheus.Registry { return a.registry }
-
-// NATSURL is the embedded server's client URL when it listens on TCP.
-func (a *App) NATSURL() string {
-	if a.embedded == nil {
-		return ""
-	}
-	return bus.ListenURL(a.embedded)
-}
-
 // Done reports the first part that stopped on its own, the HTTP server or
 // the worker pools, while the process was meant to run: the process should
 // then shut down and exit with that error.

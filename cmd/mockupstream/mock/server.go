@@ -98,9 +98,6 @@ func (s *Server) SetConfig(cfg Config) {
 	s.cfg.Store(&cfg)
 }
 
-// Config returns the current behaviour.
-func (s *Server) Config() Config { return *s.cfg.Load() }
-
 // Handler returns the HTTP handler serving both APIs, for use in a server of
 // the caller's own (such as httptest.NewServer).
 func (s *Server) Handler() http.Handler { return s.handler }
