@@ -538,26 +538,36 @@ func TestResponsesConversationShapes(t *testing.T) {
 	}
 }
 
-// TestResponsesCustomToolThroughAnthropic: a custom (free-form) tool, the
-// kind Codex declares apply_patch as, goes to Anthropic as a tool of its
-// own; when the model calls it, the client must get a custom_tool_call with
-// the free-form input, the way it declared the tool, not a function call.
-func TestResponsesCustomToolThroughAnthropic(t *testing.T) {
+// TestResponsesCustomTool: a custom (free-form) tool, the kind Codex
+// declares apply_patch as, goes to Anthropic as a tool of its own and to a
+// Responses upstream as it is; when the model calls it, the client must get
+// a custom_tool_call with free-form input, the way it declared the tool,
+// and its custom_tool_call_output must reach the model in the next turn.
+func TestResponsesCustomTool(t *testing.T) {
 	g := startResponsesGateway(t, mock.DefaultConfig())
-	u := rsUpstreams[1]
-	params := responses.ResponseNewParams{
-		Input: rsInput(rsUserItem("patch it")),
-		Tools: []responses.ToolUnionParam{{OfCustom: &responses.CustomToolParam{Name: "apply_patch", Description: openai.String("Apply a patch")}}},
-	}
-	for _, run := range responsesRuns(t, g, u, params) {
-		out := run.resp.Output
-		if len(out) != 1 || out[0].Type != "custom_tool_call" {
-			t.Errorf("%s: output is not one custom_tool_call: %s", run.mode, run.resp.RawJSON())
-			continue
-		}
-		call := out[0].AsCustomToolCall()
-		if call.Name != "apply_patch" || call.CallID == "" || call.Input == "" {
-			t.Errorf("%s: custom tool call %+v", run.mode, call)
-		}
+	tools := []responses.ToolUnionParam{{OfCustom: &responses.CustomToolParam{Name: "apply_patch", Description: openai.String("Apply a patch")}}}
+	for _, u := range rsUpstreams[1:] {
+		t.Run(u.name, func(t *testing.T) {
+			params := responses.ResponseNewParams{Input: rsInput(rsUserItem("patch it")), Tools: tools}
+			for _, run := range responsesRuns(t, g, u, params) {
+				out := run.resp.Output
+				if len(out) != 1 || out[0].Type != "custom_tool_call" {
+					t.Errorf("%s: output is not one custom_tool_call: %s", run.mode, run.resp.RawJSON())
+					continue
+				}
+				call := out[0].AsCustomToolCall()
+				if call.Name != "apply_patch" || call.CallID == "" || call.Input == "" {
+					t.Errorf("%s: custom tool call %+v", run.mode, call)
+				}
+				second := responses.ResponseNewParams{Tools: tools, Input: rsInput(rsUserItem("patch it"),
+					responses.ResponseInputItemParamOfCustomToolCall(call.CallID, call.Input, call.Name),
+					responses.ResponseInputItemParamOfCustomToolCallOutput(call.CallID, "patched"))}
+				for _, final := range responsesRuns(t, g, u, second) {
+					if got := final.resp.OutputText(); got != "Tool results: patched" {
+						t.Errorf("%s then %s: final answer %q", run.mode, final.mode, got)
+					}
+				}
+			}
+		})
 	}
 }

@@ -57,7 +57,11 @@ func (r *rsAnswer) respID() string { return "resp_mock_" + strconv.FormatUint(r.
 func (r *rsAnswer) rsID() string   { return "rs_mock_" + strconv.FormatUint(r.seq, 10) }
 func (r *rsAnswer) msgID() string  { return "msg_mock_" + strconv.FormatUint(r.seq, 10) }
 func (r *rsAnswer) fcID(i int) string {
-	return "fc_mock_" + strconv.FormatUint(r.seq, 10) + "_" + strconv.Itoa(i)
+	prefix := "fc_mock_"
+	if r.calls[i].custom {
+		prefix = "ctc_mock_"
+	}
+	return prefix + strconv.FormatUint(r.seq, 10) + "_" + strconv.Itoa(i)
 }
 
 // incomplete reports an answer cut by max_output_tokens.
@@ -267,6 +271,9 @@ func appendTextPart(b []byte, text string) []byte {
 // appendCallItem appends function call i, finished or as it starts.
 func appendCallItem(b []byte, r *rsAnswer, i int, done bool) []byte {
 	c := &r.calls[i]
+	if c.custom {
+		return appendCustomCallItem(b, r, i, done)
+	}
 	b = append(b, `{"id":`...)
 	b = jsonx.AppendString(b, r.fcID(i))
 	b = append(b, `,"type":"function_call","status":`...)
@@ -275,6 +282,26 @@ func appendCallItem(b []byte, r *rsAnswer, i int, done bool) []byte {
 		b = jsonx.AppendString(b, c.args)
 	} else {
 		b = append(b, `"in_progress","arguments":""`...)
+	}
+	b = append(b, `,"call_id":`...)
+	b = jsonx.AppendString(b, c.id)
+	b = append(b, `,"name":`...)
+	b = jsonx.AppendString(b, c.name)
+	return append(b, '}')
+}
+
+// appendCustomCallItem appends custom tool call i, finished or as it
+// starts.
+func appendCustomCallItem(b []byte, r *rsAnswer, i int, done bool) []byte {
+	c := &r.calls[i]
+	b = append(b, `{"id":`...)
+	b = jsonx.AppendString(b, r.fcID(i))
+	b = append(b, `,"type":"custom_tool_call","status":`...)
+	if done {
+		b = append(b, `"completed","input":`...)
+		b = jsonx.AppendString(b, c.args)
+	} else {
+		b = append(b, `"in_progress","input":""`...)
 	}
 	b = append(b, `,"call_id":`...)
 	b = jsonx.AppendString(b, c.id)
@@ -522,8 +549,12 @@ func (s *rsStream) writeCall(index, i int) error {
 	if err := s.itemAdded(index, func(b []byte) []byte { return appendCallItem(b, r, i, false) }, "response.output_item.added"); err != nil {
 		return err
 	}
+	deltaEvent, doneEvent, doneField := "response.function_call_arguments.delta", "response.function_call_arguments.done", `,"arguments":`
+	if r.calls[i].custom {
+		deltaEvent, doneEvent, doneField = "response.custom_tool_call_input.delta", "response.custom_tool_call_input.done", `,"input":`
+	}
 	for _, frag := range r.calls[i].frags {
-		b := s.start("response.function_call_arguments.delta")
+		b := s.start(deltaEvent)
 		b = item(b, id, index)
 		b = append(b, `,"delta":`...)
 		b = jsonx.AppendString(b, frag)
@@ -532,9 +563,9 @@ func (s *rsStream) writeCall(index, i int) error {
 			return err
 		}
 	}
-	b := s.start("response.function_call_arguments.done")
+	b := s.start(doneEvent)
 	b = item(b, id, index)
-	b = append(b, `,"arguments":`...)
+	b = append(b, doneField...)
 	b = jsonx.AppendString(b, r.calls[i].args)
 	if err := s.end(b, false); err != nil {
 		return err

@@ -268,8 +268,11 @@ func responsesPrompt(req *rsRequest, body []byte) prompt {
 		}
 	}
 	for _, t := range req.Tools {
-		if t.Type == "function" {
+		switch t.Type {
+		case "function":
 			p.tools = append(p.tools, toolDecl{name: t.Name, schema: t.Parameters})
+		case "custom":
+			p.tools = append(p.tools, toolDecl{name: t.Name, custom: true})
 		}
 	}
 	if tc := bytes.TrimSpace(req.ToolChoice); len(tc) > 0 {
@@ -280,7 +283,7 @@ func responsesPrompt(req *rsRequest, body []byte) prompt {
 				Type string `json:"type"`
 				Name string `json:"name"`
 			}
-			if jsonx.Unmarshal(tc, &named) == nil && named.Type == "function" {
+			if jsonx.Unmarshal(tc, &named) == nil && (named.Type == "function" || named.Type == "custom") {
 				p.forcedTool = named.Name
 			}
 		}

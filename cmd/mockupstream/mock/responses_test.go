@@ -516,3 +516,40 @@ func TestResponsesHTTPErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestResponsesCustomToolCalls: a custom (free-form) tool is called with a
+// custom_tool_call carrying text input, derived or scripted, and its
+// custom_tool_call_output is answered like any tool result.
+func TestResponsesCustomToolCalls(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "script.json")
+	if err := os.WriteFile(script, []byte(`{"rules":[{"match":"patch it","tool_calls":[{"name":"apply_patch","input":"*** Begin Patch\n*** End Patch"}]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.ScriptFile = script
+	s := startServer(t, cfg)
+	client := openAIClient(t, s)
+	tools := []responses.ToolUnionParam{{OfCustom: &responses.CustomToolParam{Name: "apply_patch"}}}
+	for _, tt := range []struct{ prompt, input string }{
+		{"do something", "value-apply_patch"},
+		{"please patch it", "*** Begin Patch\n*** End Patch"},
+	} {
+		for _, stream := range []bool{false, true} {
+			got := rsSend(t, client, responses.ResponseNewParams{Model: "gpt-5", Input: rsInputText(tt.prompt), Tools: tools}, stream).resp
+			if len(got.Output) != 1 || got.Output[0].Type != "custom_tool_call" {
+				t.Fatalf("%q stream %v: output %s", tt.prompt, stream, got.RawJSON())
+			}
+			call := got.Output[0].AsCustomToolCall()
+			if call.Name != "apply_patch" || call.Input != tt.input || !strings.HasPrefix(call.CallID, "call_") {
+				t.Errorf("%q stream %v: call %+v", tt.prompt, stream, call)
+			}
+			output := responses.ResponseInputItemParamOfCustomToolCallOutput(call.CallID, "patched")
+			final := rsSend(t, client, responses.ResponseNewParams{Model: "gpt-5", Tools: tools, Input: rsItems(
+				rsUser(tt.prompt), responses.ResponseInputItemParamOfCustomToolCall(call.CallID, call.Input, call.Name), output,
+			)}, stream).resp
+			if final.OutputText() != "Tool results: patched" {
+				t.Errorf("%q stream %v: final answer %q", tt.prompt, stream, final.OutputText())
+			}
+		}
+	}
+}

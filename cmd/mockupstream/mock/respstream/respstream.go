@@ -136,7 +136,7 @@ func Check(events []responses.ResponseStreamEventUnion) (Result, error) {
 				return res, fmt.Errorf("%s: part text %q, the deltas made %q", where, ev.Part.Text, got)
 			}
 			cur.partsOn[ev.ContentIndex] = false
-		case "response.function_call_arguments.delta":
+		case "response.function_call_arguments.delta", "response.custom_tool_call_input.delta":
 			if err := inItem(); err != nil {
 				return res, err
 			}
@@ -147,6 +147,13 @@ func Check(events []responses.ResponseStreamEventUnion) (Result, error) {
 			}
 			if ev.Arguments != cur.args.String() {
 				return res, fmt.Errorf("%s: arguments %q, the deltas made %q", where, ev.Arguments, cur.args.String())
+			}
+		case "response.custom_tool_call_input.done":
+			if err := inItem(); err != nil {
+				return res, err
+			}
+			if ev.Input != cur.args.String() {
+				return res, fmt.Errorf("%s: input %q, the deltas made %q", where, ev.Input, cur.args.String())
 			}
 		case "response.reasoning_summary_part.added":
 			if err := inItem(); err != nil {
@@ -277,6 +284,14 @@ func checkDoneItem(cur *openItem, item responses.ResponseOutputItemUnion) error 
 		}
 		if !json.Valid([]byte(fc.Arguments)) {
 			return fmt.Errorf("call %q arguments are not JSON: %q", item.ID, fc.Arguments)
+		}
+	case "custom_tool_call":
+		cc := item.AsCustomToolCall()
+		if cc.Input != cur.args.String() {
+			return fmt.Errorf("custom call %q input %q, the deltas made %q", item.ID, cc.Input, cur.args.String())
+		}
+		if cc.CallID == "" || cc.Name == "" {
+			return fmt.Errorf("custom call %q without call_id or name: %s", item.ID, item.RawJSON())
 		}
 	case "reasoning":
 		rs := item.AsReasoning()
