@@ -406,6 +406,13 @@ func appendResponsesAssistantTurn(w *rsInputWriter, blocks []anBlock, param stri
 			flush()
 			w.add(rsInFunctionCallOut{Type: "function_call", CallID: b.ID, Name: b.Name, Arguments: inputToArguments(b.Input)})
 		case "thinking", "redacted_thinking":
+			if b.Type == "thinking" && b.Signature == "" {
+				// Unsigned thinking is only the readable text of OpenAI
+				// reasoning the gateway answered with; no model can
+				// replay it, and OpenAI refuses encrypted content it did
+				// not make.
+				continue
+			}
 			flush()
 			st := thinkingState{Type: b.Type, Signature: b.Signature, Data: b.Data}
 			item := rsInReasoningOut{Type: "reasoning", Summary: []rsInSummary{}}

@@ -41,6 +41,38 @@ func checkResponsesAdmittedCarried(t *testing.T, body []byte) {
 			checkAnthropicInvariants(t, out)
 		}
 	}
+	if in, err := inspectResponsesRequest(body); err == nil {
+		// Responses → hub → Chat: no default bound, no room for thinking.
+		out, err := viaHub(responsesToAnthropicRequest, anthropicToOpenAIRequest)(body, RequestOptions{})
+		if err == nil {
+			up, err := InspectRequest(format.OpenAIChat, out)
+			if err != nil {
+				t.Fatalf("translated request is not admissible: %v\n%s", err, out)
+			}
+			want := admittedAs{in.Model, in.Stream, in.MaxTokens}
+			if got := (admittedAs{up.Model, up.Stream, up.MaxTokens}); got != want {
+				t.Fatalf("responses to chat: admitted on %+v, upstream gets %+v\nin:  %s\nout: %s", want, got, body, out)
+			}
+			checkOpenAIInvariants(t, out)
+		}
+	}
+	if in, err := InspectRequest(format.OpenAIChat, body); err == nil {
+		out, err := viaHub(openAIToAnthropicRequest, anthropicToResponsesRequest)(body, RequestOptions{})
+		if err == nil {
+			up, err := inspectResponsesRequest(out)
+			if err != nil {
+				t.Fatalf("translated request is not admissible: %v\n%s", err, out)
+			}
+			want := admittedAs{in.Model, in.Stream, in.MaxTokens}
+			if want.MaxTokens > 0 && want.MaxTokens < minResponsesOutputTokens {
+				want.MaxTokens = minResponsesOutputTokens
+			}
+			if got := (admittedAs{up.Model, up.Stream, up.MaxTokens}); got != want {
+				t.Fatalf("chat to responses: admitted on %+v, upstream gets %+v\nin:  %s\nout: %s", want, got, body, out)
+			}
+			checkResponsesInvariants(t, out)
+		}
+	}
 	if in, err := InspectRequest(format.Anthropic, body); err == nil {
 		out, err := anthropicToResponsesRequest(body, RequestOptions{})
 		if err == nil {
@@ -75,6 +107,8 @@ func TestResponsesTranslateCarriesAdmittedValues(t *testing.T) {
 		{"anthropic escaped key naming a prefix", `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":50,"max_tok\u0065":100000}`},
 		{"anthropic small max_tokens", `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":3}`},
 		{"anthropic key in another case", `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":50,"Max_Tokens":100000}`},
+		{"chat escaped key naming a prefix", `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":50,"max_tok\u0065":100000}`},
+		{"chat max_completion_tokens wins", `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":50,"max_completion_tokens":70,"reasoning_effort":"low"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,12 +175,7 @@ func TestInspectResponsesRequest(t *testing.T) {
 
 func addResponsesSeeds(f *testing.F) {
 	f.Helper()
-	for _, d := range responsesRequestDirs {
-		for _, name := range requestCases(f, d.dir) {
-			in, _ := readCase(f, d.dir, name)
-			f.Add(in)
-		}
-	}
+	addGoldenSeeds(f, func(b []byte) { f.Add(b) })
 	f.Add([]byte(`{"model":"m","input":"hi","max_output_tokens":20,"MAX_OUTPUT_TOKENS":100000}`))
 	f.Add([]byte(`{"model":"m","input":[{"type":"reasoning","summary":[],"encrypted_content":"gwth1_e30"}]}`))
 }

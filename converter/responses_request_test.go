@@ -23,6 +23,24 @@ var responsesRequestDirs = []struct {
 }{
 	{"responses_to_anthropic", responsesToAnthropicRequest, format.Anthropic},
 	{"anthropic_to_responses", anthropicToResponsesRequest, format.OpenAIResponses},
+	// The spoke-to-spoke paths composed through an intermediate hub body.
+	{"openai_to_responses_via_hub", viaHub(openAIToAnthropicRequest, anthropicToResponsesRequest), format.OpenAIResponses},
+	{"responses_to_openai_via_hub", viaHub(responsesToAnthropicRequest, anthropicToOpenAIRequest), format.OpenAIChat},
+}
+
+// viaHub composes a translation to the hub, made with Intermediate set, and
+// one from the hub; opts go to both (Intermediate only to the first).
+func viaHub(toHub, fromHub func([]byte, RequestOptions) ([]byte, error)) func([]byte, RequestOptions) ([]byte, error) {
+	return func(body []byte, opts RequestOptions) ([]byte, error) {
+		first := opts
+		first.Intermediate = true
+		hub, err := toHub(body, first)
+		if err != nil {
+			return nil, err
+		}
+		opts.Intermediate = false
+		return fromHub(hub, opts)
+	}
 }
 
 // TestResponsesRequestGolden runs every case of the Responses request
@@ -64,6 +82,8 @@ func TestResponsesRequestGolden(t *testing.T) {
 					checkAnthropicInvariants(t, got)
 				case d.to == format.OpenAIResponses:
 					checkResponsesInvariants(t, got)
+				case d.to == format.OpenAIChat:
+					checkOpenAIInvariants(t, got)
 				}
 				if opts.Intermediate {
 					return
@@ -190,5 +210,27 @@ func TestResponsesToolRefs(t *testing.T) {
 	}
 	if r := responsesToolRefs([]byte(`{"model":"m","tools":[{"type":"function","name":"f"}]}`)); r != nil {
 		t.Errorf("plain functions need no reference: %+v", r)
+	}
+}
+
+// TestXOpenAIOnlyInIntermediateBodies: no Chat or Responses translation to
+// Anthropic writes x_openai unless the body is an intermediate one, so the
+// extension never reaches an Anthropic upstream.
+func TestXOpenAIOnlyInIntermediateBodies(t *testing.T) {
+	for _, d := range []struct {
+		dir       string
+		translate func([]byte, RequestOptions) ([]byte, error)
+	}{
+		{"openai_to_anthropic", openAIToAnthropicRequest},
+		{"responses_to_anthropic", responsesToAnthropicRequest},
+	} {
+		for _, name := range requestCases(t, d.dir) {
+			in, opts := readCase(t, d.dir, name)
+			opts.Intermediate = false
+			out, err := d.translate(in, opts)
+			if err == nil && strings.Contains(string(out), `"x_openai"`) {
+				t.Errorf("%s/%s: x_openai in a body for Anthropic", d.dir, name)
+			}
+		}
 	}
 }

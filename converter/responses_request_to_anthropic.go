@@ -64,7 +64,7 @@ func responsesToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, erro
 		switch {
 		case *t >= 0 && *t <= 1:
 			out.Temperature = t
-		case opts.Intermediate && *t <= 2:
+		case opts.Intermediate && *t > 1 && *t <= 2:
 			x.Temperature = t
 		default:
 			return nil, InvalidParam("temperature", "temperature must be between 0 and 1 for Anthropic models, got %g", *t)
@@ -189,7 +189,36 @@ func responsesToAnthropicRequest(body []byte, opts RequestOptions) ([]byte, erro
 			out.XOpenAI = &x
 		}
 	}
+	if !opts.Intermediate {
+		markCacheBreakpoints(&out, system, msgs)
+	}
 	return encodeAnthropicRequest(&out, system, msgs)
+}
+
+// ephemeralCache is Anthropic's prompt-cache breakpoint.
+var ephemeralCache = jsonx.RawMessage(`{"type":"ephemeral"}`)
+
+// markCacheBreakpoints puts prompt-cache breakpoints where Claude Code
+// puts them: on the last tool, the last system block and the last block of
+// the conversation. OpenAI caches every long prompt prefix by itself, and a
+// Responses client (Codex resends its whole history every turn) counts on
+// it; Anthropic caches only up to a marked block, so without marks a long
+// agent loop would pay for its whole history every turn. A prefix shorter
+// than Anthropic's minimum is simply not cached.
+func markCacheBreakpoints(out *anRequest, system []anBlock, msgs []anTurn) {
+	if n := len(out.Tools); n > 0 && out.Tools[n-1].Type == "" {
+		out.Tools[n-1].CacheControl = ephemeralCache
+	}
+	if n := len(system); n > 0 {
+		system[n-1].CacheControl = ephemeralCache
+	}
+	if n := len(msgs); n > 0 {
+		blocks := msgs[n-1].blocks
+		switch b := &blocks[len(blocks)-1]; b.Type {
+		case "text", "image", "document", "tool_result", "tool_use":
+			b.CacheControl = ephemeralCache
+		}
+	}
 }
 
 // encodeAnthropicRequest writes out with its system blocks and turns.
@@ -366,11 +395,24 @@ func (c *rsInConverted) addItem(it rsInItem, param string) error {
 		if id == "" {
 			return InvalidParam(param+".call_id", "%s items need a call_id", it.Type)
 		}
-		content, err := responsesToolOutput(it.Output, param+".output")
+		output, isError := it.Output, false
+		if !isNullRaw(output) && output[0] == '{' {
+			// Older Codex releases wrote a failed call's output as
+			// {"content": …, "success": false}.
+			var legacy struct {
+				Content jsonx.RawMessage `json:"content"`
+				Success *bool            `json:"success"`
+			}
+			if err := jsonx.Unmarshal(output, &legacy); err != nil || isNullRaw(legacy.Content) {
+				return InvalidParam(param+".output", "output must be a string or an array of parts")
+			}
+			output, isError = legacy.Content, legacy.Success != nil && !*legacy.Success
+		}
+		content, err := responsesToolOutput(output, param+".output")
 		if err != nil {
 			return err
 		}
-		c.turns.addToolResult(anBlock{Type: "tool_result", ToolUseID: anthropicToolID(id), Content: content})
+		c.turns.addToolResult(anBlock{Type: "tool_result", ToolUseID: anthropicToolID(id), Content: content, IsError: isError})
 	case "reasoning":
 		// Only reasoning the gateway wrapped can be replayed: Anthropic
 		// cannot read OpenAI's encrypted reasoning, and a summary is not

@@ -96,10 +96,11 @@ func applyXOpenAIToChat(out *oaRequest, x *rsReqXOpenAI) {
 		t := true
 		out.Logprobs = &t
 	}
-	out.N = x.N
-	out.Audio = x.Audio
-	out.Modalities = x.Modalities
-	out.WebSearchOptions = x.WebSearchOptions
+	// n, audio, modalities and web_search_options come only from a Chat
+	// client, whose requests never reach a Chat upstream through the hub:
+	// they are not written, so that an Anthropic client cannot ask for
+	// several choices, which the answer path does not expect, through the
+	// extension.
 }
 
 // keepDroppedSampling records in x the client's temperature and top_p that
