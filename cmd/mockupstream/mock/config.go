@@ -54,6 +54,9 @@ type Config struct {
 	// Strict validates requests the way the real providers do and answers
 	// 400 in the provider's error shape on violations.
 	Strict bool
+	// StreamError, when "failed" or "error", makes every streamed
+	// Responses answer fail after its first delta (see HeaderStreamError).
+	StreamError string
 	// APIKey, when set, is required: "Authorization: Bearer <key>" for
 	// OpenAI, "x-api-key: <key>" for Anthropic. Other requests get 401.
 	APIKey string

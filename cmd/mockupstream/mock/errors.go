@@ -14,6 +14,9 @@ type provider int
 const (
 	provOpenAI provider = iota
 	provAnthropic
+	// provResponses is OpenAI's Responses API: OpenAI's error shape and
+	// headers, its own request and answer formats.
+	provResponses
 )
 
 // apiError is an error answer. typ is the provider's error type; param and

@@ -242,6 +242,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		p = provOpenAI
 	case "/v1/messages":
 		p = provAnthropic
+	case pathResponses:
+		p = provResponses
 	default:
 		p = guessProvider(r)
 	}
@@ -287,7 +289,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	if isEndpointPath(r.URL.Path) {
 		return s.serveEndpoint(w, r, p, seq, body)
 	}
-	known := r.URL.Path == "/v1/chat/completions" || r.URL.Path == "/v1/messages"
+	known := r.URL.Path == "/v1/chat/completions" || r.URL.Path == "/v1/messages" || r.URL.Path == pathResponses
 	if !known || r.Method != http.MethodPost {
 		e := statusError(p, http.StatusNotFound)
 		if p == provAnthropic {
@@ -325,7 +327,20 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	}
 
 	var pr prompt
-	if p == provAnthropic {
+	var rs *rsRequest
+	switch p {
+	case provResponses:
+		req, err := decodeResponses(body)
+		if err != nil {
+			return s.writeError(w, p, seq, len(body), invalid("We could not parse the JSON body of your request. The OpenAI API expects a JSON payload: "+err.Error()))
+		}
+		if cfg.Strict {
+			if e := validateResponses(req); e != nil {
+				return s.writeError(w, p, seq, len(body), e)
+			}
+		}
+		rs, pr = req, responsesPrompt(req, body)
+	case provAnthropic:
 		if cfg.Strict && r.Header.Get("anthropic-version") == "" {
 			return s.writeError(w, p, seq, len(body), invalid("anthropic-version: header is required"))
 		}
@@ -340,7 +355,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 			}
 		}
 		pr = anthropicPrompt(req, body)
-	} else {
+	default:
 		req, err := decodeOpenAI(body)
 		if err != nil {
 			return s.writeError(w, p, seq, len(body), invalid("We could not parse the JSON body of your request. The OpenAI API expects a JSON payload: "+err.Error()))
@@ -368,13 +383,23 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	}
 	a := buildAnswer(&pr, cfg.Chunks, seq, prefix)
 	now := s.now()
+	failWith := r.Header.Get(HeaderStreamError)
+	if failWith == "" {
+		failWith = cfg.StreamError
+	}
+	if p == provResponses && failWith != "" && (!pr.stream || failWith != "failed" && failWith != "error") {
+		return s.writeError(w, p, seq, len(body), statusError(p, http.StatusInternalServerError))
+	}
 	h := w.Header()
 	setProviderHeaders(h, p, seq, a.inputTokens+a.outputTokens, now, http.StatusOK)
 	if !pr.stream {
 		var b []byte
-		if p == provAnthropic {
+		switch p {
+		case provResponses:
+			b = appendResponsesJSON(make([]byte, 0, 2048), &rsAnswer{answer: &a, req: rs, created: now.Unix()})
+		case provAnthropic:
 			b = appendAnthropicJSON(make([]byte, 0, 1024), &a)
-		} else {
+		default:
 			b = appendOpenAIJSON(make([]byte, 0, 1024), &a, now.Unix())
 		}
 		return writeBody(w, http.StatusOK, hvJSON, b, cfg.DisconnectAfter > 0)
@@ -393,7 +418,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 			return err
 		}
 	}
-	if p == provAnthropic {
+	switch p {
+	case provResponses:
+		return streamResponses(ew, &rsAnswer{answer: &a, req: rs, created: now.Unix()}, failWith)
+	case provAnthropic:
 		return streamAnthropic(ew, &a)
 	}
 	return streamOpenAI(ew, &a, now.Unix(), pr.includeUsage)
