@@ -5,7 +5,8 @@ import (
 	"fmt"
 )
 
-const envelopeVersion = 1
+// envelopeVersion 2 added Scope.
+const envelopeVersion = 2
 
 // Request is the envelope of one client request on its way to a worker.
 type Request struct {
@@ -39,13 +40,17 @@ type Request struct {
 	BodySubject string
 	// Body is the request body when it travels inline.
 	Body []byte
+	// Scope identifies the API key the request came with to the stores
+	// that keep what it made (stored responses); empty with access control
+	// off, where every client shares one scope.
+	Scope string
 }
 
 // AppendRequest encodes r into dst. The body goes last so that it is copied
 // exactly once.
 func AppendRequest(dst []byte, r *Request) []byte {
 	dst = append(dst, envelopeVersion)
-	for _, s := range [...]string{r.ID, r.ClientRequestID, r.Reply, r.Route, r.Upstream, r.Model, r.BodySubject} {
+	for _, s := range [...]string{r.ID, r.ClientRequestID, r.Reply, r.Route, r.Upstream, r.Model, r.BodySubject, r.Scope} {
 		dst = appendString(dst, s)
 	}
 	var flags byte
@@ -76,7 +81,7 @@ func DecodeRequest(data []byte) (*Request, error) {
 	p := data[1:]
 	r := &Request{}
 	var err error
-	for _, dst := range [...]*string{&r.ID, &r.ClientRequestID, &r.Reply, &r.Route, &r.Upstream, &r.Model, &r.BodySubject} {
+	for _, dst := range [...]*string{&r.ID, &r.ClientRequestID, &r.Reply, &r.Route, &r.Upstream, &r.Model, &r.BodySubject, &r.Scope} {
 		if *dst, p, err = readString(p); err != nil {
 			return nil, err
 		}

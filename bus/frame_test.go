@@ -157,6 +157,7 @@ func sampleRequest() *Request {
 		Deadline:        1_800_000_000_000_000_000,
 		Enqueued:        1_799_999_999_000_000_000,
 		Headers:         []Header{{"openai-organization", "org-1"}, {"openai-project", ""}},
+		Scope:           "5f0c2a9e41b7d3c8",
 		Body:            []byte(`{"model":"gpt-4o","messages":[]}`),
 		BodySize:        len(`{"model":"gpt-4o","messages":[]}`),
 	}

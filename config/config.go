@@ -6,9 +6,9 @@
 // binary), lays it over Default and DefaultUpstream, applies environment
 // overrides, hashes the API keys named by key_env, and runs Validate.
 //
-// Every scalar key of [server], [worker], [logging], [bus] and [access] is overridden
-// by GATEWAY_<SECTION>_<KEY> (GATEWAY_SERVER_PORT=9000), and every scalar
-// key of an upstream by GATEWAY_UPSTREAMS_<NAME>_<KEY>, NAME being the
+// Every scalar key of [server], [worker], [logging], [bus], [access] and
+// [responses] is overridden by GATEWAY_<SECTION>_<KEY>
+// (GATEWAY_SERVER_PORT=9000), and every scalar key of an upstream by GATEWAY_UPSTREAMS_<NAME>_<KEY>, NAME being the
 // upstream's name upper-cased with other characters than letters and digits
 // turned into "_". Upstream API keys exist only in the environment
 // (GATEWAY_UPSTREAMS_<NAME>_API_KEY), and plain access keys only as their
@@ -37,6 +37,7 @@ type Config struct {
 	Logging   Logging    `toml:"logging"`
 	Bus       Bus        `toml:"bus"`
 	Access    Access     `toml:"access"`
+	Responses Responses  `toml:"responses"`
 	Upstreams []Upstream `toml:"upstreams"`
 	Routes    []Route    `toml:"routes"`
 
@@ -271,7 +272,8 @@ func Default() Config {
 			MaxPayload: 8 << 20,
 			Replicas:   1,
 		},
-		Access: Access{StoreFailure: "closed"},
+		Access:    Access{StoreFailure: "closed"},
+		Responses: DefaultResponses(),
 	}
 }
 
@@ -312,6 +314,7 @@ func (c *Config) ApplyDefaults() {
 	fill(&c.Bus.MaxPayload, d.Bus.MaxPayload)
 	fill(&c.Bus.Replicas, d.Bus.Replicas)
 	fill(&c.Access.StoreFailure, d.Access.StoreFailure)
+	c.Responses.applyDefaults()
 	for i := range c.Access.Keys {
 		fill(&c.Access.Keys[i].QuotaPeriod, "month")
 	}

@@ -27,7 +27,7 @@ const (
 
 // envSections are the tables whose scalar keys GATEWAY_<SECTION>_<KEY>
 // overrides.
-var envSections = [...]string{"server", "worker", "logging", "bus", "access"}
+var envSections = [...]string{"server", "worker", "logging", "bus", "access", "responses"}
 
 // LookupFunc reads an environment variable; os.LookupEnv in production.
 type LookupFunc func(name string) (string, bool)

@@ -41,6 +41,7 @@ func (c *Config) problems() []error {
 	v.upstreams()
 	v.routes()
 	v.access()
+	v.responses()
 	sortByLine(v.errs)
 	return v.errs
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
+	"github.com/aigateway/gateway/workers/respstore"
 )
 
 // Options are the dependencies of a Server.
@@ -102,6 +103,11 @@ type Server struct {
 	unsupported map[string]string
 	// models lists the models a client can use (models.go).
 	models *modelCatalog
+	// stored maps "<path>/" of each Responses route to it, for the
+	// stored-response endpoints (responses.go); responses is their store,
+	// nil when responses.store is off.
+	stored    map[string]*route
+	responses *respstore.Store
 	// access writes the access log; nil when it is off.
 	access       *accesslog.Logger
 	shuttingDown atomic.Bool
@@ -142,7 +148,6 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	if opts.Guard != nil && opts.Guard.Enabled() {
 		kept = append(kept, opts.Guard.StoreResource())
 	}
-	s.keeper = bus.NewKeeper(nc, s.logger, kept...)
 	qm := opts.QueueMetrics
 	for _, r := range cfg.Routes {
 		u, _ := cfg.Upstream(r.Upstream)
@@ -162,6 +167,17 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	}
 	s.addEndpointRoutes()
 	s.models = newModelCatalog(s)
+	s.stored = s.storedRoutes()
+	if cfg.Responses.Store && len(s.stored) > 0 {
+		s.responses = respstore.New(js, cfg.Responses, respstore.Options{
+			Replicas: cfg.Bus.Replicas, Storage: jetstream.FileStorage, Registerer: opts.Registerer,
+		})
+		kept = append(kept, s.responses.Resource())
+	}
+	s.keeper = bus.NewKeeper(nc, s.logger, kept...)
+	if s.responses != nil {
+		s.responses.SetOnMissing(s.keeper.Kick)
+	}
 	id := nuid.Next()
 	if s.inbox, err = bus.NewInbox(nc, id); err != nil {
 		return nil, err

@@ -47,7 +47,13 @@ func (x *exchange) admit(ctx *fasthttp.RequestCtx, model string, bodyLen int, ma
 	}
 	// Count the request's size and output bound up front, so one huge
 	// request cannot overshoot a token limit; Settle corrects it afterwards.
-	estimate := int64(bodyLen)/4 + maxTokens
+	return x.admitEstimate(ctx, int64(bodyLen)/4+maxTokens)
+}
+
+// admitEstimate checks the key's rate limits and quotas for a request
+// counted as estimate tokens, and writes its rate-limit headers.
+func (x *exchange) admitEstimate(ctx *fasthttp.RequestCtx, estimate int64) *converter.Error {
+	g, key := x.s.opts.Guard, x.key
 	adm, err := g.Admit(context.Background(), key, estimate)
 	var denial *access.Denial
 	if errors.As(err, &denial) {

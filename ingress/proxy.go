@@ -124,6 +124,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 		Enqueued:        x.start.UnixNano(),
 		BodySize:        len(body),
 		Headers:         forwardedHeaders(ctx, r.format),
+		Scope:           x.key.Scope(),
 	}
 	if len(body) > s.maxInline {
 		// The body outlives the handler's buffers while workers fetch it.
@@ -180,6 +181,10 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx) {
 			ctx.SetBody(payload)
 			x.status = status
 			x.failure = "worker error"
+			// An error frame is final and nothing was produced: the key is
+			// settled now, not after waiting for an end frame that never
+			// comes.
+			x.ended = true
 			x.finish()
 			return
 		case bus.FrameHead:

@@ -76,6 +76,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		if s.models.serve(ctx, path, start) {
 			return
 		}
+		if s.serveStored(ctx, path, start) {
+			return
+		}
 		s.notFound(ctx, path, start)
 	}
 }

@@ -53,6 +53,9 @@ type call struct {
 	headSent, streaming bool
 	// endpoint is set for a request to an endpoint beside chat.
 	endpoint config.Endpoint
+	// stored is set for a Responses request whose answer is to be stored
+	// (responses.go).
+	stored *storedCall
 	// hints is what the answer needs from the client's request.
 	hints converter.ClientHints
 }
@@ -146,6 +149,11 @@ func (c *call) serve() {
 	body, err := bus.Body(ctx, c.p.svc.nc, c.req)
 	if err != nil {
 		c.fail(converter.Errorf(converter.KindInternal, "the request body could not be read from the bus"), err)
+		return
+	}
+	body, cerr := c.continueStored(ctx, body)
+	if cerr != nil {
+		c.fail(cerr, nil)
 		return
 	}
 	c.upstreamModel = c.route.MapModel(c.p.upstream, c.req.Model)
@@ -290,6 +298,7 @@ func (c *call) respond(ctx context.Context, resp *upstreamResponse) {
 		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s sent an answer the gateway cannot read", c.p.upstream.Name), err)
 		return
 	}
+	c.storeAnswer(ctx, out, false)
 	c.sendHead(c.head(resp, "application/json"))
 	if err := c.sendData(ctx, out); err != nil {
 		c.abandon(err, usage)
@@ -365,6 +374,9 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 			// worker waits for credit, the upstream waits for us, and a
 			// slow client must not count against it.
 			idleTimer.Stop()
+			if st.Done() {
+				c.storeAnswer(ctx, out, true)
+			}
 			err := c.sendData(ctx, out)
 			out = out[:0]
 			if err == nil {
@@ -381,6 +393,7 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 			idleTimer.Reset(idle)
 		}
 	}
+	c.storeAnswer(ctx, out, true)
 	if err := c.sendData(ctx, out); err != nil {
 		c.abandon(err, st.Usage())
 		return

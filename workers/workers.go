@@ -24,6 +24,7 @@ import (
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter/tokencount"
+	"github.com/aigateway/gateway/workers/respstore"
 )
 
 // Options are the dependencies of a Service.
@@ -54,6 +55,9 @@ type Service struct {
 	tokens *tokencount.Counter
 	// listers answer model listings (models.go).
 	listers []*modelLister
+	// responses keeps stored Responses answers (responses.go); nil when
+	// responses.store is off or no route takes Responses requests.
+	responses *respstore.Store
 	// ready is closed once Run has set up every queue and announced the
 	// pools, so a process can tell a failed start from a running service.
 	ready chan struct{}
@@ -98,7 +102,17 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 	for _, p := range s.pools {
 		queues = append(queues, p.queue())
 	}
+	if cfg.Responses.Store && servesResponses(cfg) {
+		// File storage: stored responses outlive a NATS restart.
+		s.responses = respstore.New(js, cfg.Responses, respstore.Options{
+			Replicas: cfg.Bus.Replicas, Storage: jetstream.FileStorage, Registerer: opts.Registerer,
+		})
+		queues = append(queues, s.responses.Resource())
+	}
 	s.keeper = bus.NewKeeper(nc, s.logger, queues...)
+	if s.responses != nil {
+		s.responses.SetOnMissing(s.keeper.Kick)
+	}
 	return s, nil
 }
 
