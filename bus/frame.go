@@ -27,6 +27,14 @@ const (
 	// FrameError is a final frame carrying a status and a body in the client's
 	// error format; it is only sent before any head frame.
 	FrameError FrameKind = 'X'
+	// FrameFailure is a final frame carrying a typed Failure: what failed,
+	// whether another attempt may succeed, and for an upstream HTTP error
+	// its status, Retry-After and raw body. It replaces FrameError for
+	// requests of envelope version 2 and later, so the ingress decides on a
+	// retry without parsing a client-format body, and builds that body
+	// only for the answer it finally gives. It is only sent before any head
+	// frame.
+	FrameFailure FrameKind = 'F'
 )
 
 // ErrMalformedFrame is returned when a message does not decode as frames.
@@ -56,7 +64,7 @@ func NextFrame(msg []byte) (Frame, []byte, error) {
 	}
 	f := Frame{Kind: FrameKind(msg[0])}
 	switch f.Kind {
-	case FrameAccept, FrameHead, FrameData, FrameHeartbeat, FrameEnd, FrameError:
+	case FrameAccept, FrameHead, FrameData, FrameHeartbeat, FrameEnd, FrameError, FrameFailure:
 	default:
 		return Frame{}, nil, fmt.Errorf("%w: unknown kind %q", ErrMalformedFrame, msg[0])
 	}

@@ -261,7 +261,7 @@ func (r *Reply) Next() (f Frame, ok bool, got bool, err error) {
 			r.queueWait = time.Duration(wait) * time.Microsecond
 			r.control = string(f.Payload[n:])
 			r.ctl.Store(&r.control)
-		case FrameEnd, FrameError:
+		case FrameEnd, FrameError, FrameFailure:
 			r.finished = true
 		}
 		return f, true, got, nil

@@ -335,6 +335,16 @@ func (s *Sender) Error(ctx context.Context, status int, body []byte) error {
 	return s.Flush(ctx)
 }
 
+// Failure sends a final failure frame (before any head frame) and flushes.
+// Only an ingress whose request had envelope version 2 or later reads it
+// (Request.TypedFailures); older ones get Error.
+func (s *Sender) Failure(ctx context.Context, f *Failure) error {
+	s.mu.Lock()
+	s.appendFrame(FrameFailure, AppendFailure(make([]byte, 0, len(f.Body)+64), f))
+	s.mu.Unlock()
+	return s.Flush(ctx)
+}
+
 // Flush publishes the buffered frames as one message once the ingress has
 // granted enough credit. It gives up when ctx ends, when the request is
 // cancelled, or when no credit arrives within the stall time-out.

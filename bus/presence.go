@@ -27,6 +27,9 @@ type Presence struct {
 	Upstreams map[string]PoolState `json:"upstreams"`
 	// Leaving is set by a worker that is shutting down and takes no more work.
 	Leaving bool `json:"leaving,omitempty"`
+	// Envelope is the highest request envelope version the worker decodes;
+	// workers from before versioning leave it out (version 1).
+	Envelope int `json:"envelope,omitempty"`
 }
 
 // Announce publishes the worker's presence every PresenceInterval and
@@ -73,13 +76,20 @@ type Registry struct {
 	now func() time.Time
 
 	mu   sync.Mutex
-	seen map[string]map[string]time.Time // upstream → worker → last announcement
+	seen map[string]map[string]workerState // upstream → worker → last announcement
+}
+
+// workerState is what the last announcement of one worker said of one pool.
+type workerState struct {
+	at       time.Time
+	envelope int
+	pool     PoolState
 }
 
 // WatchPresence subscribes to worker announcements and asks every worker to
 // announce itself now, so a new ingress knows its workers within a round trip.
 func WatchPresence(nc *nats.Conn) (*Registry, error) {
-	r := &Registry{now: time.Now, seen: make(map[string]map[string]time.Time)}
+	r := &Registry{now: time.Now, seen: make(map[string]map[string]workerState)}
 	sub, err := nc.Subscribe(presenceSubject, r.handle)
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to worker presence: %w", err)
@@ -108,13 +118,14 @@ func (r *Registry) handle(m *nats.Msg) {
 	if p.Leaving {
 		return
 	}
-	for upstream := range p.Upstreams {
+	envelope := max(p.Envelope, EnvelopeV1)
+	for upstream, pool := range p.Upstreams {
 		workers := r.seen[upstream]
 		if workers == nil {
-			workers = make(map[string]time.Time)
+			workers = make(map[string]workerState)
 			r.seen[upstream] = workers
 		}
-		workers[p.Worker] = now
+		workers[p.Worker] = workerState{at: now, envelope: envelope, pool: pool}
 	}
 }
 
@@ -124,12 +135,43 @@ func (r *Registry) Workers(upstream string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	for _, last := range r.seen[upstream] {
-		if last.After(cutoff) {
+	for _, w := range r.seen[upstream] {
+		if w.at.After(cutoff) {
 			n++
 		}
 	}
 	return n
+}
+
+// Envelope returns the highest envelope version every live worker of the
+// upstream decodes: a request on the upstream's queue may reach any of
+// them. It is EnvelopeV1 when no worker is known.
+func (r *Registry) Envelope(upstream string) int {
+	cutoff := r.now().Add(-3 * PresenceInterval)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := 0
+	for _, w := range r.seen[upstream] {
+		if w.at.After(cutoff) && (v == 0 || w.envelope < v) {
+			v = w.envelope
+		}
+	}
+	return min(max(v, EnvelopeV1), EnvelopeVersion)
+}
+
+// Load returns the upstream's worker slots and how many of them were busy,
+// summed over its live workers as they last announced themselves.
+func (r *Registry) Load(upstream string) (capacity, busy int) {
+	cutoff := r.now().Add(-3 * PresenceInterval)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.seen[upstream] {
+		if w.at.After(cutoff) {
+			capacity += w.pool.Capacity
+			busy += w.pool.Busy
+		}
+	}
+	return capacity, busy
 }
 
 // WaitForWorkers blocks until the upstream has a worker or ctx ends.

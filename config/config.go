@@ -42,6 +42,8 @@ type Config struct {
 	Routes    []Route    `toml:"routes"`
 	// Breaker configures circuit breaking (breaker.go).
 	Breaker Breaker `toml:"breaker"`
+	// Models route requests by the model they name (models.go).
+	Models []Model `toml:"models"`
 
 	// Source names the file the configuration was read from, for messages:
 	// a path, or EmbeddedSource for the built-in default.toml.
@@ -217,14 +219,19 @@ type Upstream struct {
 	DefaultModel string `toml:"default_model"`
 }
 
-// Route binds an HTTP path to an upstream.
+// Route binds an HTTP path to an upstream, or, without one, to the
+// configured [[models]].
 type Route struct {
 	// Path is the HTTP path clients call, e.g. /v1/chat/completions.
 	Path string `toml:"path"`
 	// InputFormat is the wire API clients speak on this path.
 	InputFormat format.Format `toml:"input_format"`
-	// Upstream names the [[upstreams]] entry that serves the route.
+	// Upstream names the [[upstreams]] entry that serves the route; empty
+	// routes each request by its model to the [[models]] entries.
 	Upstream string `toml:"upstream"`
+	// Models restricts the route to these client model names (or [[models]]
+	// entry names); empty allows all.
+	Models []string `toml:"models"`
 	// ModelMap renames client model names on this route; it wins over the upstream's.
 	ModelMap map[string]string `toml:"model_map"`
 	// DefaultModel is used when the client names no model.

@@ -40,6 +40,7 @@ func (c *Config) problems() []error {
 	v.bus()
 	v.upstreams()
 	v.routes()
+	v.models()
 	v.access()
 	v.breaker()
 	v.keyPools()
@@ -319,7 +320,7 @@ func (v *validator) routes() {
 		}
 		v.format(p+".input_format", r.InputFormat)
 		if r.Upstream == "" {
-			v.fail(p+".upstream", "a route needs an upstream")
+			// A model-routed route; models() checks it.
 		} else if _, ok := v.c.Upstream(r.Upstream); !ok {
 			v.fail(p+".upstream", "no upstream is named %q", r.Upstream)
 		}

@@ -69,6 +69,7 @@ var gatewayMetrics = [...]Metric{
 	{"gateway_worker_capacity", Gauge, []string{"upstream"}, "Worker slots (concurrency) of the process."},
 	{"gateway_rejected_total", Counter, []string{"upstream", "reason"}, "Requests refused before a worker started them (reason: queue_full, queue_timeout, no_workers)."},
 	{"gateway_client_disconnects_total", Counter, []string{"upstream", "stage"}, "Clients that closed the connection before their answer ended (stage: queued, answering)."},
+	{"gateway_upstream_attempts_total", Counter, []string{"upstream", "outcome"}, "Attempts at serving a request from an upstream, by outcome (ok, or why the attempt failed)."},
 	// Tokens, counted by the worker that called the upstream.
 	{"gateway_tokens_total", Counter, []string{"upstream", "model", "kind"}, "Tokens upstreams reported, by model sent upstream (kind: input, output, cached)."},
 	// NATS connections of the gateway's own processes.

@@ -9,15 +9,9 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
 	"github.com/aigateway/gateway/ingress/breaker"
-)
-
-// Outcomes of a request for its target's circuit breaker.
-const (
-	outcomeUnknown int8 = iota // nothing the upstream did decided it
-	outcomeOK
-	outcomeFailed
 )
 
 // startBreakers builds the circuit breakers and joins the other replicas'
@@ -62,55 +56,40 @@ func (s *Server) stopBreakers() error {
 	return nil
 }
 
-// target is the circuit-breaker key of a request to route r for the
-// client's model: "<upstream>/<upstream model>".
-func (r *route) target(model string) string {
-	return r.upstream.Name + "/" + r.MapModel(r.upstream, model)
-}
-
-// checkCircuit refuses, with 503 and Retry-After, a request whose target's
-// circuit is open, and otherwise remembers the target so that the answer's
-// outcome is recorded. It reports whether the request may go on.
-func (x *exchange) checkCircuit(ctx *fasthttp.RequestCtx, model string) bool {
-	b := x.s.breakers
-	if !b.Enabled() {
+// circuitAllows asks the circuit breaker whether a path route's request
+// may go to the route's one target, and otherwise answers it with 503 and
+// Retry-After, naming the upstream: with nothing to fall back to, the
+// client is told at once when to come back. A model-routed request is never
+// refused so: routing's attempt loop passes over open circuits and, when
+// every target's is open, tries the next one all the same (attempts.go).
+// The attempt loop records the outcome of the attempt let through.
+func (x *exchange) circuitAllows(ctx *fasthttp.RequestCtx, model string) bool {
+	h := x.s.opts.Targets
+	if h == nil {
 		return true
 	}
-	target := x.r.target(model)
-	if b.Allow(target) {
-		x.target = target
+	u := x.r.upstream
+	key := config.Target{Upstream: u.Name, Model: x.r.MapModel(u, model)}.Key(model)
+	if h.Allow(key) {
+		x.circuitHeld = key
 		return true
 	}
-	retry := max(int64((b.RetryAfter(target)+time.Second-1)/time.Second), 1)
+	retry := int64(1)
+	if b, ok := x.s.opts.Targets.(interface{ RetryAfter(string) time.Duration }); ok {
+		retry = max(int64((b.RetryAfter(key)+time.Second-1)/time.Second), 1)
+	}
 	ctx.Response.Header.Set("Retry-After", strconv.FormatInt(retry, 10))
 	x.refuse(ctx, converter.Errorf(converter.KindUnavailable,
 		"upstream %s is not taking requests for now: its circuit breaker opened after repeated failures; retry after %d s",
-		x.r.upstream.Name, retry))
+		u.Name, retry))
 	return false
 }
 
-// answered records the status of the upstream's answer as the request's
-// outcome: a server error is a failure of the target, anything else but a
-// rate limit shows it working.
-func (x *exchange) answered(status int) {
-	switch {
-	case status >= 500 && status != fasthttp.StatusNotImplemented:
-		x.outcome = outcomeFailed
-	case status == fasthttp.StatusTooManyRequests:
-		x.outcome = outcomeUnknown
-	default:
-		x.outcome = outcomeOK
-	}
-}
-
-// recordOutcome tells the target's circuit breaker how the request went,
-// when the upstream decided it.
-func (x *exchange) recordOutcome() {
-	switch {
-	case x.target == "":
-	case x.outcome == outcomeUnknown:
-		x.s.breakers.Abandon(x.target)
-	default:
-		x.s.breakers.Record(x.target, x.outcome == outcomeOK)
+// abandon tells the target's circuit breaker that a request it let through
+// says nothing of the target (the gateway's own refusal, a client that
+// left), so that a half-open probe's slot is free again at once.
+func (x *exchange) abandon(key string) {
+	if b, ok := x.s.opts.Targets.(interface{ Abandon(string) }); ok {
+		b.Abandon(key)
 	}
 }

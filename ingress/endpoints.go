@@ -29,7 +29,7 @@ func (s *Server) addEndpointRoutes(t *table) {
 			if _, taken := t.routes[path]; taken {
 				continue
 			}
-			if e == config.EndpointEmbeddings && base.upstream.Format.Family() != format.FamilyOpenAI {
+			if e == config.EndpointEmbeddings && !parent.ModelRouted() && base.upstream.Format.Family() != format.FamilyOpenAI {
 				t.unsupported[path] = "upstream " + base.upstream.Name + " speaks the " + string(base.upstream.Format) + " API, which has no embeddings endpoint"
 				continue
 			}

@@ -131,13 +131,7 @@ func (s *Server) serveHealth(ctx *fasthttp.RequestCtx, path string) {
 	}
 	h.Checks = append(h.Checks, busCheck(s.nc))
 	h.Checks = append(h.Checks, ResourceChecks(s.keeper.States())...)
-	seen := make(map[string]bool)
-	for _, r := range s.routesInOrder() {
-		name := r.upstream.Name
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
+	for _, name := range s.servedUpstreams() {
 		n := s.registry.Workers(name)
 		h.Workers[name] = n
 		c := Check{Name: "workers " + name, OK: n > 0}

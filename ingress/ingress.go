@@ -28,6 +28,7 @@ import (
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
 	"github.com/aigateway/gateway/ingress/breaker"
+	"github.com/aigateway/gateway/ingress/routing"
 	"github.com/aigateway/gateway/workers/respstore"
 )
 
@@ -47,24 +48,21 @@ type Options struct {
 	// Checks adds the health checks of the process's other parts, its
 	// worker pools in single-process mode; nil adds none.
 	Checks CheckSource
+	// Targets is consulted before each attempt at a model's target and
+	// told each attempt's outcome (circuit breaking); nil breaks nothing.
+	Targets routing.TargetHealth
 }
 
 // route is a configured route with what the hot path needs precomputed.
 type route struct {
 	config.Route
-	format   format.Format
+	format format.Format
+	// upstream is the upstream of a path route; zero for a model-routed
+	// one, whose requests pick theirs by model (attempts.go).
 	upstream config.Upstream
 
-	queueFull    prometheus.Counter
-	queueTimeout prometheus.Counter
-	noWorkers    prometheus.Counter
-	// goneQueued and goneAnswering count clients that left before a
-	// worker started their request, and after.
-	goneQueued    prometheus.Counter
-	goneAnswering prometheus.Counter
-	depth         prometheus.Gauge
-	firstToken    prometheus.Observer
-	interChunk    prometheus.Observer
+	firstToken prometheus.Observer
+	interChunk prometheus.Observer
 
 	// parent is the path of the route an endpoint beside it belongs to
 	// (endpoints.go); empty for a configured route.
@@ -87,9 +85,12 @@ type Server struct {
 	keeper     *bus.Keeper
 	stopKeeper context.CancelFunc
 	keeperDone chan struct{}
-	// tbl holds the routes and what is derived from them (reload.go); a
-	// reload swaps it whole, and a request keeps the one it started with.
-	tbl         atomic.Pointer[table]
+	// tbl holds the routes and what is derived from them, the routing
+	// table included (reload.go); a reload swaps it whole, and a request
+	// keeps the one it started with.
+	tbl atomic.Pointer[table]
+	// upstreams holds an *upstreamStats by upstream name.
+	upstreams   sync.Map
 	http        *fasthttp.Server
 	promHandler fasthttp.RequestHandler
 	started     time.Time
@@ -144,8 +145,14 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
-	t := s.newTable(cfg)
+	t, err := s.newTable(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s.tbl.Store(t)
+	for _, u := range cfg.Upstreams {
+		s.upstream(u.Name)
+	}
 	if cfg.Responses.Store && len(t.stored) > 0 {
 		s.responses = respstore.New(js, cfg.Responses, respstore.Options{
 			Replicas: cfg.Bus.Replicas, Storage: jetstream.FileStorage, Registerer: opts.Registerer,
@@ -159,6 +166,11 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	id := nuid.Next()
 	if err := s.startBreakers(id); err != nil {
 		return nil, err
+	}
+	// Routing's attempt loop asks the breakers before each attempt and
+	// tells them each attempt's outcome.
+	if s.opts.Targets == nil {
+		s.opts.Targets = s.breakers
 	}
 	if s.inbox, err = bus.NewInbox(nc, id); err != nil {
 		_ = s.circuitSub.Unsubscribe()
@@ -276,15 +288,12 @@ func (s *Server) watchQueues() {
 		case <-s.closing:
 			return
 		case <-ticker.C:
-			seen := make(map[string]bool)
-			for _, r := range s.table().routes {
-				if seen[r.upstream.Name] {
-					continue
-				}
-				seen[r.upstream.Name] = true
+			for _, name := range s.servedUpstreams() {
+				u := s.upstream(name)
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				if depth, err := s.queues.Depth(ctx, r.upstream.Name); err == nil {
-					r.depth.Set(float64(depth))
+				if depth, err := s.queues.Depth(ctx, name); err == nil {
+					u.depthGauge.Set(float64(depth))
+					u.depth.Store(int64(depth))
 				}
 				cancel()
 			}
@@ -304,9 +313,9 @@ func (l fasthttpLogger) Printf(format string, _ ...any) {
 func (s *Server) WaitForWorkers(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for _, r := range s.table().routes {
-		if err := s.registry.WaitForWorkers(ctx, r.upstream.Name); err != nil {
-			return fmt.Errorf("no worker for upstream %s: %w", r.upstream.Name, err)
+	for _, name := range s.servedUpstreams() {
+		if err := s.registry.WaitForWorkers(ctx, name); err != nil {
+			return fmt.Errorf("no worker for upstream %s: %w", name, err)
 		}
 	}
 	return nil

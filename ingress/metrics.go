@@ -35,8 +35,10 @@ type metrics struct {
 	// disconnectAnswering). Only the ingress sees a client leave, so it
 	// alone counts it.
 	disconnects *prometheus.CounterVec
-	panics      prometheus.Counter
-	children    sync.Map // pathStatus → *statusChildren
+	// attempts counts the attempts at upstreams, by outcome (attempts.go).
+	attempts *prometheus.CounterVec
+	panics   prometheus.Counter
+	children sync.Map // pathStatus → *statusChildren
 }
 
 type pathStatus struct {
@@ -80,7 +82,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Clients that closed the connection before their answer ended, by stage: queued (no upstream call was made) or answering (the upstream call was cut short).",
 		}, []string{"upstream", "stage"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight, m.firstToken, m.interChunk, m.disconnects)
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricUpstreamAttempts,
+		Help: "Attempts at serving a request from an upstream, by outcome: ok, or why the attempt failed (status_429, status_5xx, status_4xx, connect, timeout, first_token_timeout, protocol, queue_full, queue_timeout, no_workers, interrupted, cancelled, error).",
+	}, []string{"upstream", "outcome"})
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.firstToken, m.interChunk, m.disconnects, m.attempts)
 	m.panics = bus.PanicsCounter(reg, "ingress")
 	return m
 }

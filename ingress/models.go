@@ -217,6 +217,7 @@ func (s *Server) listModels(ctx *fasthttp.RequestCtx, label string, routes []*ro
 func modelNotFound(id string) *converter.Error {
 	e := converter.Errorf(converter.KindNotFound, "The model '%s' does not exist or you do not have access to it", id)
 	e.Param = "model"
+	e.Code = "model_not_found"
 	return e
 }
 
@@ -244,7 +245,19 @@ func (c *modelCatalog) collect(f format.Format, routes []*route, key *access.Key
 		seen[name] = true
 		return true
 	}
+	table := c.s.table().routing
 	for _, r := range served {
+		if r.ModelRouted() {
+			// The configured names and aliases: what a request to the
+			// route resolves. Patterns match names no list could hold.
+			for _, nm := range table.Names() {
+				if !r.AllowsModel(nm.Name, nm.Model.Name) || !allowed(r, nm.Name) {
+					continue
+				}
+				out = append(out, bus.ModelInfo{ID: nm.Name, DisplayName: nm.Name, OwnedBy: nm.Model.Targets[0].Up.Name})
+			}
+			continue
+		}
 		reported := c.upstreamModels(r.upstream.Name)
 		byID := make(map[string]bus.ModelInfo, len(reported))
 		for _, m := range reported {

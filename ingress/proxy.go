@@ -8,14 +8,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nuid"
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
 	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
+	"github.com/aigateway/gateway/ingress/routing"
 )
 
 const (
@@ -36,8 +37,8 @@ const (
 // ssePing is the comment written to a stream during long silences.
 var ssePing = []byte(": ping\n\n")
 
-// exchange is one request's trip through the bus, from publish to the last
-// frame.
+// exchange is one request's trip through the bus, from the first publish to
+// the last frame, over one or more attempts (attempts.go).
 type exchange struct {
 	s         *Server
 	r         *route
@@ -46,8 +47,12 @@ type exchange struct {
 	requestID string
 	method    string
 	start     time.Time
-	deadline  time.Time
-	timer     *time.Timer
+	// deadline is the current attempt's queue deadline.
+	deadline time.Time
+	// firstToken, when set, is when the current attempt must have produced
+	// its first event (its head, for a whole answer).
+	firstToken time.Time
+	timer      *time.Timer
 
 	lastRx    time.Time
 	queueWait time.Duration // as the worker that took the request measured it
@@ -68,13 +73,34 @@ type exchange struct {
 	admission access.Admission
 	admitted  bool
 
-	// target is the request's circuit-breaker key, set when the breaker
-	// let it through; outcome is what the answer says of the target.
-	target  string
-	outcome int8
+	// plan orders the attempts; target and up are the current attempt's.
+	plan   plan
+	target *routing.Target
+	up     *upstreamStats
+	// active is set while the current attempt counts in up.active.
+	active bool
+	// outcome is why next last failed, for the attempts metric.
+	outcome string
+	// targetKey is the current target's "<upstream>/<upstream model>".
+	targetKey string
+	// circuitHeld is the target a path route's circuit breaker let the
+	// request through to, until an attempt's outcome is recorded: a
+	// request refused before any attempt gives the breaker's slot back.
+	circuitHeld string
+	// attempts are the request's attempts, for the access log; most
+	// requests make one, which attemptsBuf holds without an allocation.
+	attempts    []accesslog.Attempt
+	attemptsBuf [1]accesslog.Attempt
+	// body is the request body (the handler's buffer, valid while the
+	// handler runs, which is until an attempt's answer starts); bodyCopy
+	// is the copy served in chunks to workers, made once.
+	body     []byte
+	bodyCopy []byte
+	info     converter.RequestInfo
+	headers  []bus.Header
 }
 
-func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
+func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, t *table, r *route) {
 	x := &exchange{s: s, r: r, start: time.Now(), method: "POST", conn: ctx.Conn()}
 	x.requestID = s.requestID(ctx)
 	s.metrics.inFlight.WithLabelValues(x.method, r.Path).Inc()
@@ -97,7 +123,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 	}
 	x.model, x.stream = info.Model, info.Stream
 	// Before admission: a request refused here costs the key nothing.
-	if !x.checkCircuit(ctx, info.Model) {
+	if !r.ModelRouted() && !x.circuitAllows(ctx, info.Model) {
 		return
 	}
 	if guarded {
@@ -111,44 +137,13 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, r *route) {
 		x.refuse(ctx, converter.Errorf(converter.KindUnavailable, "the gateway is shutting down"))
 		return
 	}
-	if s.registry.Workers(r.upstream.Name) == 0 {
-		r.noWorkers.Inc()
-		x.refuse(ctx, converter.Errorf(converter.KindNoWorkers, "no worker is serving upstream %s", r.upstream.Name))
+	if gerr := x.route(t.routing, info); gerr != nil {
+		x.refuse(ctx, gerr)
 		return
 	}
-
-	id := nuid.Next()
-	x.reply = s.inbox.Open(id)
-	x.deadline = x.start.Add(r.upstream.QueueTimeout.Duration)
-	env := bus.Request{
-		ID:              id,
-		ClientRequestID: x.requestID,
-		Reply:           x.reply.Subject(),
-		Route:           r.Path,
-		Upstream:        r.upstream.Name,
-		Model:           info.Model,
-		Stream:          info.Stream,
-		IncludeUsage:    info.IncludeUsage,
-		Deadline:        x.deadline.UnixNano(),
-		Enqueued:        x.start.UnixNano(),
-		BodySize:        len(body),
-		Headers:         forwardedHeaders(ctx, r.format),
-		Scope:           x.key.Scope(),
-	}
-	if len(body) > s.maxInline {
-		// The body outlives the handler's buffers while workers fetch it.
-		x.reply.ServeBody(append([]byte(nil), body...))
-		env.BodySubject = x.reply.BodySubject()
-	} else {
-		env.Body = body
-	}
-	if err := s.queues.Enqueue(r.upstream.Name, x.reply.Subject(), bus.AppendRequest(make([]byte, 0, len(env.Body)+256), &env)); err != nil {
-		s.logger.Error("publishing request failed", "request_id", x.requestID, "err", err)
-		x.refuse(ctx, converter.Errorf(converter.KindUnavailable, "the request could not be queued"))
-		return
-	}
+	x.body, x.info, x.headers = body, info, forwardedHeaders(ctx, r.format)
 	x.timer = time.NewTimer(probeInterval)
-	x.respond(ctx)
+	x.run(ctx)
 }
 
 // forwardedHeaders are the client headers the upstream call needs.
@@ -162,112 +157,62 @@ func forwardedHeaders(ctx *fasthttp.RequestCtx, f format.Format) []bus.Header {
 	return out
 }
 
-// respond reads frames until the answer's head: a streamed answer is then
-// handed to fasthttp as a body stream, anything else is gathered and sent.
-func (x *exchange) respond(ctx *fasthttp.RequestCtx) {
-	var body []byte
-	headSeen := false
-	for {
-		f, _, gerr := x.next(true)
-		if gerr != nil {
-			if headSeen {
-				// Nothing was written yet: a clean error still fits.
-				ctx.Response.Reset()
-				ctx.Response.Header.Set("X-Request-Id", x.requestID)
-			}
-			x.refuse(ctx, gerr)
-			return
-		}
-		switch f.Kind {
-		case bus.FrameError:
-			status, payload, err := bus.DecodeError(f.Payload)
-			if err != nil {
-				x.refuse(ctx, converter.Errorf(converter.KindInternal, "a worker sent a malformed error"))
-				return
-			}
-			ctx.SetStatusCode(status)
-			ctx.SetContentType("application/json")
-			ctx.SetBody(payload)
-			x.status = status
-			x.answered(status)
-			x.failure = "worker error"
-			// An error frame is final and nothing was produced: the key is
-			// settled now, not after waiting for an end frame that never
-			// comes.
-			x.ended = true
-			x.finish()
-			return
-		case bus.FrameHead:
-			head, err := bus.DecodeHead(f.Payload)
-			if err != nil {
-				x.refuse(ctx, converter.Errorf(converter.KindInternal, "a worker sent a malformed head"))
-				return
-			}
-			headSeen = true
-			x.status = head.Status
-			x.answered(head.Status)
-			ctx.SetStatusCode(head.Status)
-			streaming := false
-			for _, h := range head.Headers {
-				switch {
-				case h.Name == "Content-Type":
-					ctx.SetContentType(h.Value)
-					streaming = strings.HasPrefix(h.Value, "text/event-stream")
-				case strings.EqualFold(h.Name, "X-Request-Id"):
-					// x-request-id is the gateway's own id; the upstream's
-					// keeps its value under another name.
-					ctx.Response.Header.Set("X-Upstream-Request-Id", h.Value)
-				case x.key != nil && isRateLimitHeader(h.Name):
-					// With access control the client's limits are its key's,
-					// already written; the provider account's stay private.
-				default:
-					ctx.Response.Header.Set(h.Name, h.Value)
-				}
-			}
-			x.firstWrite = time.Since(x.start)
-			if streaming {
-				ctx.Response.Header.Set("Cache-Control", "no-cache")
-				// Tell nginx-style proxies not to buffer: every event must
-				// reach the client when it is written.
-				ctx.Response.Header.Set("X-Accel-Buffering", "no")
-				x.lastWrite = time.Now()
-				ctx.Response.SetBodyStream(&streamBody{x: x}, -1)
-				return
-			}
-		case bus.FrameData:
-			body = append(body, f.Payload...)
-			x.reply.Written(len(f.Payload))
-		case bus.FrameEnd:
-			x.usage, _ = bus.DecodeUsage(f.Payload)
-			x.ended = true
-			ctx.SetBody(body)
-			x.finish()
-			return
+// writeHead sets the client's status and headers from a worker's head
+// frame, and reports whether the answer is an event stream.
+func (x *exchange) writeHead(ctx *fasthttp.RequestCtx, status int, headers []bus.Header) (streaming bool) {
+	x.status = status
+	ctx.SetStatusCode(status)
+	for _, h := range headers {
+		switch {
+		case h.Name == "Content-Type":
+			ctx.SetContentType(h.Value)
+			streaming = strings.HasPrefix(h.Value, "text/event-stream")
+		case strings.EqualFold(h.Name, "X-Request-Id"):
+			// x-request-id is the gateway's own id; the upstream's
+			// keeps its value under another name.
+			ctx.Response.Header.Set("X-Upstream-Request-Id", h.Value)
+		case x.key != nil && isRateLimitHeader(h.Name):
+			// With access control the client's limits are its key's,
+			// already written; the provider account's stay private.
+		default:
+			ctx.Response.Header.Set(h.Name, h.Value)
 		}
 	}
+	x.servedBy(ctx)
+	return streaming
 }
 
 // next returns the next frame of the reply. It waits while checking, every
-// probeInterval, the queue deadline, the stall time-out, the client's
-// connection (when probe is set) and the gateway's shutdown. heartbeat
-// reports a worker heartbeat with no frame. A non-nil error ends the request.
+// probeInterval, the queue deadline, the first-token deadline, the stall
+// time-out, the client's connection (when probe is set) and the gateway's
+// shutdown. heartbeat reports a worker heartbeat with no frame. A non-nil
+// error ends the attempt, and x.outcome says why.
 func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converter.Error) {
+	var up config.Upstream
+	if x.target != nil {
+		up = x.target.Up
+	}
 	for {
 		f, ok, got, err := x.reply.Next()
 		switch {
 		case err == nil:
 		case errors.Is(err, bus.ErrQueueFull):
-			x.r.queueFull.Inc()
-			return f, false, converter.Errorf(converter.KindQueueFull, "upstream %s has %d requests waiting; try again shortly", x.r.upstream.Name, x.r.upstream.QueueSize)
+			if x.up != nil {
+				x.up.queueFull.Inc()
+			}
+			x.outcome = outcomeQueueFull
+			return f, false, converter.Errorf(converter.KindQueueFull, "upstream %s has %d requests waiting; try again shortly", up.Name, up.QueueSize)
 		case errors.Is(err, bus.ErrEnqueue):
 			// The queue's stream may be gone with a NATS restart: have it
 			// recreated now rather than at the next periodic check.
 			x.s.keeper.Kick()
 			x.s.logger.Error("queueing request failed", "request_id", x.requestID, "err", err)
+			x.outcome = outcomeError
 			return f, false, converter.Errorf(converter.KindUnavailable, "the request could not be queued")
 		default:
 			x.s.logger.Warn("reply frames lost", "request_id", x.requestID, "err", err)
 			x.reply.Cancel()
+			x.outcome = outcomeInterrupted
 			return f, false, converter.Errorf(converter.KindStreamInterrupted, "the answer was interrupted: frames were lost between gateway processes")
 		}
 		if got {
@@ -283,31 +228,54 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 		if got {
 			return f, true, nil
 		}
-		x.timer.Reset(probeInterval)
+		wait := probeInterval
+		if !x.firstToken.IsZero() {
+			wait = max(min(wait, time.Until(x.firstToken)), time.Millisecond)
+		}
+		x.timer.Reset(wait)
 		select {
 		case <-x.reply.Ready():
 		case <-x.timer.C:
 			now := time.Now()
 			switch {
 			case !x.reply.Accepted() && now.After(x.deadline.Add(acceptGrace)):
-				x.r.queueTimeout.Inc()
+				if x.up != nil {
+					x.up.queueTimeout.Inc()
+				}
 				x.abandonQueued()
-				return f, false, converter.Errorf(converter.KindQueueTimeout, "no worker for upstream %s started the request within %s", x.r.upstream.Name, x.r.upstream.QueueTimeout.Duration)
+				x.outcome = outcomeQueueTimeout
+				return f, false, converter.Errorf(converter.KindQueueTimeout, "no worker for upstream %s started the request within %s", up.Name, up.QueueTimeout.Duration)
+			case !x.firstToken.IsZero() && !now.Before(x.firstToken):
+				x.abandonQueued()
+				x.reply.Cancel()
+				x.outcome = outcomeFirstToken
+				return f, false, converter.Errorf(converter.KindUpstreamTimeout, "upstream %s sent no first token within %s", up.Name, x.firstTokenTimeout())
 			case x.reply.Accepted() && now.Sub(x.lastRx) > x.s.cfg.Server.StallTimeout.Duration:
 				x.reply.Cancel()
+				x.outcome = outcomeInterrupted
 				return f, false, converter.Errorf(converter.KindStreamInterrupted, "the worker serving the request stopped responding")
 			case probe && clientGone(x.conn):
 				x.clientLeft()
 				x.abandonQueued()
 				x.reply.Cancel()
+				x.outcome = outcomeCancelled
 				return f, false, converter.Errorf(converter.KindInvalidRequest, "client disconnected")
 			}
 		case <-x.s.closing:
 			x.abandonQueued()
 			x.reply.Cancel()
+			x.outcome = outcomeCancelled
 			return f, false, converter.Errorf(converter.KindUnavailable, "the gateway is shutting down")
 		}
 	}
+}
+
+// firstTokenTimeout is the current target's first_token_timeout.
+func (x *exchange) firstTokenTimeout() time.Duration {
+	if x.target == nil {
+		return 0
+	}
+	return x.target.FirstTokenTimeout.Duration
 }
 
 // clientLeft records that the client closed its connection before the
@@ -318,11 +286,14 @@ func (x *exchange) clientLeft() {
 		return
 	}
 	x.gone = true
-	if x.reply != nil && x.reply.Accepted() {
-		x.r.goneAnswering.Inc()
+	if x.up == nil {
 		return
 	}
-	x.r.goneQueued.Inc()
+	if x.reply != nil && x.reply.Accepted() {
+		x.up.goneAnswering.Inc()
+		return
+	}
+	x.up.goneQueued.Inc()
 }
 
 // abandonQueued removes the request from its queue if no worker took it yet,
@@ -331,9 +302,9 @@ func (x *exchange) abandonQueued() {
 	if x.reply.Accepted() {
 		return
 	}
-	if seq := x.reply.QueuedSeq(); seq != 0 {
+	if seq := x.reply.QueuedSeq(); seq != 0 && x.target != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		x.s.queues.Remove(ctx, x.r.upstream.Name, seq)
+		x.s.queues.Remove(ctx, x.target.Up.Name, seq)
 		cancel()
 	}
 	x.reply.Cancel()
@@ -353,13 +324,14 @@ func (x *exchange) finish() {
 		return
 	}
 	x.finished = true
-	x.recordOutcome()
+	if x.circuitHeld != "" {
+		x.abandon(x.circuitHeld)
+		x.circuitHeld = ""
+	}
 	if x.admitted {
 		x.settle()
 	}
-	if x.reply != nil {
-		x.reply.Close()
-	}
+	x.endAttempt()
 	if x.timer != nil {
 		x.timer.Stop()
 	}
@@ -374,10 +346,14 @@ func (x *exchange) finish() {
 	s.open.Add(-1)
 	s.inFlight.Done()
 	if s.access != nil {
+		upstream := r.upstream.Name
+		if x.target != nil {
+			upstream = x.target.Up.Name
+		}
 		s.access.LogRequest(&accesslog.Request{
 			RequestID:    x.requestID,
 			Route:        r.Path,
-			Upstream:     r.upstream.Name,
+			Upstream:     upstream,
 			Model:        x.model,
 			Status:       status,
 			Stream:       x.stream,
@@ -388,6 +364,7 @@ func (x *exchange) finish() {
 			OutputTokens: x.usage.OutputTokens,
 			CachedTokens: x.usage.CacheReadTokens,
 			Error:        x.failure,
+			Attempts:     x.attempts,
 		})
 	}
 }
@@ -410,7 +387,10 @@ func asGatewayError(err error) *converter.Error {
 // fasthttp calls WriteTo from the connection's goroutine after the handler
 // returned, flushing every write: each write reaches the client at once.
 type streamBody struct {
-	x        *exchange
+	x *exchange
+	// first is the stream's first data, read before the answer was
+	// committed to this attempt (attempts.go).
+	first    []byte
 	scratch  []byte // gathers the frames of one write
 	pending  []byte // what Read has not returned yet
 	done     bool
@@ -504,15 +484,19 @@ func (b *streamBody) nextChunk() ([]byte, error) {
 	x := b.x
 	out := b.scratch[:0]
 	defer func() { b.scratch = out[:0] }()
+	if len(b.first) > 0 {
+		out = append(out, b.first...)
+		b.first = nil
+		if !x.reply.Pending() {
+			return out, nil
+		}
+	}
 	for {
 		// Writes reveal a departed client here, so no probing is needed.
 		f, heartbeat, gerr := x.next(false)
 		if gerr != nil {
 			b.done = true
 			x.failure = gerr.Message
-			if gerr.Kind == converter.KindStreamInterrupted {
-				x.outcome = outcomeFailed
-			}
 			if x.gone {
 				return nil, io.EOF
 			}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
+	"github.com/aigateway/gateway/ingress/routing"
 )
 
 // table is what the ingress serves, built from one configuration: the
@@ -24,35 +25,38 @@ type table struct {
 	// stored maps "<path>/" of each Responses route to it, for the
 	// stored-response endpoints (responses.go).
 	stored map[string]*route
+	// routing is the routing table: which targets serve each model, and
+	// the bindings of the routes (attempts.go). SetRoutes may swap it alone.
+	routing *routing.Table
 }
 
 // table returns the table in force.
 func (s *Server) table() *table { return s.tbl.Load() }
 
 // newTable builds the table of cfg.
-func (s *Server) newTable(cfg config.Config) *table {
-	t := &table{cfg: cfg, routes: make(map[string]*route, len(cfg.Routes))}
-	qm := s.opts.QueueMetrics
+func (s *Server) newTable(cfg config.Config) (*table, error) {
+	rt, err := routing.New(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("routing table: %w", err)
+	}
+	t := &table{cfg: cfg, routes: make(map[string]*route, len(cfg.Routes)), routing: rt}
 	for _, r := range cfg.Routes {
-		u, _ := cfg.Upstream(r.Upstream)
-		t.routes[r.Path] = &route{
-			Route:         r,
-			format:        r.InputFormat,
-			upstream:      *u,
-			queueFull:     qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueFull),
-			queueTimeout:  qm.Rejected.WithLabelValues(u.Name, bus.RejectQueueTimeout),
-			noWorkers:     qm.Rejected.WithLabelValues(u.Name, bus.RejectNoWorkers),
-			goneQueued:    s.metrics.disconnects.WithLabelValues(u.Name, disconnectQueued),
-			goneAnswering: s.metrics.disconnects.WithLabelValues(u.Name, disconnectAnswering),
-			depth:         qm.Depth.WithLabelValues(u.Name),
-			firstToken:    s.metrics.firstToken.WithLabelValues(r.Path),
-			interChunk:    s.metrics.interChunk.WithLabelValues(r.Path),
+		rr := &route{
+			Route:      r,
+			format:     r.InputFormat,
+			firstToken: s.metrics.firstToken.WithLabelValues(r.Path),
+			interChunk: s.metrics.interChunk.WithLabelValues(r.Path),
 		}
+		// A model-routed route has no upstream of its own.
+		if u, ok := cfg.Upstream(r.Upstream); ok {
+			rr.upstream = *u
+		}
+		t.routes[r.Path] = rr
 	}
 	s.addEndpointRoutes(t)
 	t.models = newModelCatalog(s, t)
 	t.stored = storedRoutes(t)
-	return t
+	return t, nil
 }
 
 // ensureQueues makes sure the queue of every upstream of cfg exists with
@@ -83,13 +87,20 @@ func (s *Server) ensureQueues(ctx context.Context, cfg config.Config) ([]bus.Res
 // Settings of [server] and [bus] are the process's and stay as started.
 // cfg must have passed config.Validate.
 func (s *Server) Reconfigure(ctx context.Context, cfg config.Config) error {
+	t, err := s.newTable(cfg)
+	if err != nil {
+		return err
+	}
 	kept, err := s.ensureQueues(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	s.keeper.Replace(kept...)
 	s.breakers.Update(&cfg)
-	s.tbl.Store(s.newTable(cfg))
+	for _, u := range cfg.Upstreams {
+		s.upstream(u.Name)
+	}
+	s.tbl.Store(t)
 	if err := bus.ProbePresence(s.nc); err != nil {
 		s.logger.Warn("asking the workers to announce themselves failed", "err", err)
 	}

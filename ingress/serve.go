@@ -38,7 +38,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 			ctx.Response.Header.Set("Allow", "POST")
 			return
 		}
-		s.serveRoute(ctx, r)
+		s.serveRoute(ctx, t, r)
 		return
 	}
 	start := time.Now()

@@ -50,7 +50,7 @@ func (c *call) serveEndpoint() {
 		c.fail(converter.Errorf(converter.KindInternal, "the request body could not be read from the bus"), err)
 		return
 	}
-	c.upstreamModel = c.route.MapModel(c.p.upstream, c.req.Model)
+	c.upstreamModel = c.mapModel()
 	var path string
 	switch {
 	case c.endpoint == config.EndpointCountTokens && c.p.format != format.Anthropic:

@@ -156,7 +156,7 @@ func (c *call) serve() {
 		c.fail(cerr, nil)
 		return
 	}
-	c.upstreamModel = c.route.MapModel(c.p.upstream, c.req.Model)
+	c.upstreamModel = c.mapModel()
 	c.hints = converter.ReadClientHints(c.client, body)
 	upstreamBody, err := converter.TranslateRequest(c.client, c.p.format, body, converter.RequestOptions{
 		Model:            c.upstreamModel,
@@ -213,14 +213,43 @@ func (c *call) serve() {
 	c.respond(ctx, resp)
 }
 
+// mapModel is the model name sent upstream: the one the ingress's routing
+// chose, else the route's model map applied to the client's.
+func (c *call) mapModel() string {
+	if c.req.UpstreamModel != "" {
+		return c.req.UpstreamModel
+	}
+	return c.route.MapModel(c.p.upstream, c.req.Model)
+}
+
 // fail answers with a gateway error before anything else was sent. cause is
 // logged when the failure was not the client's doing.
 func (c *call) fail(e *converter.Error, cause error) {
+	c.failAs(bus.FailGateway, e, cause)
+}
+
+// failAs is fail for a failure of the given kind: an ingress that reads
+// typed failures gets one, and builds the client's error body itself if it
+// gives up; an older one gets the body in the client's format.
+func (c *call) failAs(kind bus.FailureKind, e *converter.Error, cause error) {
 	if cause != nil {
-		c.log().Warn("request failed", "err", cause, "status", e.Status(c.client))
+		c.log().Warn("request failed", "err", cause, "status", e.Status(c.client), "attempt", c.req.Attempt)
 	}
-	c.out = converter.AppendErrorBody(c.out[:0], c.client, e, c.req.ClientRequestID)
-	if err := c.sender.Error(c.sender.Context(), e.Status(c.client), c.out); err != nil && !isCancellation(err) {
+	ctx := c.sender.Context()
+	var err error
+	if c.req.TypedFailures() {
+		err = c.sender.Failure(ctx, &bus.Failure{
+			Kind:      kind,
+			Retryable: e.Retryable(),
+			Code:      uint8(e.Kind),
+			Message:   e.Message,
+			Param:     e.Param,
+		})
+	} else {
+		c.out = converter.AppendErrorBody(c.out[:0], c.client, e, c.req.ClientRequestID)
+		err = c.sender.Error(ctx, e.Status(c.client), c.out)
+	}
+	if err != nil && !isCancellation(err) {
 		c.log().Warn("sending error reply failed", "err", err)
 	}
 }
@@ -239,16 +268,16 @@ func (c *call) upstreamFailed(err, cause error) {
 			kind = converter.KindUpstreamTimeout
 		}
 		c.p.pm.failure(errInterrupted)
-		c.fail(converter.Errorf(kind, "upstream %s broke off its answer", c.p.upstream.Name), err)
+		c.failAs(bus.FailProtocol, converter.Errorf(kind, "upstream %s broke off its answer", c.p.upstream.Name), err)
 	case isTimeout(err):
 		c.p.pm.failure(errTimeout)
-		c.fail(converter.Errorf(converter.KindUpstreamTimeout, "upstream %s did not answer in time", c.p.upstream.Name), err)
+		c.failAs(bus.FailTimeout, converter.Errorf(converter.KindUpstreamTimeout, "upstream %s did not answer in time", c.p.upstream.Name), err)
 	case isCancellation(err) || isCancellation(cause):
 		// Shutdown cancelled the call; the ingress reports what it has.
 		c.fail(converter.Errorf(converter.KindUnavailable, "the gateway is shutting down"), nil)
 	default:
 		c.p.pm.failure(errConnect)
-		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s could not be reached", c.p.upstream.Name), err)
+		c.failAs(bus.FailConnect, converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s could not be reached", c.p.upstream.Name), err)
 	}
 }
 
@@ -264,6 +293,24 @@ func (c *call) forwardError(ctx context.Context, resp *upstreamResponse) {
 	// (Anthropic's) finds the upstream's id in the head: the body names the
 	// same one.
 	requestID := cmp.Or(resp.Get(converter.RequestIDHeader(c.p.format)), c.req.ClientRequestID)
+	if c.req.TypedFailures() {
+		// The ingress decides whether another attempt follows, and
+		// translates the body only if this is the answer.
+		f := &bus.Failure{
+			Kind:              bus.FailUpstreamStatus,
+			Retryable:         retryableStatus(resp.Status()),
+			Status:            resp.Status(),
+			RetryAfter:        retryAfter(resp.Get, time.Now()),
+			UpstreamFormat:    string(c.p.format),
+			UpstreamRequestID: requestID,
+			Headers:           c.head(resp, "application/json").Headers,
+			Body:              body,
+		}
+		if err := c.sender.Failure(ctx, f); err != nil && !isCancellation(err) {
+			c.log().Warn("sending error reply failed", "err", err)
+		}
+		return
+	}
 	out := converter.TranslateErrorBody(c.p.format, c.client, resp.Status(), body, requestID)
 	c.sendHead(c.head(resp, "application/json"))
 	c.sender.Data(out)
@@ -284,7 +331,7 @@ func (c *call) notAStream(resp *upstreamResponse) {
 	}
 	c.log().Warn("upstream answered a streamed request without an event stream", "content_type", contentType, "status", resp.Status())
 	resp.reusable = false
-	c.fail(converter.Errorf(converter.KindUpstreamUnavailable,
+	c.failAs(bus.FailProtocol, converter.Errorf(converter.KindUpstreamUnavailable,
 		"upstream %s answered a streamed request with %s instead of an event stream", c.p.upstream.Name, contentType), nil)
 }
 
@@ -300,7 +347,7 @@ func (c *call) respond(ctx context.Context, resp *upstreamResponse) {
 	})
 	if err != nil {
 		c.p.pm.failure(errProtocol)
-		c.fail(converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s sent an answer the gateway cannot read", c.p.upstream.Name), err)
+		c.failAs(bus.FailProtocol, converter.Errorf(converter.KindUpstreamUnavailable, "upstream %s sent an answer the gateway cannot read", c.p.upstream.Name), err)
 		return
 	}
 	c.storeAnswer(ctx, out, false)

@@ -94,17 +94,19 @@ func newPool(s *Service, u config.Upstream, cfg config.Config) (*pool, error) {
 		p.slots <- struct{}{}
 	}
 	for _, r := range cfg.Routes {
-		if r.Upstream == u.Name {
+		// A model-routed route may send any request to any upstream
+		// that one of its models targets.
+		if r.Upstream == u.Name || r.ModelRouted() {
 			p.routes[r.Path] = r
 		}
 	}
 	// Chat endpoints derived from routes (the Responses API beside Chat
 	// Completions) are served like routes; as at the ingress, a configured
 	// route with the same path, or one derived before, wins.
-	for _, parent := range s.cfg.Routes {
+	for _, parent := range cfg.Routes {
 		for _, e := range config.Endpoints() {
 			r, ok := parent.Beside(e)
-			if _, taken := p.routes[r.Path]; !ok || taken || parent.Upstream != u.Name || isConfigured(&s.cfg, r.Path) {
+			if _, taken := p.routes[r.Path]; !ok || taken || parent.Upstream != u.Name || isConfigured(&cfg, r.Path) {
 				continue
 			}
 			p.routes[r.Path] = r

@@ -235,7 +235,7 @@ func (s *Service) release(pools []*pool) error {
 
 func (s *Service) presence() bus.Presence {
 	pools := s.currentPools()
-	p := bus.Presence{Worker: s.id, Upstreams: make(map[string]bus.PoolState, len(pools))}
+	p := bus.Presence{Worker: s.id, Envelope: bus.EnvelopeVersion, Upstreams: make(map[string]bus.PoolState, len(pools))}
 	for _, pl := range pools {
 		p.Upstreams[pl.upstream.Name] = bus.PoolState{Capacity: pl.capacityNow(), Busy: pl.busyCount()}
 	}

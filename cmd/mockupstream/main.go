@@ -41,6 +41,8 @@ func parseFlags(args []string) (string, mock.Config, error) {
 	fs.IntVar(&cfg.ErrorStatus, "error-status", 0, "fail every request with this HTTP status")
 	fs.IntVar(&cfg.DisconnectAfter, "disconnect-after", 0, "cut streamed answers after this many chunks")
 	fs.BoolVar(&cfg.Hang, "hang", false, "never answer, wait for the client to go away")
+	fs.DurationVar(&cfg.Stall, "stall", 0, "in a streamed answer, wait this long between the headers and the first event")
+	fs.DurationVar(&cfg.RetryAfter, "retry-after", 0, "Retry-After of -error-status 429 or 529 (default 1s)")
 	fs.StringVar(&cfg.ReplayFile, "replay", "", "answer every request with this file (.sse or .json)")
 	fs.StringVar(&cfg.ScriptFile, "script", "", "answer matching requests from this JSON script of text and tool calls")
 	fs.IntVar(&cfg.ReplayStatus, "replay-status", 0, "HTTP status for -replay (default 200)")

@@ -78,6 +78,54 @@ type Request struct {
 	CachedTokens int64
 	// Error is the failure's message; when empty the key is left out.
 	Error string
+	// Attempts are the attempts at upstreams, in order; logged as a list
+	// when there were several, or one that failed.
+	Attempts []Attempt
+}
+
+// Attempt is one attempt at serving a request from an upstream.
+type Attempt struct {
+	// Target is "<upstream>/<upstream model>".
+	Target string
+	// Outcome is "ok" or why the attempt failed (gateway_upstream_attempts_total).
+	Outcome string
+	// Status is the upstream's HTTP status when it answered with an error.
+	Status int
+	// Duration is how long the attempt took to succeed or fail.
+	Duration time.Duration
+}
+
+// worthLogging reports whether the attempts say more than the line's other
+// keys: a single successful attempt does not.
+func worthLogging(a []Attempt) bool {
+	return len(a) > 1 || len(a) == 1 && a[0].Outcome != "ok"
+}
+
+// attemptList is the attempts as slog writes them.
+func attemptList(attempts []Attempt) []any {
+	list := make([]any, len(attempts))
+	for i, a := range attempts {
+		list[i] = map[string]any{"target": a.Target, "outcome": a.Outcome, "status": a.Status, "duration_ms": millis(a.Duration)}
+	}
+	return list
+}
+
+func appendAttempts(b []byte, attempts []Attempt) []byte {
+	// Keys in the order slog writes a map, so both writers agree.
+	b = append(b, `,"attempts":[`...)
+	for i, a := range attempts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"duration_ms":`...)
+		b = appendJSONFloat(b, millis(a.Duration))
+		b = appendKeyString(b, `,"outcome":`, a.Outcome)
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(a.Status), 10)
+		b = appendKeyString(b, `,"target":`, a.Target)
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 // Rejected is the access-log record of a request refused before it reached
@@ -295,6 +343,9 @@ func (l *Logger) LogRequest(r *Request) {
 	if r.Error != "" {
 		b = appendKeyString(b, `,"error":`, r.Error)
 	}
+	if worthLogging(r.Attempts) {
+		b = appendAttempts(b, r.Attempts)
+	}
 	l.end(b)
 }
 
@@ -315,6 +366,9 @@ func (l *Logger) slogRequest(r *Request) {
 	}
 	if r.Error != "" {
 		attrs = append(attrs, slog.String("error", r.Error))
+	}
+	if worthLogging(r.Attempts) {
+		attrs = append(attrs, slog.Any("attempts", attemptList(r.Attempts)))
 	}
 	l.slog.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }

@@ -117,6 +117,18 @@ func TestRequestLineMatchesSlog(t *testing.T) {
 		{"negative values", base, component, with(func(r *Request) {
 			r.Duration, r.Status, r.InputTokens = -3*time.Millisecond, -1, math.MinInt64
 		})},
+		{"attempts", base, component, with(func(r *Request) {
+			r.Attempts = []Attempt{
+				{Target: "openai/gpt-4o", Outcome: "status_5xx", Status: 503, Duration: 6675 * time.Microsecond},
+				{Target: "anthropic/claude-sonnet-4-5", Outcome: "ok", Duration: 2 * time.Second},
+			}
+		})},
+		{"one failed attempt", base, component, with(func(r *Request) {
+			r.Attempts = []Attempt{{Target: "a/\"m\"", Outcome: "connect", Duration: time.Millisecond}}
+		})},
+		{"one successful attempt is not listed", base, component, with(func(r *Request) {
+			r.Attempts = []Attempt{{Target: "openai/gpt-4o", Outcome: "ok"}}
+		})},
 		{"largest counts", base, component, with(func(r *Request) {
 			r.InputTokens, r.OutputTokens, r.CachedTokens = math.MaxInt64, math.MaxInt32, 1<<40
 		})},
@@ -264,6 +276,9 @@ func slogRequestAttrs(r *Request) []slog.Attr {
 	}
 	if r.Error != "" {
 		attrs = append(attrs, slog.String("error", r.Error))
+	}
+	if worthLogging(r.Attempts) {
+		attrs = append(attrs, slog.Any("attempts", attemptList(r.Attempts)))
 	}
 	return attrs
 }

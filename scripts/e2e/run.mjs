@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// End-to-end suite: real clients (Claude Code, the Vercel AI SDK, LangChain
-// JS, the official OpenAI and Anthropic SDKs) against the gateway built from
+// End-to-end suite: real clients (Claude Code, the Codex CLI, the Vercel AI
+// SDK, LangChain JS, the official OpenAI and Anthropic SDKs) against the gateway built from
 // this checkout, in front of the mock upstream, everything on loopback.
 // Every client format is checked against every upstream format.
 //
@@ -23,6 +23,8 @@ import * as sdks from './checks/sdks.mjs';
 import * as vercel from './checks/vercel-ai.mjs';
 import * as langchain from './checks/langchain.mjs';
 import * as claudeCode from './checks/claude-code.mjs';
+import * as responses from './checks/responses.mjs';
+import * as codex from './checks/codex.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -39,7 +41,7 @@ async function main() {
     const bins = await buildBinaries(root, path.join(work, 'bin'));
     const { project, notes } = await claudeCode.prepare(work);
     const scriptFile = path.join(work, 'mock-script.json');
-    await writeFile(scriptFile, JSON.stringify({ rules: claudeCode.script(notes) }, null, 2));
+    await writeFile(scriptFile, JSON.stringify({ rules: [...claudeCode.script(notes), ...codex.script()] }, null, 2));
     stack = await startStack({ root, bins, work, ports, scriptFile });
     trap = await startEgressTrap(ports.trap);
     console.log(`gateway ${stack.gatewayURL}, mock upstream ${stack.mockURL}, work directory ${work}`);
@@ -50,6 +52,8 @@ async function main() {
       ...vercel.checks(ctx),
       ...langchain.checks(ctx),
       ...claudeCode.checks(ctx),
+      ...responses.checks(ctx),
+      ...codex.checks(ctx),
       {
         // Nothing a client sent may have taken the process down.
         name: 'gateway: still up and healthy after every client',

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -329,9 +330,16 @@ func (a *App) logStartup() {
 	a.logger.Info("gateway starting", natsAttrs...)
 	if mode != ModeWorker {
 		for _, r := range cfg.Routes {
-			u, _ := a.cfg.Upstream(r.Upstream)
+			u, ok := a.cfg.Upstream(r.Upstream)
+			if !ok {
+				a.logger.Info("route", "path", r.Path, "input_format", string(r.InputFormat), "routing", "by model")
+				continue
+			}
 			a.logger.Info("route", "path", r.Path, "input_format", string(r.InputFormat),
 				"upstream", r.Upstream, "upstream_format", string(u.Format))
+		}
+		for _, m := range cfg.Models {
+			a.logger.Info("model", "model", cmp.Or(m.Name, m.Pattern), "policy", m.EffectivePolicy(), "targets", len(m.Targets))
 		}
 	}
 	if mode != ModeIngress {

@@ -245,3 +245,50 @@ key_env = "TEAM_B_KEY"
 		t.Errorf("after the reload: team-a %d (want 403, route no longer allowed), team-b %d (want 200)", a, b)
 	}
 }
+
+// routedModels is a model-routed route serving one model, for a reload to
+// change.
+func routedModels(model string) string {
+	return fmt.Sprintf(`
+[[routes]]
+path = "/routed/v1/chat/completions"
+input_format = "openai-chat"
+
+[[models]]
+name = %q
+
+[[models.targets]]
+upstream = "openai"
+model = "gpt-4o"
+`, model)
+}
+
+// TestReloadChangesModelRouting reloads a configuration whose models
+// changed: the routing table is rebuilt with the routes, so the new model is
+// served at once and the removed one is not found any more.
+func TestReloadChangesModelRouting(t *testing.T) {
+	m := startMock(t, mock.DefaultConfig())
+	o := launchOptions{mode: ModeAll, openaiURL: m.URL(), anthropicURL: m.URL(), storeDir: t.TempDir(),
+		configFile: filepath.Join(t.TempDir(), "gateway.toml"), extra: routedModels("first-model")}
+	g := launch(t, o)
+	status := func(model string) (int, string) {
+		resp, body := g.post("/routed/v1/chat/completions", `{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := status("first-model"); code != http.StatusOK {
+		t.Fatalf("configured model before the reload: %d %s", code, body)
+	}
+	if code, body := status("second-model"); code != http.StatusNotFound {
+		t.Fatalf("unconfigured model before the reload: %d %s", code, body)
+	}
+	rewrite(t, o.configFile, o, routedModels("second-model"))
+	if err := g.app.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := status("second-model"); code != http.StatusOK {
+		t.Errorf("model added by the reload: %d %s", code, body)
+	}
+	if code, body := status("first-model"); code != http.StatusNotFound {
+		t.Errorf("model removed by the reload: %d %s", code, body)
+	}
+}

@@ -41,8 +41,10 @@ const (
 type toolCall struct {
 	id    string
 	name  string
-	args  string
+	args  string // JSON arguments, or a custom tool's free-form input
 	frags []string
+	// custom marks a call of a Responses custom tool.
+	custom bool
 }
 
 // answer is a provider-neutral reply; the encoders turn it into either wire
@@ -82,10 +84,11 @@ func buildAnswer(p *prompt, chunks int, seq uint64, callPrefix string) answer {
 		for i := range r.ToolCalls {
 			args := r.ToolCalls[i].arguments()
 			a.calls = append(a.calls, toolCall{
-				id:    callPrefix + "mock_" + seqStr + "_" + strconv.Itoa(i),
-				name:  r.ToolCalls[i].Name,
-				args:  args,
-				frags: split(args, argFragments),
+				id:     callPrefix + "mock_" + seqStr + "_" + strconv.Itoa(i),
+				name:   r.ToolCalls[i].Name,
+				args:   args,
+				frags:  split(args, argFragments),
+				custom: isCustom(p.tools, r.ToolCalls[i].Name),
 			})
 		}
 	} else if calls := chooseTools(p); p.script == nil && len(calls) > 0 {
@@ -93,11 +96,15 @@ func buildAnswer(p *prompt, chunks int, seq uint64, callPrefix string) answer {
 		seqStr := strconv.FormatUint(seq, 10)
 		for i, t := range calls {
 			args := toolArguments(t.schema)
+			if t.custom {
+				args = "value-" + t.name
+			}
 			a.calls = append(a.calls, toolCall{
-				id:    callPrefix + "mock_" + seqStr + "_" + strconv.Itoa(i),
-				name:  t.name,
-				args:  args,
-				frags: split(args, argFragments),
+				id:     callPrefix + "mock_" + seqStr + "_" + strconv.Itoa(i),
+				name:   t.name,
+				args:   args,
+				frags:  split(args, argFragments),
+				custom: t.custom,
 			})
 		}
 	} else {
@@ -122,6 +129,16 @@ func buildAnswer(p *prompt, chunks int, seq uint64, callPrefix string) answer {
 		a.outputTokens += len(c.frags)
 	}
 	return a
+}
+
+// isCustom reports whether the declared tool name is a custom tool.
+func isCustom(tools []toolDecl, name string) bool {
+	for _, t := range tools {
+		if t.name == name {
+			return t.custom
+		}
+	}
+	return false
 }
 
 // answerText is the text of a non-tool-call answer.

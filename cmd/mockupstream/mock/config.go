@@ -32,6 +32,13 @@ type Config struct {
 	DisconnectAfter int
 	// Hang accepts the request and never answers until the client goes away.
 	Hang bool
+	// Stall is the wait, in a streamed answer, between the response headers
+	// and the first event: a model slow to produce its first token.
+	Stall time.Duration
+	// RetryAfter, when positive, is the Retry-After of an ErrorStatus of
+	// 429 or 529 (whole seconds, rounded up; OpenAI's retry-after-ms
+	// exactly); 0 sends the default of one second.
+	RetryAfter time.Duration
 	// ReplayFile, when set, answers every API request with the bytes of this
 	// file, unchanged: text/event-stream for a .sse file, application/json
 	// otherwise. SSE files are written one event at a time so ChunkGap and
@@ -47,6 +54,9 @@ type Config struct {
 	// Strict validates requests the way the real providers do and answers
 	// 400 in the provider's error shape on violations.
 	Strict bool
+	// StreamError, when "failed" or "error", makes every streamed
+	// Responses answer fail after its first delta (see HeaderStreamError).
+	StreamError string
 	// APIKey, when set, is required: "Authorization: Bearer <key>" for
 	// OpenAI, "x-api-key: <key>" for Anthropic. Other requests get 401.
 	APIKey string
@@ -71,6 +81,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Latency < 0:
 		return fmt.Errorf("mock: latency %v is negative", c.Latency)
+	case c.Stall < 0:
+		return fmt.Errorf("mock: stall %v is negative", c.Stall)
+	case c.RetryAfter < 0:
+		return fmt.Errorf("mock: retry-after %v is negative", c.RetryAfter)
 	case c.ChunkGap < 0:
 		return fmt.Errorf("mock: chunk gap %v is negative", c.ChunkGap)
 	case c.Chunks < 0:
@@ -96,6 +110,8 @@ func (c Config) withDefaults() Config {
 	}
 	c.Latency = max(c.Latency, 0)
 	c.ChunkGap = max(c.ChunkGap, 0)
+	c.Stall = max(c.Stall, 0)
+	c.RetryAfter = max(c.RetryAfter, 0)
 	c.DisconnectAfter = max(c.DisconnectAfter, 0)
 	return c
 }
@@ -109,6 +125,8 @@ const (
 	HeaderDisconnectAfter = "X-Mock-Disconnect-After"
 	HeaderHang            = "X-Mock-Hang"
 	HeaderReplay          = "X-Mock-Replay"
+	HeaderStall           = "X-Mock-Stall"
+	HeaderRetryAfter      = "X-Mock-Retry-After"
 )
 
 // errBadOverride marks an unparsable X-Mock-* header.
@@ -169,6 +187,18 @@ func applyOverrides(cfg Config, h http.Header) (Config, error) {
 	}
 	if v := h.Get(HeaderReplay); v != "" {
 		cfg.ReplayFile = v
+	}
+	for _, d := range [...]struct {
+		name string
+		dst  *time.Duration
+	}{{HeaderStall, &cfg.Stall}, {HeaderRetryAfter, &cfg.RetryAfter}} {
+		if v := h.Get(d.name); v != "" {
+			dur, err := time.ParseDuration(v)
+			if err != nil || dur < 0 {
+				return cfg, fmt.Errorf("%w: %s: %q", errBadOverride, d.name, v)
+			}
+			*d.dst = dur
+		}
 	}
 	return cfg, nil
 }

@@ -1,7 +1,8 @@
 // Package mock is a fake upstream provider: a real HTTP server on loopback
-// that speaks the OpenAI Chat Completions API (POST /v1/chat/completions) and
-// the Anthropic Messages API (POST /v1/messages), as JSON and as server-sent
-// events, with the providers' exact wire formats, error shapes and headers.
+// that speaks the OpenAI Chat Completions API (POST /v1/chat/completions),
+// the OpenAI Responses API (POST /v1/responses) and the Anthropic Messages
+// API (POST /v1/messages), as JSON and as server-sent events, with the
+// providers' exact wire formats, error shapes and headers.
 //
 // The gateway's tests, benchmarks and demos use it as the upstream, so its
 // answers are deterministic and derived from the request:
@@ -10,7 +11,8 @@
 //     last user message (its text parts joined with a space), cut to its first
 //     200 bytes at a character boundary. When that message holds images,
 //     " [N image(s)]" is appended. When the last user turn holds tool results
-//     (OpenAI tool messages, Anthropic tool_result blocks), the answer is
+//     (OpenAI tool messages, Anthropic tool_result blocks, Responses
+//     function_call_output items), the answer is
 //     "Tool results: <texts joined with "; ">" instead.
 //   - Tool calls: when the request declares tools, tool_choice is not "none"
 //     and the last message is a user message without tool results, the answer
@@ -22,7 +24,9 @@
 //     objects {}. The answer then has no text; finish_reason is "tool_calls"
 //     (OpenAI) or stop_reason "tool_use" (Anthropic).
 //   - Thinking: an Anthropic request with thinking.type "enabled" or
-//     "adaptive" gets a thinking block first, with a signature.
+//     "adaptive" gets a thinking block first, with a signature. A Responses
+//     request with reasoning (effort other than "none") gets a reasoning
+//     item first; see responses.go.
 //   - Streaming: the text is split into Config.Chunks deltas of roughly equal
 //     size (fewer when the text has fewer characters); tool arguments are
 //     streamed in up to 3 fragments per call, thinking in up to 3 deltas.

@@ -14,6 +14,9 @@ type provider int
 const (
 	provOpenAI provider = iota
 	provAnthropic
+	// provResponses is OpenAI's Responses API: OpenAI's error shape and
+	// headers, its own request and answer formats.
+	provResponses
 )
 
 // apiError is an error answer. typ is the provider's error type; param and
@@ -24,6 +27,9 @@ type apiError struct {
 	msg    string
 	param  string
 	code   string
+	// retryAfter, when set, replaces the default Retry-After of a 429 or
+	// 529 (Config.RetryAfter).
+	retryAfter time.Duration
 }
 
 // invalid returns a 400 invalid_request_error.

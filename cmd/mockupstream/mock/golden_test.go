@@ -26,6 +26,7 @@ var goldenHeaders = []string{
 // the provider headers and the body, on a server with a fixed clock.
 func TestGolden(t *testing.T) {
 	const tools = `"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"},"n":{"type":"integer"}}}}},{"type":"function","function":{"name":"get_time","parameters":{"type":"object","properties":{"tz":{"type":["string","null"]},"utc":{"type":"boolean"}}}}}]`
+	const rsTools = `"tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}]`
 	const anTools = `"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"},"n":{"type":"integer"}}}},{"name":"get_time","input_schema":{"type":"object","properties":{"tz":{"type":"string"},"utc":{"type":"boolean"}}}}]`
 	tests := []struct {
 		name, path, body string
@@ -43,6 +44,12 @@ func TestGolden(t *testing.T) {
 		{name: "anthropic_thinking_tools_stream", path: anPath, body: `{"model":"claude","max_tokens":4096,"stream":true,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"go"}],` + anTools + `}`},
 		{name: "anthropic_stop_sequence_stream", path: anPath, body: `{"model":"claude","max_tokens":64,"stream":true,"stop_sequences":["said"],"messages":[{"role":"user","content":"x"}]}`, cfg: Config{Chunks: 3}},
 		{name: "anthropic_error_529", path: anPath, body: `{}`, cfg: Config{ErrorStatus: 529}},
+		{name: "responses_text", path: rsPath, body: `{"model":"gpt-5","input":"Héllo, wörld \"quoted\" <b>"}`},
+		{name: "responses_text_stream", path: rsPath, body: `{"model":"gpt-5","stream":true,"input":[{"role":"user","content":"Héllo"}]}`, cfg: Config{Chunks: 3}},
+		{name: "responses_tools_stream", path: rsPath, body: `{"model":"gpt-5","stream":true,"stream_options":{"include_obfuscation":false},"input":"go",` + rsTools + `}`},
+		{name: "responses_reasoning_stream", path: rsPath, body: `{"model":"gpt-5","stream":true,"reasoning":{"effort":"low","summary":"auto"},"include":["reasoning.encrypted_content"],"input":"x"}`, cfg: Config{Chunks: 2}},
+		{name: "responses_incomplete", path: rsPath, body: `{"model":"gpt-5","max_output_tokens":16,"input":"x"}`, cfg: Config{Chunks: 20}},
+		{name: "responses_error_400", path: rsPath, body: `{"model":"gpt-5","input":[{"type":"function_call_output","call_id":"call_1","output":"r"}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -240,6 +240,9 @@ type prompt struct {
 type toolDecl struct {
 	name   string
 	schema jsonx.RawMessage
+	// custom marks a Responses custom tool, whose calls carry free-form
+	// input instead of JSON arguments.
+	custom bool
 }
 
 // decodeOpenAI decodes an OpenAI request body.

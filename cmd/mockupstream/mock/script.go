@@ -17,7 +17,8 @@ import (
 //	  {"match": "run the tools", "tool_calls": [
 //	    {"name": "Bash", "arguments": {"command": "echo hi"}},
 //	    {"name": "Read", "arguments": {"file_path": "/tmp/x.txt"}}]},
-//	  {"match": "say the word", "text": "the word"}
+//	  {"match": "say the word", "text": "the word"},
+//	  {"match": "patch it", "tool_calls": [{"name": "apply_patch", "input": "*** Begin Patch"}]}
 //	]}
 //
 // A rule applies to a request whose last message is the user's own text
@@ -26,7 +27,8 @@ import (
 // the request declares every tool it names, as a real model can call only
 // declared tools; the calls are made in parallel, in the order written. A
 // turn of tool results is answered as usual ("Tool results: ..."), so the
-// agent's final answer quotes what its tools returned.
+// agent's final answer quotes what its tools returned. A call of a Responses
+// custom tool takes its free-form input from "input" instead of arguments.
 
 // scriptFile is the JSON form of a script.
 type scriptFile struct {
@@ -44,6 +46,8 @@ type scriptRule struct {
 type scriptCall struct {
 	Name      string           `json:"name"`
 	Arguments jsonx.RawMessage `json:"arguments"`
+	// Input is the free-form input of a call to a Responses custom tool.
+	Input *string `json:"input"`
 }
 
 // loadScript reads and checks a script file.
@@ -117,8 +121,12 @@ func declaresAll(tools []toolDecl, calls []scriptCall) bool {
 	return true
 }
 
-// arguments returns the call's arguments as the JSON text of an object.
+// arguments returns the call's arguments as the JSON text of an object, or
+// a custom tool call's input.
 func (c *scriptCall) arguments() string {
+	if c.Input != nil {
+		return *c.Input
+	}
 	if len(c.Arguments) == 0 {
 		return "{}"
 	}

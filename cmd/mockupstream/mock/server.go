@@ -252,6 +252,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		p = provOpenAI
 	case "/v1/messages":
 		p = provAnthropic
+	case pathResponses:
+		p = provResponses
 	default:
 		p = guessProvider(r)
 	}
@@ -297,7 +299,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	if isEndpointPath(r.URL.Path) {
 		return s.serveEndpoint(w, r, p, seq, body)
 	}
-	known := r.URL.Path == "/v1/chat/completions" || r.URL.Path == "/v1/messages"
+	known := r.URL.Path == "/v1/chat/completions" || r.URL.Path == "/v1/messages" || r.URL.Path == pathResponses
 	if !known || r.Method != http.MethodPost {
 		e := statusError(p, http.StatusNotFound)
 		if p == provAnthropic {
@@ -323,7 +325,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 		return errClientGone
 	}
 	if cfg.ErrorStatus != 0 {
-		return s.writeError(w, p, seq, len(body), statusError(p, cfg.ErrorStatus))
+		e := statusError(p, cfg.ErrorStatus)
+		e.retryAfter = cfg.RetryAfter
+		return s.writeError(w, p, seq, len(body), e)
 	}
 	if cfg.APIKey != "" && !authorized(r, p, cfg.APIKey) {
 		return s.writeError(w, p, seq, len(body), statusError(p, http.StatusUnauthorized))
@@ -339,7 +343,20 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	}
 
 	var pr prompt
-	if p == provAnthropic {
+	var rs *rsRequest
+	switch p {
+	case provResponses:
+		req, err := decodeResponses(body)
+		if err != nil {
+			return s.writeError(w, p, seq, len(body), invalid("We could not parse the JSON body of your request. The OpenAI API expects a JSON payload: "+err.Error()))
+		}
+		if cfg.Strict {
+			if e := validateResponses(req); e != nil {
+				return s.writeError(w, p, seq, len(body), e)
+			}
+		}
+		rs, pr = req, responsesPrompt(req, body)
+	case provAnthropic:
 		if cfg.Strict && r.Header.Get("anthropic-version") == "" {
 			return s.writeError(w, p, seq, len(body), invalid("anthropic-version: header is required"))
 		}
@@ -354,7 +371,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 			}
 		}
 		pr = anthropicPrompt(req, body)
-	} else {
+	default:
 		req, err := decodeOpenAI(body)
 		if err != nil {
 			return s.writeError(w, p, seq, len(body), invalid("We could not parse the JSON body of your request. The OpenAI API expects a JSON payload: "+err.Error()))
@@ -382,6 +399,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	}
 	a := buildAnswer(&pr, cfg.Chunks, seq, prefix)
 	now := s.now()
+	failWith := r.Header.Get(HeaderStreamError)
+	if failWith == "" {
+		failWith = cfg.StreamError
+	}
+	if p == provResponses && failWith != "" && (!pr.stream || failWith != "failed" && failWith != "error") {
+		return s.writeError(w, p, seq, len(body), statusError(p, http.StatusInternalServerError))
+	}
 	h := w.Header()
 	setProviderHeaders(h, p, seq, a.inputTokens+a.outputTokens, now, http.StatusOK)
 	if limit, ok := cfg.KeyRequestLimits[key]; ok {
@@ -394,9 +418,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	}
 	if !pr.stream {
 		var b []byte
-		if p == provAnthropic {
+		switch p {
+		case provResponses:
+			b = appendResponsesJSON(make([]byte, 0, 2048), &rsAnswer{answer: &a, req: rs, created: now.Unix()})
+		case provAnthropic:
 			b = appendAnthropicJSON(make([]byte, 0, 1024), &a)
-		} else {
+		default:
 			b = appendOpenAIJSON(make([]byte, 0, 1024), &a, now.Unix())
 		}
 		return writeBody(w, http.StatusOK, hvJSON, b, cfg.DisconnectAfter > 0)
@@ -409,7 +436,16 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p provider, se
 	if err := ew.flush(); err != nil {
 		return err
 	}
-	if p == provAnthropic {
+	if cfg.Stall > 0 {
+		// The headers are out; the first event is late.
+		if err := sleep(ctx, cfg.Stall); err != nil {
+			return err
+		}
+	}
+	switch p {
+	case provResponses:
+		return streamResponses(ew, &rsAnswer{answer: &a, req: rs, created: now.Unix()}, failWith)
+	case provAnthropic:
 		return streamAnthropic(ew, &a)
 	}
 	return streamOpenAI(ew, &a, now.Unix(), pr.includeUsage)
@@ -447,7 +483,15 @@ func authorized(r *http.Request, p provider, key string) bool {
 
 // writeError answers with e in the provider's shape.
 func (s *Server) writeError(w http.ResponseWriter, p provider, seq uint64, bodyLen int, e *apiError) error {
-	setProviderHeaders(w.Header(), p, seq, max(bodyLen/4, 1), s.now(), e.status)
+	h := w.Header()
+	setProviderHeaders(h, p, seq, max(bodyLen/4, 1), s.now(), e.status)
+	if _, ok := h["Retry-After"]; ok && e.retryAfter > 0 {
+		// Retry-After counts whole seconds; OpenAI adds retry-after-ms.
+		h["Retry-After"] = []string{strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10)}
+		if p == provOpenAI {
+			h["Retry-After-Ms"] = []string{strconv.FormatInt(e.retryAfter.Milliseconds(), 10)}
+		}
+	}
 	return writeBody(w, e.status, hvJSON, appendErrorBody(make([]byte, 0, 256), p, e, seq), false)
 }
 

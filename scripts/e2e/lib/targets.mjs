@@ -14,6 +14,13 @@ export function routes(gatewayURL) {
       { upstream: 'openai', baseURL: `${gatewayURL}/v1`, model: 'gpt-4o' },
       { upstream: 'anthropic', baseURL: `${gatewayURL}/anthropic/v1`, model: 'claude-sonnet-4-6' },
     ],
+    // The Responses API (POST <base>/responses): the default configuration
+    // serves it at /v1/responses from the OpenAI upstream and beside every
+    // chat route, so /anthropic/v1/responses reaches the Anthropic upstream.
+    responses: [
+      { upstream: 'openai', baseURL: `${gatewayURL}/v1`, model: 'gpt-4o' },
+      { upstream: 'anthropic', baseURL: `${gatewayURL}/anthropic/v1`, model: 'claude-sonnet-4-6' },
+    ],
     // Anthropic clients take the URL without /v1 (the SDKs append
     // /v1/messages); @ai-sdk/anthropic wants it with /v1.
     anthropic: [

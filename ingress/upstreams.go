@@ -1,0 +1,116 @@
+package ingress
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aigateway/gateway/bus"
+	"github.com/aigateway/gateway/ingress/routing"
+)
+
+// RouteTable is the routing table a Server serves: which targets serve
+// each model, and the bindings of the configured routes. Build it with
+// NewRouteTable; it is never modified afterwards.
+type RouteTable = routing.Table
+
+// NewRouteTable builds the routing table of a validated configuration.
+var NewRouteTable = routing.New
+
+// SetRoutes makes t the routing table of the requests that arrive from now
+// on; requests in flight keep the table they started with. The set of
+// paths served, and the metrics of each, stay those of the configuration
+// last given to New or Reconfigure: a path that t adds is not served until
+// then, and a path it removes answers with the model routing of t (404 for
+// a path route that t lacks). Reconfigure builds and swaps in the routing
+// table of its configuration itself.
+func (s *Server) SetRoutes(t *RouteTable) {
+	if t == nil {
+		return
+	}
+	for {
+		old := s.tbl.Load()
+		next := *old
+		next.routing = t
+		if s.tbl.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// Routes returns the routing table in use.
+func (s *Server) Routes() *RouteTable { return s.table().routing }
+
+// upstreamStats are one upstream's metrics and the load the ingress sees
+// on it.
+type upstreamStats struct {
+	name          string
+	queueFull     prometheus.Counter
+	queueTimeout  prometheus.Counter
+	noWorkers     prometheus.Counter
+	goneQueued    prometheus.Counter
+	goneAnswering prometheus.Counter
+	depthGauge    prometheus.Gauge
+	attemptsOK    prometheus.Counter
+	// depth is the last sampled queue depth (watchQueues).
+	depth atomic.Int64
+	// active counts this ingress's attempts on the upstream that have not
+	// ended: fresher than the workers' announcements, which come once a
+	// second.
+	active atomic.Int64
+}
+
+// upstream returns the stats of the named upstream, made on first use (an
+// upstream added by a reload has none until then).
+func (s *Server) upstream(name string) *upstreamStats {
+	if v, ok := s.upstreams.Load(name); ok {
+		return v.(*upstreamStats)
+	}
+	qm := s.opts.QueueMetrics
+	u := &upstreamStats{
+		name:          name,
+		queueFull:     qm.Rejected.WithLabelValues(name, bus.RejectQueueFull),
+		queueTimeout:  qm.Rejected.WithLabelValues(name, bus.RejectQueueTimeout),
+		noWorkers:     qm.Rejected.WithLabelValues(name, bus.RejectNoWorkers),
+		goneQueued:    s.metrics.disconnects.WithLabelValues(name, disconnectQueued),
+		goneAnswering: s.metrics.disconnects.WithLabelValues(name, disconnectAnswering),
+		depthGauge:    qm.Depth.WithLabelValues(name),
+		attemptsOK:    s.metrics.attempts.WithLabelValues(name, outcomeOK),
+	}
+	v, _ := s.upstreams.LoadOrStore(name, u)
+	return v.(*upstreamStats)
+}
+
+// Free implements routing.Load: the upstream's free worker slots, as its
+// workers announced them or as this ingress's own attempts show (whichever
+// is busier), less the requests waiting in its queue.
+func (s *Server) Free(upstream string) int {
+	capacity, busy := s.registry.Load(upstream)
+	u := s.upstream(upstream)
+	return capacity - max(busy, int(u.active.Load())) - int(u.depth.Load())
+}
+
+var _ routing.Load = (*Server)(nil)
+
+// servedUpstreams lists the upstreams the configuration's routes and models
+// send requests to, each once, in configuration order.
+func (s *Server) servedUpstreams() []string {
+	seen := make(map[string]bool)
+	var out []string
+	add := func(name string) {
+		if name != "" && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	cfg := &s.table().cfg
+	for _, r := range cfg.Routes {
+		add(r.Upstream)
+	}
+	for _, m := range cfg.Models {
+		for _, t := range m.Targets {
+			add(t.Upstream)
+		}
+	}
+	return out
+}
