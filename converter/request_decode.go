@@ -2,6 +2,8 @@ package converter
 
 import (
 	"bytes"
+	"reflect"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/aigateway/gateway/converter/jsonx"
@@ -24,7 +26,7 @@ func decodeRequest(body []byte, v any) error {
 	if _, err := walkTopObject(body, nil); err != nil {
 		return asRequestError(err)
 	}
-	if err := jsonx.Unmarshal(unescapeKeys(body), v); err != nil {
+	if err := jsonx.Unmarshal(unescapeKeys(body, reflect.TypeOf(v)), v); err != nil {
 		return Errorf(KindInvalidRequest, "invalid request body: %v", err)
 	}
 	return nil
@@ -32,15 +34,19 @@ func decodeRequest(body []byte, v any) error {
 
 // unescapeKeys returns body with every object key that holds an escape
 // sequence rewritten without escapes where JSON allows it (only '"', '\\'
-// and control characters stay escaped, and no field name holds those). body
-// must be valid JSON. It returns body itself when no key needed rewriting,
-// which is the common case and costs one scan.
-func unescapeKeys(body []byte) []byte {
+// and control characters stay escaped, and no field name holds those), so
+// that the codec matches it to a field as encoding/json does. Only keys that
+// t, the type decoded into, reads are rewritten: a value decoded as
+// jsonx.RawMessage passes through to the upstream byte for byte, escaped
+// keys of a tool schema or a content block included. body must be valid
+// JSON. It returns body itself when no key needed rewriting, which is the
+// common case and costs one scan.
+func unescapeKeys(body []byte, t reflect.Type) []byte {
 	if bytes.IndexByte(body, '\\') < 0 {
 		return body
 	}
 	var edits []splice
-	visitKeys(body, skipSpace(body, 0), 0, func(m member) {
+	visitTypedKeys(body, skipSpace(body, 0), 0, t, func(m member) {
 		raw := body[m.keyStart+1 : m.keyEnd-1]
 		if bytes.IndexByte(raw, '\\') < 0 {
 			return
@@ -55,6 +61,106 @@ func unescapeKeys(body []byte) []byte {
 		return body
 	}
 	return applySplices(body, edits)
+}
+
+var (
+	rawMessageType  = reflect.TypeFor[jsonx.RawMessage]()
+	unmarshalerType = reflect.TypeFor[interface{ UnmarshalJSON([]byte) error }]()
+)
+
+// visitTypedKeys calls fn for every member of every object in the JSON value
+// at b[i] that decoding it into t reads as a struct field or map key, depth
+// first, and skips raw values. Types with an UnmarshalJSON method of their
+// own, and interfaces, decode their keys themselves: every key in them is
+// visited. Malformed input ends the walk silently.
+func visitTypedKeys(b []byte, i, depth int, t reflect.Type, fn func(m member)) int {
+	if i >= len(b) || depth >= maxJSONDepth {
+		return len(b)
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t == rawMessageType {
+		return skipOrEnd(b, i, depth)
+	}
+	if t.Kind() == reflect.Interface || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return visitKeys(b, i, depth, fn)
+	}
+	switch {
+	case b[i] == '{' && (t.Kind() == reflect.Struct || t.Kind() == reflect.Map):
+		end, err := walkObject(b, i, depth, func(m member) error {
+			fn(m)
+			var elem reflect.Type
+			if t.Kind() == reflect.Map {
+				elem = t.Elem()
+			} else {
+				var k string
+				if jsonx.Unmarshal(b[m.keyStart:m.keyEnd], &k) == nil {
+					elem = fieldType(t, k)
+				}
+			}
+			visitTypedKeys(b, m.valStart, depth+1, elem, fn)
+			return nil
+		})
+		if err != nil {
+			return len(b)
+		}
+		return end
+	case b[i] == '[' && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t.Elem().Kind() != reflect.Uint8:
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return i + 1
+		}
+		for i < len(b) {
+			i = skipSpace(b, visitTypedKeys(b, i, depth+1, t.Elem(), fn))
+			if i >= len(b) || b[i] != ',' {
+				break
+			}
+			i = skipSpace(b, i+1)
+		}
+		return i + 1
+	}
+	return skipOrEnd(b, i, depth)
+}
+
+func skipOrEnd(b []byte, i, depth int) int {
+	end, err := skipValue(b, i, depth)
+	if err != nil {
+		return len(b)
+	}
+	return end
+}
+
+// fieldType is the type of the field of struct t that key k decodes into,
+// matched as encoding/json does (the exact name first, then ignoring
+// case), or nil for none.
+func fieldType(t reflect.Type, k string) reflect.Type {
+	var fold reflect.Type
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			if ft := fieldType(f.Type, k); ft != nil {
+				return ft
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if name == k {
+			return f.Type
+		}
+		if fold == nil && strings.EqualFold(name, k) {
+			fold = f.Type
+		}
+	}
+	return fold
 }
 
 // visitKeys calls fn for every member of every object in the JSON value at

@@ -504,6 +504,12 @@ func (b *streamBody) nextChunk() ([]byte, error) {
 			return converter.AppendStreamError(out, x.r.format, gerr), io.EOF
 		}
 		if heartbeat {
+			if len(out) > 0 && !x.reply.Pending() {
+				// Never wait for frames holding gathered ones: the worker
+				// may be waiting for the credit that writing them grants
+				// (its heartbeat says it has been silent for a while).
+				return out, nil
+			}
 			if len(out) == 0 && time.Since(x.lastWrite) > pingAfter && time.Since(x.lastPing) > pingAfter {
 				x.lastPing = time.Now()
 				return append(out, ssePing...), nil

@@ -9,6 +9,7 @@
 #   FUZZTIME=2m scripts/fuzz.sh     2 minutes per target
 #   scripts/fuzz.sh ./converter/... only the packages matching the pattern
 #   FUZZPARALLEL=1 scripts/fuzz.sh  one fuzzing worker (default: all cores)
+#   FUZZSKIP='^FuzzA$' scripts/fuzz.sh  leave out the targets matching the regexp
 #
 # A failing input is kept under the package's testdata/fuzz/<Target>/ by go
 # test, so that it becomes a seed corpus entry once committed; the script
@@ -35,6 +36,9 @@ printf '%-34s %-44s %9s  %s\n' package target seconds result
 for pkg in $(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' "${patterns[@]}"); do
 	# -list runs no test, but it builds the package's tests once.
 	for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+		if [ -n "${FUZZSKIP:-}" ] && [[ $target =~ $FUZZSKIP ]]; then
+			continue
+		fi
 		total=$((total + 1))
 		log="$logs/$(basename "$pkg")-$target.log"
 		start=$(date +%s)

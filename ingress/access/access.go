@@ -3,8 +3,9 @@
 // or month, enforced across every ingress replica.
 //
 // The only shared state is a JetStream key-value bucket. Each limited counter
-// of a key is one entry holding the start of its window and the total the
-// replicas have claimed in it. A replica does not write the bucket for every
+// of a key is one entry holding the start of its window and, per replica,
+// the use it has written and the capacity it holds leased, until an expiry
+// the replica renews. A replica does not write the bucket for every
 // request: it leases capacity in small blocks with optimistic concurrency
 // (compare-and-set on the entry's revision) and admits requests from its
 // lease in memory, so the shared total never exceeds the limit while the
@@ -25,6 +26,8 @@ package access
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +67,11 @@ const (
 	// DefaultIdleRelease returns a counter's unused lease after it has seen
 	// no traffic for this long, so other replicas can use the capacity.
 	DefaultIdleRelease = 10 * time.Second
+	// DefaultLeaseTTL is how long capacity a replica leased stays set aside
+	// for it after its last write. A replica that stops without returning
+	// its lease (NATS unreachable, the process killed) holds it no longer:
+	// after this the next replica to write the counter frees it.
+	DefaultLeaseTTL = 30 * time.Second
 )
 
 // Sentinel errors returned by the Guard.
@@ -114,6 +122,9 @@ type Options struct {
 	SyncInterval time.Duration
 	// IdleRelease overrides DefaultIdleRelease.
 	IdleRelease time.Duration
+	// LeaseTTL overrides DefaultLeaseTTL. It is raised to four sync
+	// intervals, so that the background loop renews a lease in time.
+	LeaseTTL time.Duration
 }
 
 // Guard authenticates API keys and enforces their limits. It is safe for
@@ -138,6 +149,12 @@ type Guard struct {
 	timeout time.Duration
 	backoff time.Duration
 	idle    time.Duration
+	ttl     time.Duration
+	// id names this Guard's records in the counter entries; random, so a
+	// restarted process never takes over the records of the one before.
+	id string
+	// flush queues counters whose use the background loop should write.
+	flush chan *counter
 
 	// downUntil is the Unix nanosecond until which the store is treated as
 	// unreachable; storeDown remembers the state to log transitions once.
@@ -187,6 +204,7 @@ func New(cfg config.Access, js jetstream.JetStream, opts Options) (*Guard, error
 		timeout: opts.StoreTimeout,
 		backoff: opts.StoreBackoff,
 		idle:    opts.IdleRelease,
+		ttl:     opts.LeaseTTL,
 		byName:  make(map[string]*Key, len(cfg.Keys)),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -211,6 +229,11 @@ func New(cfg config.Access, js jetstream.JetStream, opts Options) (*Guard, error
 		return nil, err
 	}
 	g.met = met
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("access: replica id: %w", err)
+	}
+	g.id = hex.EncodeToString(id[:])
 	for _, kc := range cfg.Keys {
 		k := newKey(kc)
 		k.km = met.forKey(kc.Name, opts.ModelLabels)
@@ -220,6 +243,7 @@ func New(cfg config.Access, js jetstream.JetStream, opts Options) (*Guard, error
 		g.keys = append(g.keys, k)
 		g.byName[k.name] = k
 	}
+	g.flush = make(chan *counter, 2*len(g.keys))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*opts.StoreTimeout+5*time.Second)
 	defer cancel()
@@ -268,6 +292,10 @@ func (o Options) withDefaults() Options {
 	if o.IdleRelease <= 0 {
 		o.IdleRelease = DefaultIdleRelease
 	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	o.LeaseTTL = max(o.LeaseTTL, 4*o.SyncInterval)
 	return o
 }
 
@@ -399,7 +427,8 @@ func (k *Key) counters() []*counter {
 	return cs
 }
 
-// run pushes unsynced usage to the store and returns idle leases until Close.
+// run writes use to the store as it is queued and on every tick, renews
+// the leases still held and returns idle ones, until Close.
 func (g *Guard) run(interval time.Duration) {
 	defer close(g.done)
 	t := time.NewTicker(interval)
@@ -408,9 +437,30 @@ func (g *Guard) run(interval time.Duration) {
 		select {
 		case <-g.stop:
 			return
+		case c := <-g.flush:
+			c.queued.Store(false)
+			now := g.now()
+			if !g.isDown(now) && c.needsSync(noReturn, g.ttl, now) {
+				// An error marks the store down; the next tick retries.
+				_ = g.release(context.Background(), c, noReturn, now)
+			}
 		case <-t.C:
 			g.syncAll()
 		}
+	}
+}
+
+// queueFlush asks the background loop to write c's use soon. It never
+// waits: a counter already queued is written with all its use then.
+func (g *Guard) queueFlush(c *counter) {
+	if c == nil || !c.queued.CompareAndSwap(false, true) {
+		return
+	}
+	select {
+	case g.flush <- c:
+	default:
+		// Cannot happen (one slot per quota counter); the tick writes it.
+		c.queued.Store(false)
 	}
 }
 
@@ -425,7 +475,7 @@ func (g *Guard) syncAll() {
 			if c.idleSince(now) >= g.idle {
 				keep = 0
 			}
-			if !c.needsSync(keep) {
+			if !c.needsSync(keep, g.ttl, now) {
 				continue
 			}
 			if err := g.release(context.Background(), c, keep, now); err != nil {

@@ -126,6 +126,10 @@ func (g *Guard) Admit(ctx context.Context, k *Key, estimatedTokens int64) (Admis
 	if c := k.quotaGaugeCounter(); c != nil {
 		k.km.quotaRatio.Set(c.remainingRatio())
 	}
+	// Written soon, so the request counts even if this replica dies before
+	// it ends; Settle writes the correction.
+	g.queueFlush(k.qreq)
+	g.queueFlush(k.qtok)
 	return Admission{Limits: g.limits(k, now), res: r}, nil
 }
 
@@ -212,6 +216,9 @@ func (g *Guard) Settle(a Admission, model string, u Usage) {
 			k.km.quotaRatio.Set(c.remainingRatio())
 		}
 	}
+	// Quota use is final only once written; write it now rather than at
+	// the next tick, so a replica that dies soon after loses none of it.
+	g.queueFlush(k.qtok)
 	mc := k.km.model(model)
 	mc.input.Add(float64(in))
 	mc.output.Add(float64(out))

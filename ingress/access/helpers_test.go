@@ -178,7 +178,8 @@ func mustDeny(t testing.TB, g *Guard, k *Key, tokens int64, reason Reason) *Deni
 	return d
 }
 
-// entryTotal reads a counter's entry directly from the bucket.
+// entryTotal reads a counter's entry directly from the bucket: its window
+// and everything it charges, use and leases of every replica.
 func entryTotal(t testing.TB, js jetstream.JetStream, key string) (start, total int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -194,11 +195,11 @@ func entryTotal(t testing.TB, js jetstream.JetStream, key string) (start, total 
 	if err != nil {
 		t.Fatalf("get %s: %v", key, err)
 	}
-	start, total, err = parseCounterValue(e.Value())
+	v, err := parseCounterValue(e.Value())
 	if err != nil {
 		t.Fatalf("entry %s: %v", key, err)
 	}
-	return start, total
+	return v.start, v.total()
 }
 
 // waitConnected polls until the client has reconnected.

@@ -87,7 +87,7 @@ func TestNewerWindowIsNeverReset(t *testing.T) {
 	// A replica whose clock runs a little ahead already spent the next
 	// minute; this one, still in the current minute, must not reset it.
 	next := t0.Truncate(time.Minute).Add(time.Minute).Unix()
-	if _, err := bucket(t, connect(t, f.srv)).Put(context.Background(), "rpm.k", appendCounterValue(nil, next, 5)); err != nil {
+	if _, err := bucket(t, connect(t, f.srv)).Put(context.Background(), "rpm.k", appendCounterValue(nil, entryValue{start: next, used: 5})); err != nil {
 		t.Fatal(err)
 	}
 	mustDeny(t, f.g, auth(t, f.g, "k"), 0, RateLimited)

@@ -2,62 +2,81 @@ package access
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 	"time"
 )
 
 func TestCounterValue(t *testing.T) {
 	tests := []struct {
-		name         string
-		in           string
-		start, total int64
-		wantErr      bool
+		name    string
+		in      string
+		want    entryValue
+		wantErr bool
 	}{
-		{name: "ok", in: "1773230400:42", start: 1773230400, total: 42},
+		{name: "ok", in: "1773230400:42", want: entryValue{start: 1773230400, used: 42}},
 		{name: "zero", in: "0:0"},
-		{name: "max", in: "9223372036854775807:9223372036854775807", start: 1<<63 - 1, total: 1<<63 - 1},
+		{name: "max", in: "9223372036854775807:9223372036854775807", want: entryValue{start: 1<<63 - 1, used: 1<<63 - 1}},
+		{name: "one holder", in: "1773230400:7;0a1b=3,5,1773230460000",
+			want: entryValue{start: 1773230400, used: 7, holders: []holding{{id: "0a1b", used: 3, lease: 5, expires: 1773230460000}}}},
+		{name: "two holders", in: "1:0;a=0,1,2;b=3,0,4",
+			want: entryValue{start: 1, holders: []holding{{id: "a", lease: 1, expires: 2}, {id: "b", used: 3, expires: 4}}}},
 		{name: "no colon", in: "1773230400", wantErr: true},
 		{name: "empty", in: "", wantErr: true},
 		{name: "negative total", in: "1:-5", wantErr: true},
 		{name: "negative start", in: "-1:5", wantErr: true},
+		{name: "plus sign", in: "+1:5", wantErr: true},
 		{name: "json", in: `{"total":5}`, wantErr: true},
 		{name: "two colons", in: "1:2:3", wantErr: true},
 		{name: "overflow", in: "1:99999999999999999999", wantErr: true},
+		{name: "empty record", in: "1:2;", wantErr: true},
+		{name: "record without id", in: "1:2;=1,2,3", wantErr: true},
+		{name: "upper-case id", in: "1:2;A=1,2,3", wantErr: true},
+		{name: "record short", in: "1:2;a=1,2", wantErr: true},
+		{name: "record long", in: "1:2;a=1,2,3,4", wantErr: true},
+		{name: "negative lease", in: "1:2;a=1,-2,3", wantErr: true},
+		{name: "holder twice", in: "1:2;a=1,2,3;a=1,2,3", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			start, total, err := parseCounterValue([]byte(tt.in))
+			got, err := parseCounterValue([]byte(tt.in))
 			if tt.wantErr {
 				if err == nil {
-					t.Fatalf("parsed %q as %d:%d, want an error", tt.in, start, total)
+					t.Fatalf("parsed %q as %+v, want an error", tt.in, got)
 				}
 				return
 			}
-			if err != nil || start != tt.start || total != tt.total {
-				t.Fatalf("parse %q = %d, %d, %v; want %d, %d", tt.in, start, total, err, tt.start, tt.total)
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("parse %q = %+v, %v; want %+v", tt.in, got, err, tt.want)
 			}
-			if got := string(appendCounterValue(nil, start, total)); got != tt.in {
-				t.Fatalf("encode = %q, want %q", got, tt.in)
+			if enc := string(appendCounterValue(nil, got)); enc != tt.in {
+				t.Fatalf("encode = %q, want %q", enc, tt.in)
 			}
 		})
 	}
 }
 
 func FuzzParseCounterValue(f *testing.F) {
-	for _, s := range []string{"1773230400:42", "0:0", "1:-1", ":", "1:2:3", "+1:+2", " 1:2"} {
+	for _, s := range []string{"1773230400:42", "0:0", "1:-1", ":", "1:2:3", "+1:+2", " 1:2",
+		"1773230400:7;0a1b=3,5,1773230460000", "1:0;a=0,1,2;b=3,0,4", "1:2;a=1,2,3;a=1,2,3"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		start, total, err := parseCounterValue(b)
+		v, err := parseCounterValue(b)
 		if err != nil {
 			return
 		}
-		if start < 0 || total < 0 {
-			t.Fatalf("%q parsed to negative %d:%d", b, start, total)
+		if v.start < 0 || v.used < 0 {
+			t.Fatalf("%q parsed to negative %d:%d", b, v.start, v.used)
 		}
-		s2, t2, err := parseCounterValue(appendCounterValue(nil, start, total))
-		if err != nil || s2 != start || t2 != total {
-			t.Fatalf("round trip of %q: %d:%d, %v", b, s2, t2, err)
+		for _, h := range v.holders {
+			if h.used < 0 || h.lease < 0 || h.expires < 0 || !validHolderID(h.id) {
+				t.Fatalf("%q parsed to a bad record %+v", b, h)
+			}
+		}
+		v2, err := parseCounterValue(appendCounterValue(nil, v))
+		if err != nil || !reflect.DeepEqual(v, v2) {
+			t.Fatalf("round trip of %q: %+v, %v", b, v2, err)
 		}
 	})
 }

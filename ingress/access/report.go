@@ -31,8 +31,10 @@ type ReportLimits struct {
 
 // WindowUsage is the use of one window across all replicas. Only limited
 // counters are tracked: a dimension without a limit reads 0 and has no
-// remaining field. Usage may include capacity that other replicas leased
-// and have not used yet (at most a small block each).
+// remaining field. Other replicas' use counts as far as they have written it
+// (an admission or a settled request is written within a round trip or so);
+// capacity they leased and have not used is not use, and counts as
+// remaining.
 type WindowUsage struct {
 	Period            string `json:"period"` // minute, day, week or month
 	Start             string `json:"start"`  // RFC 3339
