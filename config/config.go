@@ -279,8 +279,9 @@ func Default() Config {
 			MaxPayload: 8 << 20,
 			Replicas:   1,
 		},
-		Access:    Access{StoreFailure: "closed"},
-		Responses: DefaultResponses(),
+		Access: Access{StoreFailure: "closed"},
+		// max_item_bytes is left for ApplyDefaults: it follows bus.max_payload.
+		Responses: Responses{Store: true, StoreTTL: Duration{DefaultResponsesTTL}},
 	}
 }
 
@@ -321,7 +322,7 @@ func (c *Config) ApplyDefaults() {
 	fill(&c.Bus.MaxPayload, d.Bus.MaxPayload)
 	fill(&c.Bus.Replicas, d.Bus.Replicas)
 	fill(&c.Access.StoreFailure, d.Access.StoreFailure)
-	c.Responses.applyDefaults()
+	c.Responses.applyDefaults(c.Bus.MaxPayload)
 	for i := range c.Access.Keys {
 		fill(&c.Access.Keys[i].QuotaPeriod, "month")
 	}
