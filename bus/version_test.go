@@ -53,6 +53,7 @@ func TestEnvelopeVersions(t *testing.T) {
 		{"an old ingress's request", appendRequestV1(nil, sampleRequest()), func() Request {
 			r := *sampleRequest()
 			r.Version = EnvelopeV1
+			r.Scope = "" // a version-2 field
 			return r
 		}, false},
 		{"version 1 encoded by this build", AppendRequest(nil, &Request{Version: EnvelopeV1, ID: "x", Reply: "r", UpstreamModel: "dropped", Attempt: 3}), func() Request {

@@ -290,9 +290,10 @@ func Default() Config {
 			MaxPayload: 8 << 20,
 			Replicas:   1,
 		},
-		Access:    Access{StoreFailure: "closed"},
-		Breaker:   DefaultBreaker(),
-		Responses: DefaultResponses(),
+		Access:  Access{StoreFailure: "closed"},
+		Breaker: DefaultBreaker(),
+		// max_item_bytes is left for ApplyDefaults: it follows bus.max_payload.
+		Responses: Responses{Store: true, StoreTTL: Duration{DefaultResponsesTTL}},
 	}
 }
 
@@ -335,7 +336,7 @@ func (c *Config) ApplyDefaults() {
 	fill(&c.Bus.Replicas, d.Bus.Replicas)
 	fill(&c.Access.StoreFailure, d.Access.StoreFailure)
 	c.Breaker.applyDefaults()
-	c.Responses.applyDefaults()
+	c.Responses.applyDefaults(c.Bus.MaxPayload)
 	for i := range c.Access.Keys {
 		fill(&c.Access.Keys[i].QuotaPeriod, "month")
 	}

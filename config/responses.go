@@ -14,7 +14,8 @@ type Responses struct {
 	StoreTTL Duration `toml:"store_ttl"`
 	// MaxItemBytes bounds one stored entry: the response with every input
 	// item of its conversation. A larger one is not kept, and a follow-up
-	// naming it gets 404.
+	// naming it gets 404. Left at 0 in a file, it is DefaultResponsesMaxItem
+	// or, when smaller, what a bus message holds.
 	MaxItemBytes int `toml:"max_item_bytes"`
 }
 
@@ -40,10 +41,18 @@ func DefaultResponses() Responses {
 	}
 }
 
-func (r *Responses) applyDefaults() {
+// applyDefaults fills what was left out. The size limit left out follows a
+// bus.max_payload set below the default, so that lowering the one does not
+// make the other invalid; only a limit written down is checked against it.
+func (r *Responses) applyDefaults(maxPayload int) {
 	d := DefaultResponses()
 	fill(&r.StoreTTL, d.StoreTTL)
-	fill(&r.MaxItemBytes, d.MaxItemBytes)
+	if r.MaxItemBytes == 0 {
+		r.MaxItemBytes = d.MaxItemBytes
+		if limit := maxPayload - responsesEntryOverhead; limit > 0 && limit < r.MaxItemBytes {
+			r.MaxItemBytes = limit
+		}
+	}
 }
 
 func (v *validator) responses() {
@@ -54,7 +63,8 @@ func (v *validator) responses() {
 		// entry would expire before a client could read it.
 		v.fail("responses.store_ttl", "%s is below 1s", r.StoreTTL.Duration)
 	}
-	v.positive("responses.max_item_bytes", int64(r.MaxItemBytes))
+	// 0 is the default, for a Config built in code without ApplyDefaults.
+	v.nonNegative("responses.max_item_bytes", int64(r.MaxItemBytes))
 	if limit := v.c.Bus.MaxPayload - responsesEntryOverhead; r.MaxItemBytes > 0 && v.c.Bus.MaxPayload > 0 && r.MaxItemBytes > limit {
 		v.fail("responses.max_item_bytes", "%d does not fit in a bus message: at most bus.max_payload minus 64 KiB (%d)", r.MaxItemBytes, limit)
 	}

@@ -46,7 +46,12 @@ func TestResponsesSection(t *testing.T) {
 		},
 		{name: "ttl under a second", section: "[responses]\nstore_ttl = \"10ms\"\n", wantErr: "responses.store_ttl: invalid value: 10ms is below 1s"},
 		{name: "negative ttl", section: "[responses]\nstore_ttl = \"-1h\"\n", wantErr: "responses.store_ttl: invalid value: must be a positive duration"},
-		{name: "negative size", section: "[responses]\nmax_item_bytes = -1\n", wantErr: "responses.max_item_bytes: invalid value: must be positive"},
+		{name: "negative size", section: "[responses]\nmax_item_bytes = -1\n", wantErr: "responses.max_item_bytes: invalid value: must not be negative"},
+		{
+			name:    "the default size follows a smaller bus message",
+			section: "[bus]\nmax_payload = 1048576\n",
+			want:    config.Responses{Store: true, StoreTTL: config.Duration{Duration: config.DefaultResponsesTTL}, MaxItemBytes: 1<<20 - 64<<10},
+		},
 		{
 			name:    "item larger than a bus message",
 			section: "[bus]\nmax_payload = 1048576\n[responses]\nmax_item_bytes = 1048576\n",

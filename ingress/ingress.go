@@ -157,6 +157,9 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 		s.responses = respstore.New(js, cfg.Responses, respstore.Options{
 			Replicas: cfg.Bus.Replicas, Storage: jetstream.FileStorage, Registerer: opts.Registerer,
 		})
+		if err := s.responses.Ensure(ctx); err != nil {
+			return nil, err
+		}
 		kept = append(kept, s.responses.Resource())
 	}
 	s.keeper = bus.NewKeeper(nc, s.logger, kept...)

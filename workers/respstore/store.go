@@ -106,6 +106,12 @@ func New(js jetstream.JetStream, cfg config.Responses, opts Options) *Store {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
+	if cfg.MaxItemBytes <= 0 {
+		cfg.MaxItemBytes = config.DefaultResponsesMaxItem
+	}
+	if cfg.StoreTTL.Duration <= 0 {
+		cfg.StoreTTL.Duration = config.DefaultResponsesTTL
+	}
 	return &Store{
 		js:      js,
 		timeout: opts.Timeout,
@@ -144,6 +150,11 @@ func (s *Store) Resource() bus.Resource {
 		Create: s.create,
 	}
 }
+
+// Ensure creates the bucket, or brings it to the store's settings, now: a
+// process that serves the store's endpoints calls it at start, so it is
+// ready before its keeper's first check.
+func (s *Store) Ensure(ctx context.Context) error { return s.create(ctx) }
 
 func (s *Store) check(ctx context.Context) error {
 	kv, err := s.js.KeyValue(ctx, s.kvCfg.Bucket)

@@ -13,9 +13,6 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/aigateway/gateway/cmd/mockupstream/mock"
-	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/converter"
-	"github.com/aigateway/gateway/converter/format"
 )
 
 // storedRoutes take Responses requests for an Anthropic upstream and for an
@@ -47,42 +44,6 @@ path = "/stored-same/v1/responses"
 input_format = "openai-responses"
 upstream = "responses"
 `
-
-// requireMockResponses skips a test while the mock upstream does not
-// answer the Responses API.
-func requireMockResponses(t *testing.T, m *mock.Server) {
-	t.Helper()
-	resp, err := http.Post(m.URL()+"/v1/responses", "application/json", strings.NewReader(`{"model":"gpt-4o","input":"hi"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		t.Skip("the mock upstream does not serve /v1/responses yet")
-	}
-}
-
-// requireResponsesRoutes skips a test of stored responses while the
-// configuration or the converter cannot yet serve a route taking Responses
-// requests; once both can, the tests run, and every failure is theirs.
-func requireResponsesRoutes(t *testing.T) {
-	t.Helper()
-	_, cerr := config.Parse("probe.toml", []byte(`
-[[upstreams]]
-name = "anthropic"
-url = "http://127.0.0.1:1"
-format = "anthropic"
-
-[[routes]]
-path = "/v1/responses"
-input_format = "openai-responses"
-upstream = "anthropic"
-`), func(string) (string, bool) { return "", false })
-	_, terr := converter.TranslateRequest(format.OpenAIResponses, format.Anthropic, []byte(`{"model":"m","input":"hi"}`), converter.RequestOptions{})
-	if cerr != nil || terr != nil {
-		t.Skipf("Responses routes are not served yet: config %v; converter %v", cerr, terr)
-	}
-}
 
 // responsesClient is an openai-go client of the gateway's Responses routes
 // under prefix, with key as its API key.
@@ -120,7 +81,6 @@ func apiStatus(err error) int {
 // instructions only. The second turn streams, so both ways of answering are
 // stored.
 func TestStoredResponsesChain(t *testing.T) {
-	requireResponsesRoutes(t)
 	for _, tc := range []struct{ prefix, upstreamPath string }{
 		{"/stored", "/v1/messages"},
 		{"/stored-chat", "/v1/chat/completions"},
@@ -131,7 +91,6 @@ func TestStoredResponsesChain(t *testing.T) {
 		t.Run(tc.prefix+"/v1/responses", func(t *testing.T) {
 			m := startMock(t, mock.DefaultConfig())
 			if tc.upstreamPath == "/v1/responses" {
-				requireMockResponses(t, m)
 			}
 			g := startGatewayAt(t, m.URL(), m.URL(), storedRoutes+fmt.Sprintf(responsesUpstream, m.URL()), nil)
 			g.mock = m
@@ -241,7 +200,6 @@ func TestStoredResponsesChain(t *testing.T) {
 // TestStoreFalseKeepsNothing sends store:false, as Codex does: the answer is
 // not kept, and neither GET nor a follow-up finds it.
 func TestStoreFalseKeepsNothing(t *testing.T) {
-	requireResponsesRoutes(t)
 	g := startGateway(t, mock.DefaultConfig(), storedRoutes, nil)
 	c := g.responsesClient("/stored", "client-key")
 	ctx := context.Background()
@@ -272,7 +230,6 @@ func TestStoreFalseKeepsNothing(t *testing.T) {
 // key can neither read, delete, list nor continue it, and its owner still
 // can.
 func TestStoredResponsesAreScopedByKey(t *testing.T) {
-	requireResponsesRoutes(t)
 	keys := newTestKeys(t, "alice", "bob")
 	g := startGateway(t, mock.DefaultConfig(), storedRoutes+accessTOML("closed", keyTOML("alice"), keyTOML("bob")), keys.env)
 	alice := g.responsesClient("/stored", keys.plain["alice"])
@@ -317,7 +274,6 @@ func TestStoredResponsesAreScopedByKey(t *testing.T) {
 // TestStoredResponseEndpointsRefuseOtherMethods checks the methods and the
 // store switch of the stored-response endpoints.
 func TestStoredResponseEndpointsRefuseOtherMethods(t *testing.T) {
-	requireResponsesRoutes(t)
 	g := startGateway(t, mock.DefaultConfig(), storedRoutes, nil)
 	for _, tc := range []struct {
 		method, path string
