@@ -170,3 +170,45 @@ func getJSON(t *testing.T, url string) httpAnswer {
 	}
 	return httpAnswer{status: resp.StatusCode, body: string(data)}
 }
+
+// TestCircuitModelRoutingPassesOver opens the circuit of a model's first
+// target through the fallback: later requests go to the second target at
+// once, without calling the first. When every target's circuit is open the
+// request is still attempted (routing's rule), and the client gets the
+// upstream's own error rather than the gateway's 503.
+func TestCircuitModelRoutingPassesOver(t *testing.T) {
+	g := startRouted(t, routedOptions{
+		mocks:  map[string]mock.Config{"openai": {ErrorStatus: http.StatusInternalServerError}},
+		models: fallbackModels + circuitTOML,
+	})
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`
+	for i := range 3 {
+		resp, data := g.post("/m/v1/chat/completions", body)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("X-Gateway-Upstream"), "openai-b/") {
+			t.Fatalf("call %d: %d %s, served by %q", i, resp.StatusCode, data, resp.Header.Get("X-Gateway-Upstream"))
+		}
+	}
+	if got := g.mocks["openai"].Stats().Requests; got != 2 {
+		t.Errorf("the first target got %d calls, want 2: its circuit opened after two failures", got)
+	}
+	if v := gatheredValue(t, g.app, "gateway_circuit_state", "target", "openai/gpt-4o-2024-08-06"); v != 1 {
+		t.Errorf("gateway_circuit_state of the first target = %v, want 1 (open)", v)
+	}
+
+	g.mocks["openai-b"].SetConfig(mock.Config{ErrorStatus: http.StatusInternalServerError})
+	eventually(t, 5*time.Second, func() error {
+		g.post("/m/v1/chat/completions", body)
+		if v := gatheredValue(t, g.app, "gateway_circuit_state", "target", "openai-b/gpt-4o-b"); v != 1 {
+			return fmt.Errorf("the second target's circuit state is %v", v)
+		}
+		return nil
+	})
+	before := g.mocks["openai"].Stats().Requests + g.mocks["openai-b"].Stats().Requests
+	resp, data := g.post("/m/v1/chat/completions", body)
+	if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(data), "circuit breaker") {
+		t.Errorf("every circuit open: %d %s, want the upstream's own 500", resp.StatusCode, data)
+	}
+	if after := g.mocks["openai"].Stats().Requests + g.mocks["openai-b"].Stats().Requests; after == before {
+		t.Error("with every circuit open the request reached no target")
+	}
+}
