@@ -34,9 +34,12 @@ type Failure struct {
 	// Code is the converter.ErrorKind of a failure the gateway describes
 	// (every kind but FailUpstreamStatus), for the client's error body.
 	Code uint8
-	// Message and Param describe such a failure; Message is safe to show.
-	Message string
-	Param   string
+	// Message, Param and ErrorCode describe such a failure; Message is safe
+	// to show, and ErrorCode, when set, replaces the kind's default
+	// machine-readable code in the client's error body.
+	Message   string
+	Param     string
+	ErrorCode string
 	// Status is the upstream's HTTP status (FailUpstreamStatus).
 	Status int
 	// RetryAfter is the upstream's Retry-After; 0 when it sent none.
@@ -61,7 +64,7 @@ func AppendFailure(dst []byte, f *Failure) []byte {
 	dst = append(dst, byte(f.Kind), flags, f.Code)
 	dst = binary.AppendUvarint(dst, uint64(max(f.Status, 0)))
 	dst = binary.AppendUvarint(dst, uint64(max(f.RetryAfter, 0)/time.Millisecond))
-	for _, s := range [...]string{f.Message, f.Param, f.UpstreamFormat, f.UpstreamRequestID} {
+	for _, s := range [...]string{f.Message, f.Param, f.ErrorCode, f.UpstreamFormat, f.UpstreamRequestID} {
 		dst = appendString(dst, s)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(f.Headers)))
@@ -92,7 +95,7 @@ func DecodeFailure(p []byte) (Failure, error) {
 		return Failure{}, fmt.Errorf("%w: bad retry-after", ErrMalformedFrame)
 	}
 	f.RetryAfter = time.Duration(wait) * time.Millisecond
-	for _, dst := range [...]*string{&f.Message, &f.Param, &f.UpstreamFormat, &f.UpstreamRequestID} {
+	for _, dst := range [...]*string{&f.Message, &f.Param, &f.ErrorCode, &f.UpstreamFormat, &f.UpstreamRequestID} {
 		if *dst, p, err = readString(p); err != nil {
 			return Failure{}, err
 		}

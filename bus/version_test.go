@@ -117,6 +117,7 @@ func TestFailureRoundTrip(t *testing.T) {
 			Body:    []byte(`{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`),
 		}},
 		{"gateway", Failure{Kind: FailGateway, Code: 1, Message: "bad tool", Param: "tools"}},
+		{"gateway with its own code", Failure{Kind: FailGateway, Code: 1, Message: "no such response", Param: "previous_response_id", ErrorCode: "previous_response_not_found"}},
 		{"connect", Failure{Kind: FailConnect, Retryable: true, Code: 14, Message: "upstream x could not be reached"}},
 	}
 	for _, tc := range cases {

@@ -248,6 +248,7 @@ func (x *exchange) try(ctx *fasthttp.RequestCtx, t *routing.Target, n int) resul
 	x.reply = s.inbox.Open(id)
 	x.up.active.Add(1)
 	x.active = true
+	x.ended = false // an earlier attempt's final frame says nothing of this one
 	now := time.Now()
 	x.deadline = now.Add(t.Up.QueueTimeout.Duration)
 	if d := t.FirstTokenTimeout.Duration; d > 0 {
@@ -394,6 +395,9 @@ func (x *exchange) head(ctx *fasthttp.RequestCtx, h *bus.Head) int {
 
 // failed turns a worker's typed failure into the attempt's result.
 func (x *exchange) failed(f *bus.Failure) result {
+	// A failure frame is final and nothing was produced: the key is settled
+	// at once, not after waiting for an end frame that never comes.
+	x.ended = true
 	res := result{retryable: f.Retryable, failure: f, retryAfter: f.RetryAfter}
 	switch f.Kind {
 	case bus.FailUpstreamStatus:
@@ -438,7 +442,7 @@ func (x *exchange) giveUp(ctx *fasthttp.RequestCtx, res result) {
 	x.ended = true
 	if f.Kind != bus.FailUpstreamStatus {
 		x.servedBy(ctx)
-		x.refuse(ctx, &converter.Error{Kind: converter.ErrorKind(f.Code), Message: f.Message, Param: f.Param})
+		x.refuse(ctx, &converter.Error{Kind: converter.ErrorKind(f.Code), Message: f.Message, Param: f.Param, Code: f.ErrorCode})
 		return
 	}
 	// The upstream's own error, in the client's format: the body is

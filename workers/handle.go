@@ -247,6 +247,7 @@ func (c *call) failAs(kind bus.FailureKind, e *converter.Error, cause error) {
 			Code:      uint8(e.Kind),
 			Message:   e.Message,
 			Param:     e.Param,
+			ErrorCode: e.Code,
 		})
 	} else {
 		c.out = converter.AppendErrorBody(c.out[:0], c.client, e, c.req.ClientRequestID)
