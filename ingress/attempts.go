@@ -437,9 +437,6 @@ func (x *exchange) giveUp(ctx *fasthttp.RequestCtx, res result) {
 		x.refuse(ctx, res.gerr)
 		return
 	}
-	// A failure frame is final and nothing was produced: the key is
-	// settled now, not after waiting for an end frame that never comes.
-	x.ended = true
 	if f.Kind != bus.FailUpstreamStatus {
 		x.servedBy(ctx)
 		x.refuse(ctx, &converter.Error{Kind: converter.ErrorKind(f.Code), Message: f.Message, Param: f.Param, Code: f.ErrorCode})

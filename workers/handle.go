@@ -237,10 +237,7 @@ func (c *call) failAs(kind bus.FailureKind, e *converter.Error, cause error) {
 	}
 	ctx := c.sender.Context()
 	var err error
-	// A failure with a code of its own (previous_response_not_found) that
-	// no other attempt could change goes as a final error in the client's
-	// format: a typed failure carries the kind, not the code.
-	if c.req.TypedFailures() && (e.Code == "" || e.Retryable()) {
+	if c.req.TypedFailures() {
 		err = c.sender.Failure(ctx, &bus.Failure{
 			Kind:      kind,
 			Retryable: e.Retryable(),
