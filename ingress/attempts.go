@@ -14,7 +14,7 @@ import (
 	"github.com/aigateway/gateway/converter"
 	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/accesslog"
-	"github.com/aigateway/gateway/ingress/routing"
+	"github.com/aigateway/gateway/ingress/internal/routing"
 )
 
 // MetricUpstreamAttempts is the name of the counter of attempts at

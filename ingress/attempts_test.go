@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/ingress/routing"
+	"github.com/aigateway/gateway/ingress/internal/routing"
 )
 
 // fakeHealth is a circuit breaker with fixed open circuits that records

@@ -11,7 +11,7 @@ import (
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/converter"
-	"github.com/aigateway/gateway/ingress/breaker"
+	"github.com/aigateway/gateway/ingress/internal/breaker"
 )
 
 // startBreakers builds the circuit breakers and joins the other replicas'

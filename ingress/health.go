@@ -8,7 +8,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/converter/jsonx"
-	"github.com/aigateway/gateway/ingress/breaker"
+	"github.com/aigateway/gateway/ingress/internal/breaker"
 )
 
 // Health endpoints. Liveness never depends on NATS: a Kubernetes liveness

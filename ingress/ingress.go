@@ -27,8 +27,8 @@ import (
 	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
-	"github.com/aigateway/gateway/ingress/breaker"
-	"github.com/aigateway/gateway/ingress/routing"
+	"github.com/aigateway/gateway/ingress/internal/breaker"
+	"github.com/aigateway/gateway/ingress/internal/routing"
 	"github.com/aigateway/gateway/workers/respstore"
 )
 

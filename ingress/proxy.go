@@ -16,7 +16,7 @@ import (
 	"github.com/aigateway/gateway/converter/format"
 	"github.com/aigateway/gateway/ingress/access"
 	"github.com/aigateway/gateway/ingress/accesslog"
-	"github.com/aigateway/gateway/ingress/routing"
+	"github.com/aigateway/gateway/ingress/internal/routing"
 )
 
 const (

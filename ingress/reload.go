@@ -6,7 +6,7 @@ import (
 
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
-	"github.com/aigateway/gateway/ingress/routing"
+	"github.com/aigateway/gateway/ingress/internal/routing"
 )
 
 // table is what the ingress serves, built from one configuration: the

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aigateway/gateway/bus"
-	"github.com/aigateway/gateway/ingress/routing"
+	"github.com/aigateway/gateway/ingress/internal/routing"
 )
 
 // RouteTable is the routing table a Server serves: which targets serve

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures how the gateway recovers from faults, with the tests of
-# cmd/gateway/app that provoke them (they log what they measure and assert
+# cmd/gateway/internal/app that provoke them (they log what they measure and assert
 # no timing), and prints each figure and a summary per measurement:
 #
 #   nats-restart    an external NATS server restarted under an ingress and
@@ -60,7 +60,7 @@ gotest() { # name, test, count, extra env...
 	local name=$1 test=$2 count=$3
 	shift 3
 	local log="$logs/$name.log"
-	env "$@" go test -count="$count" -timeout 60m -run "^${test}\$" -v ./cmd/gateway/app >"$log" 2>&1
+	env "$@" go test -count="$count" -timeout 60m -run "^${test}\$" -v ./cmd/gateway/internal/app >"$log" 2>&1
 	local rc=$?
 	if [ $rc -ne 0 ]; then
 		echo "$name: go test failed (exit $rc), see $log" >&2

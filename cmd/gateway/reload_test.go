@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aigateway/gateway/cmd/gateway/app"
+	"github.com/aigateway/gateway/cmd/gateway/internal/app"
 	"github.com/aigateway/gateway/config"
 )
 

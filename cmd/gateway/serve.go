@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aigateway/gateway/cmd/gateway/app"
+	"github.com/aigateway/gateway/cmd/gateway/internal/app"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/ingress/accesslog"
 )

@@ -30,7 +30,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/aigateway/gateway/cmd/loadgen/load"
+	"github.com/aigateway/gateway/cmd/loadgen/internal/load"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aigateway/gateway/cmd/loadgen/load"
+	"github.com/aigateway/gateway/cmd/loadgen/internal/load"
 	"github.com/aigateway/gateway/cmd/mockupstream/mock"
 	"github.com/aigateway/gateway/converter/jsonx"
 	"go.uber.org/goleak"

@@ -14,7 +14,7 @@ import (
 // the mock upstream, in one process, so the ratio shows what the gateway
 // adds. allocs/op counts the client, the gateway and the mock together.
 //
-//	go test ./cmd/gateway/app -run '^$' -bench Pipeline -benchmem -count 5 | benchstat -
+//	go test ./cmd/gateway/internal/app -run '^$' -bench Pipeline -benchmem -count 5 | benchstat -
 
 const (
 	benchChat   = `{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello to the benchmark"}]}`

@@ -13,11 +13,11 @@ import (
 // against a path route and against calling the mock directly, in one
 // process:
 //
-//	go test ./cmd/gateway/app -run '^$' -bench 'Routed' -benchmem -count 3
+//	go test ./cmd/gateway/internal/app -run '^$' -bench 'Routed' -benchmem -count 3
 //
 // and the time a failed first target adds before the second one answers:
 //
-//	go test ./cmd/gateway/app -run '^$' -bench 'Failover' -benchtime 200x
+//	go test ./cmd/gateway/internal/app -run '^$' -bench 'Failover' -benchtime 200x
 
 const oneTargetModels = `
 [[models]]
