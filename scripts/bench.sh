@@ -46,6 +46,9 @@ go build -o "$bin/loadgen" ./cmd/loadgen
 go build -o "$bin/nats-server" github.com/nats-io/nats-server/v2
 
 wait_http() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "$1 did not come up" >&2; return 1; }
+# The mock echoes the prompt, one character per event at most: 200
+# characters give 200 content events.
+long_prompt=$(printf 'token %.0s' $(seq 34))
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
 "$bin/mockupstream" -addr 127.0.0.1:9090 -chunks 20 >"$out/mock.log" 2>&1 &
@@ -170,9 +173,11 @@ group_overload() {
 	kill "$overload_mock"
 }
 
-# Memory per held stream: streams that stay open about a minute, N at once.
+# Memory per held stream: streams that stay open a minute (200 events 300 ms
+# apart), N at once; the measured window falls inside every stream's life, so
+# the figure is what open streams cost, not what new ones do.
 group_held() {
-	"$bin/mockupstream" -addr 127.0.0.1:9092 -chunks 600 -gap 100ms >"$out/mock-slow.log" 2>&1 &
+	"$bin/mockupstream" -addr 127.0.0.1:9092 -chunks 600 -gap 300ms >"$out/mock-slow.log" 2>&1 &
 	local slow_mock=$!
 	wait_http http://127.0.0.1:9092/health
 	for n in ${STREAMS:-100 1000 10000}; do
@@ -183,9 +188,9 @@ group_held() {
 		wait_http http://127.0.0.1:8080/health
 		idle=$(grep VmRSS /proc/$gw_pid/status | awk '{print $2}')
 		echo "== held streams: $n"
-		"$bin/loadgen" -c "$n" -stream -warmup 15s -duration 5s -timeout 120s -rss-pid "$gw_pid" -json "$out/held-$n.json" >"$out/held-$n.txt" 2>&1 || true
+		"$bin/loadgen" -c "$n" -stream -prompt "$long_prompt" -max-tokens 1000 -warmup 15s -duration 5s -timeout 120s -rss-pid "$gw_pid" -json "$out/held-$n.json" >"$out/held-$n.txt" 2>&1 || true
 		peak=$(grep -o '"max_kb":[0-9]*' "$out/held-$n.json" | head -1 | cut -d: -f2)
-		echo "streams=$n idle_rss_kb=$idle peak_rss_kb=${peak:-?}" | tee -a "$out/held.txt"
+		echo "streams=$n idle_rss_kb=$idle peak_rss_kb=${peak:-?} per_stream_kb=$(( (${peak:-0} - idle) / n ))" | tee -a "$out/held.txt"
 		stop_gateway
 	done
 	kill "$slow_mock"
@@ -205,13 +210,10 @@ group_realistic() {
 		"$bin/gateway" >"$out/gateway-realistic.log" 2>&1 &
 	gw_pid=$!
 	wait_http http://127.0.0.1:8080/health
-	local idle prompt
+	local idle
 	idle=$(grep VmRSS /proc/$gw_pid/status | awk '{print $2}')
-	# The mock echoes the prompt, one character per event at most: 200
-	# characters give 200 content events.
-	prompt=$(printf 'token %.0s' $(seq 34))
 	echo "== realistic streams: $n at once, 200 events 20 ms apart"
-	"$bin/loadgen" -direct http://127.0.0.1:9094 -rounds "$rounds" -c "$n" -stream -prompt "$prompt" -max-tokens 1000 -warmup 5s -duration "${REALISTIC_DURATION:-20s}" \
+	"$bin/loadgen" -direct http://127.0.0.1:9094 -rounds "$rounds" -c "$n" -stream -prompt "$long_prompt" -max-tokens 1000 -warmup 5s -duration "${REALISTIC_DURATION:-20s}" \
 		-timeout 60s -rss-pid "$gw_pid" -json "$out/realistic.json" | tee "$out/realistic.txt"
 	local peak
 	peak=$(grep -o '"max_kb":[0-9]*' "$out/realistic.json" | head -1 | cut -d: -f2)

@@ -77,7 +77,7 @@ func sameJSON(t *testing.T, got, want string) {
 // tool_use blocks (synthesized: no public recording of one exists),
 // translated, to openai-go's ChatCompletionAccumulator.
 func TestOpenAIAccumulator(t *testing.T) {
-	in := readFile(t, "..", "testdata", "stream", "anthropic_to_openai", "text_then_two_tool_calls_synthesized.in.sse")
+	in := readFile(t, "..", "..", "testdata", "stream", "anthropic_to_openai", "text_then_two_tool_calls_synthesized.in.sse")
 	tests := []struct {
 		name         string
 		includeUsage bool
@@ -144,7 +144,7 @@ func TestOpenAIAccumulator(t *testing.T) {
 // anthropic-sdk-go's Message.Accumulate, as it is and with its two tool calls
 // interleaved the way some compatible servers send them.
 func TestAnthropicAccumulator(t *testing.T) {
-	recorded := readFile(t, "..", "testdata", "fixtures", "openai_stream_parallel_tool_calls_usage.sse")
+	recorded := readFile(t, "..", "..", "testdata", "fixtures", "openai_stream_parallel_tool_calls_usage.sse")
 	tests := []struct {
 		name string
 		in   []byte

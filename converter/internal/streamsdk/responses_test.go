@@ -26,7 +26,7 @@ import (
 // result agrees with the terminal event. The converter's own golden test
 // keeps the files equal to the translators' current output.
 
-const responsesGolden = "../testdata/responses"
+const responsesGolden = "../../testdata/responses"
 
 // serve answers every request with body and the given content type.
 func serve(t *testing.T, contentType string, body []byte) string {

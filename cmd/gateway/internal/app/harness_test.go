@@ -67,7 +67,7 @@ type gateway struct {
 // fixture returns the path of a recorded provider payload.
 func fixture(name string) string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "converter", "testdata", "fixtures", name)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "converter", "testdata", "fixtures", name)
 }
 
 // baseTOML routes both APIs to same-format upstreams and, under /x-anthropic

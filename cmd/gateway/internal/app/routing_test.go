@@ -648,7 +648,7 @@ func TestModelRoutingExampleFile(t *testing.T) {
 		mocks[name] = startMock(t, cfg)
 		vars["GATEWAY_UPSTREAMS_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+"_URL"] = mocks[name].URL()
 	}
-	cfg, err := config.Load(config.LoadOptions{Path: "../../../config/examples/model-routing.toml", Env: func(name string) (string, bool) {
+	cfg, err := config.Load(config.LoadOptions{Path: "../../../../config/examples/model-routing.toml", Env: func(name string) (string, bool) {
 		v, ok := vars[name]
 		return v, ok
 	}})

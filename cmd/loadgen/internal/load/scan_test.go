@@ -52,7 +52,7 @@ func TestEventScannerFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			path := filepath.Join("..", "..", "..", "converter", "testdata", "fixtures", tt.file)
+			path := filepath.Join("..", "..", "..", "..", "converter", "testdata", "fixtures", tt.file)
 			b, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatalf("read fixture: %v", err)
@@ -147,7 +147,7 @@ func FuzzEventScanner(f *testing.F) {
 }
 
 func BenchmarkEventScanner(b *testing.B) {
-	in, err := os.ReadFile(filepath.Join("..", "..", "..", "converter", "testdata", "fixtures", "anthropic_stream_text_tool_use.sse"))
+	in, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "converter", "testdata", "fixtures", "anthropic_stream_text_tool_use.sse"))
 	if err != nil {
 		b.Fatal(err)
 	}
