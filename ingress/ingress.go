@@ -269,11 +269,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // drainPoll is how often the drain checks whether requests are still open.
 const drainPoll = 20 * time.Millisecond
 
-// awaitRequests returns once no request is in flight or ctx ends.
+// drainQuiet is how long the drain waits with no request open before it
+// closes the connections. A client whose answer went out before the drain
+// began (a stream's head, say) was never told Connection: close, and may
+// send its next request on that connection the moment the answer ends:
+// that request still gets an answer, with Connection: close, instead of a
+// socket closed under it.
+const drainQuiet = 250 * time.Millisecond
+
+// awaitRequests returns once no request has been in flight for drainQuiet,
+// or ctx ends.
 func (s *Server) awaitRequests(ctx context.Context) {
 	ticker := time.NewTicker(drainPoll)
 	defer ticker.Stop()
-	for s.open.Load() > 0 {
+	quietSince := time.Now()
+	for {
+		now := time.Now()
+		if s.open.Load() > 0 {
+			quietSince = now
+		} else if now.Sub(quietSince) >= drainQuiet {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
