@@ -71,13 +71,9 @@ func inspectMessagesRequest(body []byte, chat bool) (RequestInfo, error) {
 	_, err := walkTopObject(body, func(m member) error {
 		switch {
 		case keyIs(body, m, "model"):
-			if isNull(body, m) {
-				info.Model = ""
-				return nil
-			}
-			s, ok := valueString(body, m)
-			if !ok {
-				return InvalidParam("model", "model must be a string")
+			s, err := inspectModel(body, m)
+			if err != nil {
+				return err
 			}
 			info.Model = s
 		case keyIs(body, m, "messages"):
@@ -86,13 +82,9 @@ func inspectMessagesRequest(body []byte, chat bool) (RequestInfo, error) {
 			}
 			sawMessages = true
 		case keyIs(body, m, "stream"):
-			if isNull(body, m) {
-				info.Stream = false
-				return nil
-			}
-			v, ok := valueBool(body, m)
-			if !ok {
-				return InvalidParam("stream", "stream must be a boolean")
+			v, err := inspectStream(body, m)
+			if err != nil {
+				return err
 			}
 			info.Stream = v
 		case keyIs(body, m, "max_tokens"):
@@ -141,6 +133,30 @@ func inspectMessagesRequest(body []byte, chat bool) (RequestInfo, error) {
 		info.MaxTokens = maxCompletion
 	}
 	return info, nil
+}
+
+// inspectModel reads a top-level model: a string, or null for none.
+func inspectModel(b []byte, m member) (string, error) {
+	if isNull(b, m) {
+		return "", nil
+	}
+	s, ok := valueString(b, m)
+	if !ok {
+		return "", InvalidParam("model", "model must be a string")
+	}
+	return s, nil
+}
+
+// inspectStream reads a top-level stream flag: a boolean, or null for false.
+func inspectStream(b []byte, m member) (bool, error) {
+	if isNull(b, m) {
+		return false, nil
+	}
+	v, ok := valueBool(b, m)
+	if !ok {
+		return false, InvalidParam("stream", "stream must be a boolean")
+	}
+	return v, nil
 }
 
 func inspectMaxTokens(b []byte, m member, name string) (int64, error) {

@@ -529,26 +529,36 @@ func openAIMessagesToAnthropic(msgs []oaMessage) ([]anBlock, []anTurn, error) {
 	return system, out, nil
 }
 
-// openAIContentToBlocks converts a string or parts content. Empty and
-// whitespace-only text is skipped: Anthropic rejects text blocks without a
-// visible character ("text content blocks must contain non-whitespace text").
-func openAIContentToBlocks(raw jsonx.RawMessage, param string, textOnly bool) ([]anBlock, error) {
+// textContentBlocks handles the message content shapes both OpenAI formats
+// share before their parts differ: null, a string (blank text is skipped),
+// or anything but an array, which is refused. done is false for an array,
+// whose parts the caller converts.
+func textContentBlocks(raw jsonx.RawMessage, param string) (blocks []anBlock, done bool, err error) {
 	if isNullRaw(raw) {
-		return nil, nil
+		return nil, true, nil
 	}
 	switch raw[0] {
 	case '"':
 		var s string
 		if err := jsonx.Unmarshal(raw, &s); err != nil {
-			return nil, InvalidParam(param+".content", "invalid content")
+			return nil, true, InvalidParam(param+".content", "invalid content")
 		}
 		if isBlank(s) {
-			return nil, nil
+			return nil, true, nil
 		}
-		return []anBlock{{Type: "text", Text: s}}, nil
+		return []anBlock{{Type: "text", Text: s}}, true, nil
 	case '[':
-	default:
-		return nil, InvalidParam(param+".content", "content must be a string or an array of parts")
+		return nil, false, nil
+	}
+	return nil, true, InvalidParam(param+".content", "content must be a string or an array of parts")
+}
+
+// openAIContentToBlocks converts a string or parts content. Empty and
+// whitespace-only text is skipped: Anthropic rejects text blocks without a
+// visible character ("text content blocks must contain non-whitespace text").
+func openAIContentToBlocks(raw jsonx.RawMessage, param string, textOnly bool) ([]anBlock, error) {
+	if blocks, done, err := textContentBlocks(raw, param); done {
+		return blocks, err
 	}
 	var parts []oaContentPart
 	if err := jsonx.Unmarshal(raw, &parts); err != nil {

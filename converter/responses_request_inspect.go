@@ -14,13 +14,9 @@ func inspectResponsesRequest(body []byte) (RequestInfo, error) {
 	_, err := walkTopObject(body, func(m member) error {
 		switch {
 		case keyIs(body, m, "model"):
-			if isNull(body, m) {
-				info.Model = ""
-				return nil
-			}
-			s, ok := valueString(body, m)
-			if !ok {
-				return InvalidParam("model", "model must be a string")
+			s, err := inspectModel(body, m)
+			if err != nil {
+				return err
 			}
 			info.Model = s
 		case keyIs(body, m, "input"):
@@ -30,13 +26,9 @@ func inspectResponsesRequest(body []byte) (RequestInfo, error) {
 				return InvalidParam("input", "input must be a string or an array of items")
 			}
 		case keyIs(body, m, "stream"):
-			if isNull(body, m) {
-				info.Stream = false
-				return nil
-			}
-			v, ok := valueBool(body, m)
-			if !ok {
-				return InvalidParam("stream", "stream must be a boolean")
+			v, err := inspectStream(body, m)
+			if err != nil {
+				return err
 			}
 			info.Stream = v
 		case keyIs(body, m, "max_output_tokens"):

@@ -477,22 +477,8 @@ func (c *rsInConverted) addMessage(it rsInItem, param string) error {
 // responsesContentToBlocks converts a message's content: a string or parts.
 // Blank text is skipped, as on the Chat path (Anthropic refuses it).
 func responsesContentToBlocks(raw jsonx.RawMessage, param string, textOnly bool) ([]anBlock, error) {
-	if isNullRaw(raw) {
-		return nil, nil
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if err := jsonx.Unmarshal(raw, &s); err != nil {
-			return nil, InvalidParam(param+".content", "invalid content")
-		}
-		if isBlank(s) {
-			return nil, nil
-		}
-		return []anBlock{{Type: "text", Text: s}}, nil
-	case '[':
-	default:
-		return nil, InvalidParam(param+".content", "content must be a string or an array of parts")
+	if blocks, done, err := textContentBlocks(raw, param); done {
+		return blocks, err
 	}
 	var parts []rsInPart
 	if err := jsonx.Unmarshal(raw, &parts); err != nil {
