@@ -13,6 +13,13 @@ const (
 	RejectNoWorkers    = "no_workers"
 )
 
+// Outcomes of a direct offer at a worker, the values of
+// gateway_direct_offers_total's outcome label.
+const (
+	OfferTaken    = "taken"
+	OfferDeclined = "declined"
+)
+
 // QueueMetrics are the queueing metrics both halves of the gateway update.
 // A process creates them once, whatever roles it runs.
 type QueueMetrics struct {
@@ -21,6 +28,7 @@ type QueueMetrics struct {
 	Busy     *prometheus.GaugeVec
 	Capacity *prometheus.GaugeVec
 	Rejected *prometheus.CounterVec
+	Offers   *prometheus.CounterVec
 }
 
 // NewQueueMetrics registers the queueing metrics on reg.
@@ -47,8 +55,12 @@ func NewQueueMetrics(reg prometheus.Registerer) *QueueMetrics {
 			Name: "gateway_rejected_total",
 			Help: "Requests refused before a worker started them, by reason (queue_full, queue_timeout, no_workers).",
 		}, []string{"upstream", "reason"}),
+		Offers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_direct_offers_total",
+			Help: "Requests offered to this process's workers outside the queue, by outcome (taken, or declined for want of a free slot or because requests wait in the queue).",
+		}, []string{"upstream", "outcome"}),
 	}
-	reg.MustRegister(m.Depth, m.Wait, m.Busy, m.Capacity, m.Rejected)
+	reg.MustRegister(m.Depth, m.Wait, m.Busy, m.Capacity, m.Rejected, m.Offers)
 	return m
 }
 

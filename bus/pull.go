@@ -69,12 +69,25 @@ func NewPuller(nc *nats.Conn, upstream string, capacity int) (*Puller, error) {
 // Pull asks for up to batch requests, for at most expires. They arrive on
 // Messages; Classify tells them from the end of the pull.
 func (p *Puller) Pull(batch int, expires time.Duration) error {
+	return p.pull(batch, expires, false)
+}
+
+// PullWaiting asks for up to batch of the requests waiting in the queue now:
+// the pull ends as soon as the queue has nothing more to give, so a pool can
+// tell a queue with a backlog from one it has drained.
+func (p *Puller) PullWaiting(batch int) error { return p.pull(batch, 0, true) }
+
+func (p *Puller) pull(batch int, expires time.Duration, noWait bool) error {
 	p.pulls++
 	var req [64]byte
 	body := append(req[:0], `{"batch":`...)
 	body = strconv.AppendInt(body, int64(batch), 10)
-	body = append(body, `,"expires":`...)
-	body = strconv.AppendInt(body, expires.Nanoseconds(), 10)
+	if noWait {
+		body = append(body, `,"no_wait":true`...)
+	} else {
+		body = append(body, `,"expires":`...)
+		body = strconv.AppendInt(body, expires.Nanoseconds(), 10)
+	}
 	body = append(body, '}')
 	p.current = p.prefix + strconv.FormatUint(p.pulls, 10)
 	if err := p.nc.PublishRequest(p.api, p.current, body); err != nil {

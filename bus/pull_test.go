@@ -113,3 +113,27 @@ func TestPullerIgnoresTheEndOfAnEarlierPull(t *testing.T) {
 		t.Fatalf("event %v, data %q; want the request", ev, m.Data)
 	}
 }
+
+// A pull for the waiting requests brings what the queue holds and ends at
+// once, however many more it asked for: that is how a pool learns that its
+// queue is drained.
+func TestPullerPullsWhatIsWaitingAndEnds(t *testing.T) {
+	for _, waiting := range []int{0, 2} {
+		t.Run(strconv.Itoa(waiting)+" waiting", func(t *testing.T) {
+			p, _ := queueFixture(t, waiting)
+			if err := p.PullWaiting(4); err != nil {
+				t.Fatal(err)
+			}
+			for i := range waiting {
+				if m, ev := nextPulled(t, p); ev != PulledRequest || string(m.Data) != "request "+strconv.Itoa(i) {
+					t.Fatalf("message %d: event %v, data %q", i, ev, m.Data)
+				}
+			}
+			// A pull that waited for more would not end at all: it
+			// has no expiry.
+			if _, ev := nextPulled(t, p); ev != PullEnded {
+				t.Fatalf("event %v, want the end of the pull", ev)
+			}
+		})
+	}
+}

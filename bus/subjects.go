@@ -12,6 +12,7 @@ const (
 	controlPrefix      = "_GW.ctl."
 	bodyPrefix         = "_GW.body."
 	cancelPrefix       = "_GW.cancel."
+	directPrefix       = "_GW.direct."
 	presenceSubject    = "_GW.presence"
 	presenceProbe      = "_GW.presence.probe"
 )
@@ -21,6 +22,10 @@ func QueueSubject(upstream string) string { return queueSubjectPrefix + token(up
 
 // QueueStream is the name of the JetStream stream queueing the upstream's requests.
 func QueueStream(upstream string) string { return queueStreamPrefix + strings.ToUpper(token(upstream)) }
+
+// DirectSubject is the subject requests for the upstream are offered on
+// directly to its workers, bypassing the queue (direct.go).
+func DirectSubject(upstream string) string { return directPrefix + token(upstream) }
 
 // token turns a configured name into a safe subject token.
 func token(name string) string {

@@ -137,6 +137,10 @@ type Bus struct {
 	TLSKey  string `toml:"tls_key"`
 	// Replicas of the JetStream streams the gateway creates (3 on a cluster).
 	Replicas int `toml:"replicas"`
+	// QueueOnly sends every request through its upstream's JetStream
+	// queue. By default a request is first offered to an idle worker over
+	// core NATS, and queued only when no worker takes it at once.
+	QueueOnly bool `toml:"queue_only"`
 }
 
 // Access configures API keys, rate limits and quotas.

@@ -37,7 +37,13 @@ const (
 	outcomeInterrupted  = "interrupted"
 	outcomeCancelled    = "cancelled"
 	outcomeError        = "error"
+	// outcomeNotTaken ends the direct offer of an attempt, which goes on
+	// through the queue; it is never an attempt's outcome.
+	outcomeNotTaken = "not_taken"
 )
+
+// errNotTaken ends the direct phase of an attempt; no client sees it.
+var errNotTaken = converter.Errorf(converter.KindUnavailable, "no worker took the request at once")
 
 // plan is the order of a request's attempts and the budget they share.
 //
@@ -250,7 +256,12 @@ func (x *exchange) try(ctx *fasthttp.RequestCtx, t *routing.Target, n int) resul
 	x.active = true
 	x.ended = false // an earlier attempt's final frame says nothing of this one
 	now := time.Now()
-	x.deadline = now.Add(t.Up.QueueTimeout.Duration)
+	queueDeadline := now.Add(t.Up.QueueTimeout.Duration)
+	x.deadline = queueDeadline
+	x.offered, x.offerLost = !s.cfg.Bus.QueueOnly, false
+	if x.offered {
+		x.deadline = now.Add(bus.DirectOfferTimeout)
+	}
 	if d := t.FirstTokenTimeout.Duration; d > 0 {
 		x.firstToken = now.Add(d)
 	}
@@ -285,12 +296,45 @@ func (x *exchange) try(ctx *fasthttp.RequestCtx, t *routing.Target, n int) resul
 	} else {
 		env.Body = x.body
 	}
+	if x.offered {
+		if err := s.queues.Offer(t.Up.Name, x.reply.Subject(), bus.AppendRequest(make([]byte, 0, len(env.Body)+256), &env)); err != nil {
+			s.logger.Error("publishing request failed", "request_id", x.requestID, "err", err)
+			return result{outcome: outcomeError, retryable: true,
+				gerr: converter.Errorf(converter.KindUnavailable, "the request could not be sent to a worker")}
+		}
+		res := x.await(ctx)
+		if x.outcome != outcomeNotTaken {
+			return res
+		}
+		// No worker took the offer: the queue takes the request.
+		x.offered, x.deadline = false, queueDeadline
+		env.Deadline = queueDeadline.UnixNano()
+		if x.offerLost {
+			x.renewReply(&env)
+		}
+	}
 	if err := s.queues.Enqueue(t.Up.Name, x.reply.Subject(), bus.AppendRequest(make([]byte, 0, len(env.Body)+256), &env)); err != nil {
 		s.logger.Error("publishing request failed", "request_id", x.requestID, "err", err)
 		return result{outcome: outcomeError, retryable: true,
 			gerr: converter.Errorf(converter.KindUnavailable, "the request could not be queued")}
 	}
 	return x.await(ctx)
+}
+
+// renewReply gives the attempt a new request id and reply after an offer
+// that went unanswered. The worker that got the offer is stalled or gone;
+// should it live, it cannot take the offer after its deadline, and is told
+// to forget it, and frames it might still send for the old id are dropped.
+func (x *exchange) renewReply(env *bus.Request) {
+	x.reply.Cancel()
+	x.reply.Close()
+	id := nuid.Next()
+	x.reply = x.s.inbox.Open(id)
+	env.ID, env.Reply = id, x.reply.Subject()
+	if env.BodySubject != "" {
+		x.reply.ServeBody(x.bodyCopy)
+		env.BodySubject = x.reply.BodySubject()
+	}
 }
 
 // await reads the attempt's frames until its answer is committed or it

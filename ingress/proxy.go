@@ -47,8 +47,13 @@ type exchange struct {
 	requestID string
 	method    string
 	start     time.Time
-	// deadline is the current attempt's queue deadline.
+	// deadline is the current attempt's queue deadline, or, while offered
+	// is set, the deadline of its direct offer (bus/direct.go).
 	deadline time.Time
+	offered  bool
+	// offerLost is set when an offer went unanswered: the worker that got
+	// it may be gone, and the request is queued under a new id.
+	offerLost bool
 	// firstToken, when set, is when the current attempt must have produced
 	// its first event (its head, for a whole answer).
 	firstToken time.Time
@@ -202,6 +207,10 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 			}
 			x.outcome = outcomeQueueFull
 			return f, false, converter.Errorf(converter.KindQueueFull, "upstream %s has %d requests waiting; try again shortly", up.Name, up.QueueSize)
+		case errors.Is(err, bus.ErrEnqueue) && x.offered:
+			// An empty answer to a direct offer: no worker took it.
+			x.outcome = outcomeNotTaken
+			return f, false, errNotTaken
 		case errors.Is(err, bus.ErrEnqueue):
 			// The queue's stream may be gone with a NATS restart: have it
 			// recreated now rather than at the next periodic check.
@@ -232,12 +241,21 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 		if !x.firstToken.IsZero() {
 			wait = max(min(wait, time.Until(x.firstToken)), time.Millisecond)
 		}
+		if x.offered {
+			wait = max(min(wait, time.Until(x.deadline.Add(acceptGrace))), time.Millisecond)
+		}
 		x.timer.Reset(wait)
 		select {
 		case <-x.reply.Ready():
 		case <-x.timer.C:
 			now := time.Now()
 			switch {
+			case x.offered && !x.reply.Accepted() && !now.Before(x.deadline.Add(acceptGrace)):
+				// The offer's worker neither took it nor declined it in
+				// time; it will not take it any more.
+				x.offerLost = true
+				x.outcome = outcomeNotTaken
+				return f, false, errNotTaken
 			case !x.reply.Accepted() && now.After(x.deadline.Add(acceptGrace)):
 				if x.up != nil {
 					x.up.queueTimeout.Inc()

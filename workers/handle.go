@@ -60,26 +60,42 @@ type call struct {
 	hints converter.ClientHints
 }
 
-func (p *pool) handle(work context.Context, msg *nats.Msg) {
-	// Acknowledge first: a request handed to a worker with a free slot has
-	// left the queue, and until the acknowledgement reaches the stream it
-	// still counts against queue_size, so a burst would be refused while
-	// slots sit idle. Nothing is lost by it: half an answer cannot be
-	// replayed, so a request is never redelivered anyway (MaxDeliver 1).
-	_ = p.puller.Ack(msg)
+// handle serves a request pulled from the queue, or, when queued is false,
+// one its worker took from a direct offer.
+func (p *pool) handle(work context.Context, msg *nats.Msg, queued bool) {
+	if queued {
+		// Acknowledge first: a request handed to a worker with a free slot
+		// has left the queue, and until the acknowledgement reaches the
+		// stream it still counts against queue_size, so a burst would be
+		// refused while slots sit idle. Nothing is lost by it: half an
+		// answer cannot be replayed, so a request is never redelivered
+		// anyway (MaxDeliver 1).
+		_ = p.puller.Ack(msg)
+	}
 	req, err := bus.DecodeRequest(msg.Data)
 	if err != nil {
 		p.logger.Error("dropping malformed request envelope", "err", err)
+		if !queued {
+			_ = bus.Decline(p.svc.nc, msg)
+		}
 		return
 	}
 	now := time.Now()
 	queueWait := time.Duration(now.UnixNano() - req.Enqueued)
-	p.wait.Observe(queueWait.Seconds())
 	if req.Deadline != 0 && now.UnixNano() > req.Deadline {
+		if !queued {
+			// Too late to take the offer: the ingress may already be
+			// queueing the request under another id. Declining tells it
+			// at once, if it is still waiting.
+			_ = bus.Decline(p.svc.nc, msg)
+			return
+		}
 		// The ingress has already answered this client with a time-out.
+		p.wait.Observe(queueWait.Seconds())
 		p.rejectTimeout.Inc()
 		return
 	}
+	p.wait.Observe(queueWait.Seconds())
 	route, ok := p.routes[req.Route]
 	derived, isEndpoint := p.endpoints[req.Route]
 	if isEndpoint {

@@ -48,6 +48,13 @@ type pool struct {
 	slots    chan struct{} // one token per free slot
 	inflight sync.WaitGroup
 	runner   runner
+	// running counts the calls in progress, which hold slots; the other
+	// slots are free or promised to the pull in progress.
+	running atomic.Int64
+
+	// direct takes requests offered to the pool outside the queue
+	// (direct.go); nil when the pool takes none.
+	direct *directIntake
 
 	// lister answers model listings (models.go).
 	lister *modelLister
@@ -92,6 +99,11 @@ func newPool(s *Service, u config.Upstream, cfg config.Config) (*pool, error) {
 	}
 	for range u.Concurrency {
 		p.slots <- struct{}{}
+	}
+	if !cfg.Bus.QueueOnly && u.Concurrency > 1 {
+		// With one slot, the pull that watches the queue holds it all
+		// the time, and every offer would be declined.
+		p.direct = newDirectIntake(p, s.qm)
 	}
 	for _, r := range cfg.Routes {
 		// A model-routed route may send any request to any upstream
@@ -174,12 +186,23 @@ func (p *pool) capacityNow() int {
 	return 0
 }
 
-func (p *pool) busyCount() int { return p.upstream.Concurrency - len(p.slots) }
+func (p *pool) busyCount() int { return int(p.running.Load()) }
 
 // fetchLoop pulls as many requests as there are free slots, and starts each
 // one as it arrives. It never holds a request it cannot start at once, so an
 // idle worker elsewhere gets it instead.
+//
+// A pool that takes direct offers pulls for one slot only while its queue
+// is empty, and leaves the other free slots to offers: that pull catches
+// what the pool's offers were declined for. Once it brings a request, or
+// the pool declines an offer (which its ingress then queues), the queue has
+// a backlog: the pool takes no offers, so that queued requests are not
+// overtaken, and pulls for all its free slots the requests waiting, until
+// a pull finds fewer than it asked for.
 func (p *pool) fetchLoop(ctx, work context.Context) {
+	if p.direct != nil {
+		defer p.direct.close()
+	}
 	for {
 		// Wait for one free slot, then count the others.
 		select {
@@ -189,17 +212,22 @@ func (p *pool) fetchLoop(ctx, work context.Context) {
 			return
 		case <-p.slots:
 		}
-		free := 1
-	count:
-		for {
-			select {
-			case <-p.slots:
-				free++
-			default:
-				break count
-			}
+		backlog, mark := false, uint64(0)
+		if p.direct != nil {
+			mark = p.direct.mark()
+			backlog = p.direct.queued()
 		}
-		if err := p.puller.Pull(free, fetchWait); err != nil {
+		free := 1
+		if backlog || p.direct == nil {
+			free += p.takeFreeSlots()
+		}
+		var err error
+		if backlog {
+			err = p.puller.PullWaiting(free)
+		} else {
+			err = p.puller.Pull(free, fetchWait)
+		}
+		if err != nil {
 			p.returnSlots(free)
 			p.logger.Warn("pulling from queue failed", "err", err)
 			select {
@@ -211,6 +239,9 @@ func (p *pool) fetchLoop(ctx, work context.Context) {
 		}
 		unused, status := p.receive(ctx, work, free)
 		p.returnSlots(unused)
+		if p.direct != nil {
+			p.direct.settle(status == pullDone && unused == 0, mark)
+		}
 		switch status {
 		case pullStopped:
 			return
@@ -224,6 +255,20 @@ func (p *pool) fetchLoop(ctx, work context.Context) {
 			case <-p.repull:
 			case <-time.After(time.Second):
 			}
+		}
+	}
+}
+
+// takeFreeSlots takes every free slot there is without waiting, and returns
+// how many it took.
+func (p *pool) takeFreeSlots() int {
+	n := 0
+	for {
+		select {
+		case <-p.slots:
+			n++
+		default:
+			return n
 		}
 	}
 }
@@ -257,7 +302,7 @@ func (p *pool) receive(ctx, work context.Context, batch int) (unused int, status
 			switch p.puller.Classify(m) {
 			case bus.PulledRequest:
 				batch--
-				p.start(work, m)
+				p.start(work, m, true)
 			case bus.PullEnded:
 				return batch, pullDone
 			case bus.PullNoConsumer:
@@ -268,12 +313,15 @@ func (p *pool) receive(ctx, work context.Context, batch int) (unused int, status
 	return 0, pullDone
 }
 
-// start runs a pulled request in a slot already taken for it.
-func (p *pool) start(work context.Context, m *nats.Msg) {
+// start runs a request in a slot already taken for it: one pulled from the
+// queue, or one offered directly when queued is false.
+func (p *pool) start(work context.Context, m *nats.Msg, queued bool) {
 	p.inflight.Add(1)
 	p.busy.Inc()
+	p.running.Add(1)
 	p.runner.run(func() {
 		defer func() {
+			p.running.Add(-1)
 			p.busy.Dec()
 			p.slots <- struct{}{}
 			p.inflight.Done()
@@ -287,7 +335,7 @@ func (p *pool) start(work context.Context, m *nats.Msg) {
 				p.logger.Error("panic while taking a request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			}
 		}()
-		p.current().handle(work, m)
+		p.current().handle(work, m, queued)
 	})
 }
 
@@ -310,6 +358,13 @@ func (p *pool) current() *pool {
 // ends or the pool is retired.
 func (p *pool) startLoops(ctx, work context.Context) {
 	ctx, p.stopLoops = context.WithCancel(ctx)
+	if p.direct != nil {
+		if err := p.direct.listen(work); err != nil {
+			// The queue serves everything meanwhile.
+			p.logger.Warn("taking no direct requests", "err", err)
+			p.direct = nil
+		}
+	}
 	p.fetching.Add(1)
 	p.loops.Go(func() {
 		defer p.fetching.Done()
