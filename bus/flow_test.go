@@ -71,6 +71,12 @@ type pair struct {
 
 func openPair(t *testing.T, stall time.Duration, id string) (*pair, *Inbox, *Outbox) {
 	t.Helper()
+	return openPairWith(t, stall, id, nil)
+}
+
+// openPairWith opens a pair whose ends share loop, when it is not nil.
+func openPairWith(t *testing.T, stall time.Duration, id string, loop *Loopback) (*pair, *Inbox, *Outbox) {
+	t.Helper()
 	inc, wnc := startBus(t, 1<<20)
 	inbox, err := NewInbox(inc, "ingress1")
 	if err != nil {
@@ -82,6 +88,10 @@ func openPair(t *testing.T, stall time.Duration, id string) (*pair, *Inbox, *Out
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = outbox.Close() })
+	if loop != nil {
+		inbox.UseLoopback(loop)
+		outbox.UseLoopback(loop)
+	}
 	// Processes subscribe long before their first request; here both
 	// sides' subscriptions must reach the server before the test publishes,
 	// or the first frames go to no subscriber.

@@ -42,6 +42,8 @@ type Inbox struct {
 	bodyPfx string
 	subs    []*nats.Subscription
 	replies sync.Map // request id → *Reply
+	// loop, when set, carries control messages to workers of this process.
+	loop *Loopback
 }
 
 // NewInbox subscribes to the reply and body subjects of the ingress process id.
@@ -62,6 +64,14 @@ func NewInbox(nc *nats.Conn, id string) (*Inbox, error) {
 	}
 	in.subs = []*nats.Subscription{sub, bodySub}
 	return in, nil
+}
+
+// UseLoopback has the workers of this process that share l reply to this
+// inbox, and receive its control messages, without NATS. It must be called
+// before the first request.
+func (in *Inbox) UseLoopback(l *Loopback) {
+	in.loop = l
+	l.inbox.Store(in)
 }
 
 // Close unsubscribes. Requests still open see no more frames.
@@ -106,7 +116,7 @@ func (in *Inbox) deliver(m *nats.Msg) {
 		// Answered here rather than by the request's goroutine, which may
 		// be blocked writing to a slow client.
 		if ctl := r.ctl.Load(); ctl != nil {
-			_ = in.nc.Publish(*ctl, []byte{controlAlive})
+			_ = in.loop.publish(in.nc, *ctl, []byte{controlAlive})
 		}
 	}
 	// Frames are never empty: an empty message is the server's "no
@@ -301,7 +311,7 @@ func (r *Reply) Written(n int) {
 		msg := make([]byte, 1, 11)
 		msg[0] = controlCredit
 		msg = binary.AppendUvarint(msg, uint64(r.granted))
-		_ = r.inbox.nc.Publish(r.control, msg)
+		_ = r.inbox.loop.publish(r.inbox.nc, r.control, msg)
 	}
 }
 
@@ -313,7 +323,7 @@ func (r *Reply) Cancel() {
 	}
 	r.finished = true
 	if r.control != "" {
-		_ = r.inbox.nc.Publish(r.control, []byte{controlCancel})
+		_ = r.inbox.loop.publish(r.inbox.nc, r.control, []byte{controlCancel})
 		return
 	}
 	_ = r.inbox.nc.Publish(cancelPrefix+r.id, nil)

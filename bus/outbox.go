@@ -43,6 +43,8 @@ type Outbox struct {
 	done       chan struct{}
 	// bufs holds senders' frame buffers (*[]byte) for reuse.
 	bufs sync.Pool
+	// loop, when set, carries replies to the ingress of this process.
+	loop *Loopback
 }
 
 // maxPooledBuffer is the largest frame buffer kept for reuse; a stream's
@@ -78,6 +80,14 @@ func NewOutbox(nc *nats.Conn, id string, stall, slowClient time.Duration) (*Outb
 	o.subs = []*nats.Subscription{ctl, cancels}
 	go o.heartbeats()
 	return o, nil
+}
+
+// UseLoopback has this outbox reply to the ingress of this process that
+// shares l, and take its control messages, without NATS. It must be called
+// before the first request.
+func (o *Outbox) UseLoopback(l *Loopback) {
+	o.loop = l
+	l.outbox.Store(o)
 }
 
 // Close stops heartbeats and unsubscribes.
@@ -157,7 +167,7 @@ func (o *Outbox) heartbeats() {
 				s := v.(*Sender)
 				if s.lastSend.Load() < cutoff {
 					buf = AppendFrame(buf[:0], FrameHeartbeat, s.lastSeq.Load(), nil)
-					_ = o.nc.Publish(s.subject, buf)
+					_ = o.loop.publish(o.nc, s.subject, buf)
 					s.lastSend.Store(now.UnixNano())
 				}
 				return true
@@ -413,7 +423,7 @@ func (s *Sender) waitCredit(ctx context.Context) error {
 
 // publish sends the buffered frames; s.mu must be held.
 func (s *Sender) publish() error {
-	if err := s.outbox.nc.Publish(s.subject, s.buf); err != nil {
+	if err := s.outbox.loop.publish(s.outbox.nc, s.subject, s.buf); err != nil {
 		return fmt.Errorf("publishing reply frames: %w", err)
 	}
 	s.lastSeq.Store(s.seq)

@@ -38,6 +38,9 @@ type Options struct {
 	Registerer   prometheus.Registerer
 	Gatherer     prometheus.Gatherer
 	QueueMetrics *bus.QueueMetrics
+	// Loopback, when set, is shared with the workers of this process,
+	// whose replies then come without NATS.
+	Loopback *bus.Loopback
 	// Guard enforces API keys and limits; nil disables access control.
 	Guard *access.Guard
 	// AccessLog writes the per-request lines when server.access_log is on;
@@ -178,6 +181,9 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	if s.inbox, err = bus.NewInbox(nc, id); err != nil {
 		_ = s.circuitSub.Unsubscribe()
 		return nil, err
+	}
+	if opts.Loopback != nil {
+		s.inbox.UseLoopback(opts.Loopback)
 	}
 	if s.registry, err = bus.WatchPresence(nc); err != nil {
 		_ = s.inbox.Close()

@@ -32,6 +32,9 @@ type Options struct {
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 	QueueMetrics *bus.QueueMetrics
+	// Loopback, when set, is shared with the ingress of this process, to
+	// which replies then go without NATS.
+	Loopback *bus.Loopback
 }
 
 // Service runs one pool per configured upstream in this process.
@@ -81,6 +84,9 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 	outbox, err := bus.NewOutbox(nc, id, cfg.Server.StallTimeout.Duration, cfg.Server.SlowClientTimeout.Duration)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Loopback != nil {
+		outbox.UseLoopback(opts.Loopback)
 	}
 	s := &Service{
 		cfg:        cfg,

@@ -142,6 +142,12 @@ func (a *App) start(ctx context.Context) error {
 	a.registry.MustRegister(buildInfo)
 	connMetrics := bus.NewConnMetrics(a.registry)
 	queueMetrics := bus.NewQueueMetrics(a.registry)
+	// The ingress and workers of one process hand each other replies
+	// directly; other processes' still travel through NATS.
+	var loop *bus.Loopback
+	if opts.Mode == ModeAll {
+		loop = bus.NewLoopback()
+	}
 
 	// Only the all-in-one process may run its own NATS server; with
 	// bus.mode = "external" it joins the cluster like split processes do.
@@ -166,7 +172,7 @@ func (a *App) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := a.startWorkers(ctx, nc, queueMetrics); err != nil {
+		if err := a.startWorkers(ctx, nc, queueMetrics, loop); err != nil {
 			return err
 		}
 	}
@@ -200,7 +206,7 @@ func (a *App) start(ctx context.Context) error {
 		}
 		a.ingress, err = ingress.New(ctx, cfg, nc, ingress.Options{
 			Logger: a.logger, Registerer: a.registry, Gatherer: a.registry,
-			QueueMetrics: queueMetrics, Guard: a.guard, AccessLog: opts.AccessLog, Version: opts.Version,
+			QueueMetrics: queueMetrics, Loopback: loop, Guard: a.guard, AccessLog: opts.AccessLog, Version: opts.Version,
 			Checks: workerChecks(a.workers),
 		})
 		if err != nil {
@@ -232,8 +238,8 @@ func (a *App) start(ctx context.Context) error {
 // queues: a pool that cannot (too many replicas for the cluster, no
 // JetStream) fails the start instead of leaving a process that listens but
 // never answers.
-func (a *App) startWorkers(ctx context.Context, nc *nats.Conn, qm *bus.QueueMetrics) error {
-	svc, err := workers.New(a.cfg, nc, workers.Options{Logger: a.logger, Registerer: a.registry, QueueMetrics: qm})
+func (a *App) startWorkers(ctx context.Context, nc *nats.Conn, qm *bus.QueueMetrics, loop *bus.Loopback) error {
+	svc, err := workers.New(a.cfg, nc, workers.Options{Logger: a.logger, Registerer: a.registry, QueueMetrics: qm, Loopback: loop})
 	if err != nil {
 		return fmt.Errorf("preparing the worker pools: %w", err)
 	}
