@@ -34,11 +34,11 @@ const (
 )
 
 // Inbox receives the reply frames of every request one ingress process has
-// in flight, on one wildcard subscription, and serves request bodies that are
-// too large to travel inline.
+// in flight, on a few wildcard subscriptions that share the work (shards),
+// and serves request bodies that are too large to travel inline.
 type Inbox struct {
 	nc      *nats.Conn
-	prefix  string
+	shards  *shards
 	bodyPfx string
 	subs    []*nats.Subscription
 	replies sync.Map // request id → *Reply
@@ -48,21 +48,29 @@ type Inbox struct {
 
 // NewInbox subscribes to the reply and body subjects of the ingress process id.
 func NewInbox(nc *nats.Conn, id string) (*Inbox, error) {
-	in := &Inbox{nc: nc, prefix: replyPrefix + id + ".", bodyPfx: bodyPrefix + id + "."}
-	sub, err := nc.Subscribe(in.prefix+"*", in.deliver)
+	return newInbox(nc, id, dispatchShards())
+}
+
+func newInbox(nc *nats.Conn, id string, n int) (*Inbox, error) {
+	in := &Inbox{nc: nc, shards: newShards(replyPrefix+id+".", n), bodyPfx: bodyPrefix + id + "."}
+	// The client library's pending limits are lifted: a burst across
+	// thousands of streams must not be mistaken for a slow consumer, which
+	// would drop frames and so fail streams. The dispatchers never wait on
+	// a client, only append to a request's buffer (bounded, see push), and
+	// what workers may send is bounded by the credit each stream grants
+	// (Window), so pending stays within open streams × Window.
+	subs, err := in.shards.subscribe(nc, in.deliver)
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to replies: %w", err)
 	}
-	// The dispatcher only appends to a bounded per-request buffer, so it never
-	// waits on a client; lift the client library's pending limits so a burst
-	// across thousands of streams is not mistaken for a slow consumer.
-	_ = sub.SetPendingLimits(-1, -1)
 	bodySub, err := nc.Subscribe(in.bodyPfx+"*", in.serveBody)
 	if err != nil {
-		_ = sub.Unsubscribe()
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
 		return nil, fmt.Errorf("subscribing to body requests: %w", err)
 	}
-	in.subs = []*nats.Subscription{sub, bodySub}
+	in.subs = append(subs, bodySub)
 	return in, nil
 }
 
@@ -83,12 +91,13 @@ func (in *Inbox) Close() error {
 	return errors.Join(errs...)
 }
 
-// Open registers a request and returns the Reply its frames arrive on.
+// Open registers a request and returns the Reply its frames arrive on, on
+// the next shard's subscription.
 func (in *Inbox) Open(id string) *Reply {
 	r := &Reply{
 		inbox:   in,
 		id:      id,
-		subject: in.prefix + id,
+		subject: in.shards.pick() + id,
 		notify:  make(chan struct{}, 1),
 		expect:  1,
 		granted: Window,
@@ -98,6 +107,7 @@ func (in *Inbox) Open(id string) *Reply {
 }
 
 func (in *Inbox) deliver(m *nats.Msg) {
+	// The subject's last token is the request id, whatever the shard.
 	v, ok := in.replies.Load(lastToken(m.Subject))
 	if !ok {
 		return // the request already ended; late frames are dropped
@@ -150,7 +160,8 @@ func (in *Inbox) serveBody(m *nats.Msg) {
 }
 
 // Reply is the ingress's end of one request's reply. Frames are pushed by the
-// subscription's dispatcher and read by the request's own goroutine.
+// dispatcher of its shard's subscription and read by the request's own
+// goroutine.
 type Reply struct {
 	inbox   *Inbox
 	id      string

@@ -28,11 +28,11 @@ var (
 )
 
 // Outbox is a worker process's side of the reply protocol: it owns the
-// control subscription on which ingresses grant credit and cancel requests,
-// and the heartbeats of every request in flight.
+// control subscriptions (shards) on which ingresses grant credit and cancel
+// requests, and the heartbeats of every request in flight.
 type Outbox struct {
 	nc         *nats.Conn
-	ctlPrefix  string
+	ctlShards  *shards
 	stall      time.Duration
 	slowClient time.Duration
 	subs       []*nats.Subscription
@@ -58,26 +58,36 @@ const maxPooledBuffer = 64 << 10
 // is alive and only its client reads slowly (ErrSlowClient), so that a client
 // that does not read cannot hold an upstream slot without bound.
 func NewOutbox(nc *nats.Conn, id string, stall, slowClient time.Duration) (*Outbox, error) {
+	return newOutbox(nc, id, stall, slowClient, dispatchShards())
+}
+
+func newOutbox(nc *nats.Conn, id string, stall, slowClient time.Duration, n int) (*Outbox, error) {
 	o := &Outbox{
 		nc:         nc,
-		ctlPrefix:  controlPrefix + id + ".",
+		ctlShards:  newShards(controlPrefix+id+".", n),
 		stall:      stall,
 		slowClient: slowClient,
 		earlyStops: make(map[string]time.Time),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
-	ctl, err := nc.Subscribe(o.ctlPrefix+"*", o.control)
+	// Pending limits are lifted as for the ingress's replies: the
+	// dispatchers only store a grant or signal a request without waiting,
+	// and an ingress sends a request's worker a few small messages per
+	// window it renews, so pending stays small; dropping a grant would
+	// stall the stream.
+	subs, err := o.ctlShards.subscribe(nc, o.control)
 	if err != nil {
-		return nil, fmt.Errorf("subscribing to control subject: %w", err)
+		return nil, fmt.Errorf("subscribing to control subjects: %w", err)
 	}
-	_ = ctl.SetPendingLimits(-1, -1)
 	cancels, err := nc.Subscribe(cancelPrefix+"*", o.broadcastCancel)
 	if err != nil {
-		_ = ctl.Unsubscribe()
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
 		return nil, fmt.Errorf("subscribing to cancellations: %w", err)
 	}
-	o.subs = []*nats.Subscription{ctl, cancels}
+	o.subs = append(subs, cancels)
 	go o.heartbeats()
 	return o, nil
 }
@@ -102,6 +112,7 @@ func (o *Outbox) Close() error {
 }
 
 func (o *Outbox) control(m *nats.Msg) {
+	// The subject's last token is the request id, whatever the shard.
 	v, ok := o.senders.Load(lastToken(m.Subject))
 	if !ok || len(m.Data) == 0 {
 		return
@@ -208,10 +219,12 @@ func (o *Outbox) Begin(ctx context.Context, req *Request, queueWait time.Duratio
 	}
 	// The accept frame waits for the answer's first frames, saving a bus
 	// message on quick answers, but never longer than acceptDelay: the
-	// ingress needs it to stop its queue timer and to reach this worker.
-	var payload [binary.MaxVarintLen64 + 64]byte
+	// ingress needs it to stop its queue timer and to reach this worker,
+	// on the control subject it names (the request's shard's).
+	var payload [binary.MaxVarintLen64 + 96]byte
 	accept := binary.AppendUvarint(payload[:0], uint64(max(queueWait, 0)/time.Microsecond))
-	s.appendFrame(FrameAccept, append(accept, o.ctlPrefix+req.ID...))
+	accept = append(accept, o.ctlShards.pick()...)
+	s.appendFrame(FrameAccept, append(accept, req.ID...))
 	s.acceptLen = len(s.buf)
 	s.acceptTimer = time.AfterFunc(acceptDelay, s.flushAccept)
 	return s, nil

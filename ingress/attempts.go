@@ -520,7 +520,7 @@ func (x *exchange) recordAttempt(t *routing.Target, res result, took time.Durati
 	if res.outcome == outcomeOK {
 		x.up.attemptsOK.Inc()
 	} else {
-		x.s.metrics.attempts.WithLabelValues(t.Up.Name, res.outcome).Inc()
+		x.up.attempts(res.outcome).Inc()
 	}
 	key := x.targetKey
 	x.circuitHeld = ""

@@ -45,6 +45,7 @@ func (s *Server) addEndpointRoutes(t *table) {
 			}
 			r.firstToken = s.metrics.firstToken.WithLabelValues(path)
 			r.interChunk = s.metrics.interChunk.WithLabelValues(path)
+			r.inFlight = s.metrics.inFlight.WithLabelValues(fasthttp.MethodPost, path)
 			t.routes[path] = &r
 		}
 	}

@@ -66,6 +66,9 @@ type route struct {
 
 	firstToken prometheus.Observer
 	interChunk prometheus.Observer
+	// inFlight is the route's http_requests_in_flight child (its requests
+	// are POSTs), resolved once rather than on every request.
+	inFlight prometheus.Gauge
 
 	// parent is the path of the route an endpoint beside it belongs to
 	// (endpoints.go); empty for a configured route.

@@ -108,7 +108,7 @@ type exchange struct {
 func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, t *table, r *route) {
 	x := &exchange{s: s, r: r, start: time.Now(), method: "POST", conn: ctx.Conn()}
 	x.requestID = s.requestID(ctx)
-	s.metrics.inFlight.WithLabelValues(x.method, r.Path).Inc()
+	r.inFlight.Inc()
 	s.inFlight.Add(1)
 	s.open.Add(1)
 	defer x.recoverExchange(ctx)
@@ -360,7 +360,7 @@ func (x *exchange) finish() {
 		status = 499 // the client closed the connection first
 	}
 	s.metrics.observe(x.method, r.Path, status, elapsed.Seconds())
-	s.metrics.inFlight.WithLabelValues(x.method, r.Path).Dec()
+	r.inFlight.Dec()
 	s.open.Add(-1)
 	s.inFlight.Done()
 	if s.access != nil {

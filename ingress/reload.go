@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/config"
 	"github.com/aigateway/gateway/ingress/internal/routing"
@@ -46,6 +48,7 @@ func (s *Server) newTable(cfg config.Config) (*table, error) {
 			format:     r.InputFormat,
 			firstToken: s.metrics.firstToken.WithLabelValues(r.Path),
 			interChunk: s.metrics.interChunk.WithLabelValues(r.Path),
+			inFlight:   s.metrics.inFlight.WithLabelValues(fasthttp.MethodPost, r.Path),
 		}
 		// A model-routed route has no upstream of its own.
 		if u, ok := cfg.Upstream(r.Upstream); ok {

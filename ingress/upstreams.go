@@ -52,6 +52,11 @@ type upstreamStats struct {
 	goneAnswering prometheus.Counter
 	depthGauge    prometheus.Gauge
 	attemptsOK    prometheus.Counter
+	// attemptsVec and attemptsBy are the attempt counters of the other
+	// outcomes, by index in attemptOutcomes, each resolved on its first
+	// use: a series appears once its outcome has happened, as it always did.
+	attemptsVec *prometheus.CounterVec
+	attemptsBy  [len(attemptOutcomes)]atomic.Pointer[prometheus.Counter]
 	// depth is the last sampled queue depth (watchQueues).
 	depth atomic.Int64
 	// active counts this ingress's attempts on the upstream that have not
@@ -76,9 +81,34 @@ func (s *Server) upstream(name string) *upstreamStats {
 		goneAnswering: s.metrics.disconnects.WithLabelValues(name, disconnectAnswering),
 		depthGauge:    qm.Depth.WithLabelValues(name),
 		attemptsOK:    s.metrics.attempts.WithLabelValues(name, outcomeOK),
+		attemptsVec:   s.metrics.attempts,
 	}
 	v, _ := s.upstreams.LoadOrStore(name, u)
 	return v.(*upstreamStats)
+}
+
+// attemptOutcomes are the outcomes whose counters an upstream keeps at hand.
+var attemptOutcomes = [...]string{
+	outcomeOK, outcomeStatus429, outcomeStatus5xx, outcomeStatus4xx, outcomeConnect, outcomeTimeout,
+	outcomeFirstToken, outcomeProtocol, outcomeQueueFull, outcomeQueueTimeout, outcomeNoWorkers,
+	outcomeInterrupted, outcomeCancelled, outcomeError,
+}
+
+// attempts returns the upstream's counter of attempts with outcome.
+func (u *upstreamStats) attempts(outcome string) prometheus.Counter {
+	for i, o := range attemptOutcomes {
+		if o != outcome {
+			continue
+		}
+		if c := u.attemptsBy[i].Load(); c != nil {
+			return *c
+		}
+		// Racing first uses resolve the same child.
+		c := u.attemptsVec.WithLabelValues(u.name, outcome)
+		u.attemptsBy[i].Store(&c)
+		return c
+	}
+	return u.attemptsVec.WithLabelValues(u.name, outcome)
 }
 
 // Free implements routing.Load: the upstream's free worker slots, as its

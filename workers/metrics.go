@@ -2,7 +2,7 @@ package workers
 
 import (
 	"strconv"
-	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -81,16 +81,27 @@ type poolMetrics struct {
 	streamBytes    prometheus.Counter
 	streamDuration prometheus.Observer
 	slowCuts       prometheus.Counter
+	// errors holds the children of every error kind, made with the pool
+	// and never changed.
+	errors map[string]prometheus.Counter
 
-	mu       sync.Mutex
-	byStatus map[int]prometheus.Counter
+	// byStatus holds upstream_requests_total's children by status (0 and
+	// the HTTP statuses), each made on its first use so that a status's
+	// series appears once it has been seen. Statuses beyond are looked up
+	// each time.
+	byStatus [maxCachedStatus + 1]atomic.Pointer[prometheus.Counter]
 }
+
+// maxCachedStatus is the highest status whose counter a pool keeps at hand.
+const maxCachedStatus = 599
 
 func (m *metrics) forPool(upstream, provider string) *poolMetrics {
 	// Export every error series at zero so alerts on rates work from the
 	// first failure on.
-	for _, kind := range [...]string{errConnect, errTimeout, errIdleTimeout, errStatus, errInterrupted, errProtocol, errConversion, errNotStream, errKeys} {
-		m.errors.WithLabelValues(upstream, kind)
+	kinds := [...]string{errConnect, errTimeout, errIdleTimeout, errStatus, errInterrupted, errProtocol, errConversion, errNotStream, errKeys}
+	byKind := make(map[string]prometheus.Counter, len(kinds))
+	for _, kind := range kinds {
+		byKind[kind] = m.errors.WithLabelValues(upstream, kind)
 	}
 	return &poolMetrics{
 		m:              m,
@@ -101,21 +112,32 @@ func (m *metrics) forPool(upstream, provider string) *poolMetrics {
 		streamBytes:    m.streamBytes.WithLabelValues(provider),
 		streamDuration: m.streamDuration.WithLabelValues(provider),
 		slowCuts:       m.slowCuts.WithLabelValues(upstream),
-		byStatus:       make(map[int]prometheus.Counter),
+		errors:         byKind,
 	}
 }
 
+// request counts an upstream call that ended with status, 0 when no
+// response arrived.
 func (p *poolMetrics) request(status int) {
-	p.mu.Lock()
-	c, ok := p.byStatus[status]
-	if !ok {
-		c = p.m.requests.WithLabelValues(p.upstream, p.provider, strconv.Itoa(status))
-		p.byStatus[status] = c
+	if status < 0 || status > maxCachedStatus {
+		p.m.requests.WithLabelValues(p.upstream, p.provider, strconv.Itoa(status)).Inc()
+		return
 	}
-	p.mu.Unlock()
-	c.Inc()
+	slot := &p.byStatus[status]
+	c := slot.Load()
+	if c == nil {
+		// Racing first uses resolve the same child.
+		child := p.m.requests.WithLabelValues(p.upstream, p.provider, strconv.Itoa(status))
+		c = &child
+		slot.Store(c)
+	}
+	(*c).Inc()
 }
 
 func (p *poolMetrics) failure(kind string) {
+	if c, ok := p.errors[kind]; ok {
+		c.Inc()
+		return
+	}
 	p.m.errors.WithLabelValues(p.upstream, kind).Inc()
 }

@@ -2,6 +2,7 @@ package workers
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -10,7 +11,11 @@ import (
 func (r *runner) idleCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.idle)
+	n := len(r.idle)
+	if r.hot.Load() != nil {
+		n++
+	}
+	return n
 }
 
 func waitIdle(t *testing.T, r *runner, want int) {
@@ -98,5 +103,82 @@ func TestRunnerStopWaitsForBusyGoroutines(t *testing.T) {
 	case <-finished:
 	default:
 		t.Fatal("the job did not finish")
+	}
+}
+
+// TestRunnerUnderConcurrentLoad hands jobs over from several goroutines at
+// once while idle goroutines are swept, then stops: every job runs once,
+// and stop returns with no goroutine left behind (run it with -race).
+func TestRunnerUnderConcurrentLoad(t *testing.T) {
+	var r runner
+	var ran atomic.Int64
+	var submitters sync.WaitGroup
+	const senders, jobs = 8, 500
+	sweeping := make(chan struct{})
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		for {
+			select {
+			case <-sweeping:
+				return
+			default:
+				// A cutoff in the future ends every idle goroutine.
+				r.sweep(time.Now().Add(time.Hour))
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}()
+	for range senders {
+		submitters.Go(func() {
+			for range jobs {
+				done := make(chan struct{})
+				r.run(func() {
+					ran.Add(1)
+					close(done)
+				})
+				<-done
+			}
+		})
+	}
+	submitters.Wait()
+	close(sweeping)
+	<-swept
+	r.stop()
+	if n := ran.Load(); n != senders*jobs {
+		t.Fatalf("%d jobs ran, want %d", n, senders*jobs)
+	}
+	if n := r.idleCount(); n != 0 {
+		t.Fatalf("%d goroutines idle after stop", n)
+	}
+}
+
+// TestRunnerStopRacingReturns stops the runner while goroutines are
+// returning from their jobs: stop waits for all of them, whichever way
+// each goes idle, and returns.
+func TestRunnerStopRacingReturns(t *testing.T) {
+	for range 200 {
+		var r runner
+		release := make(chan struct{})
+		var started sync.WaitGroup
+		for range 4 {
+			started.Add(1)
+			r.run(func() {
+				started.Done()
+				<-release
+			})
+		}
+		started.Wait()
+		stopped := make(chan struct{})
+		go func() {
+			r.stop()
+			close(stopped)
+		}()
+		close(release)
+		select {
+		case <-stopped:
+		case <-time.After(10 * time.Second):
+			t.Fatal("stop did not return")
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package workers
 
 import (
+	"maps"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,16 +52,21 @@ type modelTokens struct {
 // values are bounded: the names the configuration can send to the upstream
 // are created at start (so dashboards read 0 rather than no data), and
 // names learned from answers are added up to maxModelLabels.
+//
+// Every answer looks its model up, and new names are rare, so lookups take
+// no lock: the map is never modified once published, and a new name
+// publishes a copy that holds it.
 type tokenCounters struct {
 	vec      *prometheus.CounterVec
 	upstream string
+	models   atomic.Pointer[map[string]*modelTokens]
 
-	mu     sync.Mutex
-	models map[string]*modelTokens
+	mu sync.Mutex // held while a new name is added
 }
 
 func newTokenCounters(vec *prometheus.CounterVec, u config.Upstream, routes []config.Route) *tokenCounters {
-	tc := &tokenCounters{vec: vec, upstream: u.Name, models: make(map[string]*modelTokens)}
+	tc := &tokenCounters{vec: vec, upstream: u.Name}
+	tc.models.Store(&map[string]*modelTokens{})
 	for _, name := range configuredModels(u, routes) {
 		tc.lookup(name)
 	}
@@ -111,14 +118,18 @@ func (tc *tokenCounters) lookup(model string) *modelTokens {
 	if model == "" || len(model) > maxModelLabelLen || !utf8.ValidString(model) {
 		model = overflowModel
 	}
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	if mt, ok := tc.models[model]; ok {
+	if mt, ok := (*tc.models.Load())[model]; ok {
 		return mt
 	}
-	if len(tc.models) >= maxModelLabels {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	models := *tc.models.Load()
+	if mt, ok := models[model]; ok {
+		return mt
+	}
+	if len(models) >= maxModelLabels {
 		model = overflowModel
-		if mt, ok := tc.models[model]; ok {
+		if mt, ok := models[model]; ok {
 			return mt
 		}
 	}
@@ -127,6 +138,8 @@ func (tc *tokenCounters) lookup(model string) *modelTokens {
 		output: tc.vec.WithLabelValues(tc.upstream, model, tokensOutput),
 		cached: tc.vec.WithLabelValues(tc.upstream, model, tokensCached),
 	}
-	tc.models[model] = mt
+	next := maps.Clone(models)
+	next[model] = mt
+	tc.models.Store(&next)
 	return mt
 }
