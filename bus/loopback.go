@@ -2,7 +2,6 @@ package bus
 
 import (
 	"bytes"
-	"strings"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
@@ -36,11 +35,11 @@ func NewLoopback() *Loopback { return &Loopback{} }
 // buffers, as they may with nats.Conn.Publish.
 func (l *Loopback) publish(nc *nats.Conn, subject string, data []byte) error {
 	if l != nil {
-		if in := l.inbox.Load(); in != nil && strings.HasPrefix(subject, in.prefix) {
+		if in := l.inbox.Load(); in != nil && in.shards.owns(subject) {
 			in.deliver(&nats.Msg{Subject: subject, Data: bytes.Clone(data)})
 			return nil
 		}
-		if o := l.outbox.Load(); o != nil && strings.HasPrefix(subject, o.ctlPrefix) {
+		if o := l.outbox.Load(); o != nil && o.ctlShards.owns(subject) {
 			o.control(&nats.Msg{Subject: subject, Data: bytes.Clone(data)})
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +22,7 @@ const maxDispatchShards = 8
 // on one core. A request keeps to the shard it was given, so its frames
 // stay in order.
 type shards struct {
+	base     string
 	prefixes []string // "<base><shard>."
 	next     atomic.Uint32
 }
@@ -30,12 +32,15 @@ func dispatchShards() int { return max(1, min(runtime.GOMAXPROCS(0), maxDispatch
 
 // newShards returns n shards of the subjects under base.
 func newShards(base string, n int) *shards {
-	s := &shards{prefixes: make([]string, max(n, 1))}
+	s := &shards{base: base, prefixes: make([]string, max(n, 1))}
 	for i := range s.prefixes {
 		s.prefixes[i] = base + strconv.Itoa(i) + "."
 	}
 	return s
 }
+
+// owns reports whether subject is one of the shards' subjects.
+func (s *shards) owns(subject string) bool { return strings.HasPrefix(subject, s.base) }
 
 // pick returns the subject prefix of the next request's shard, round robin.
 func (s *shards) pick() string {
