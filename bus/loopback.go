@@ -2,6 +2,7 @@ package bus
 
 import (
 	"bytes"
+	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
@@ -21,9 +22,43 @@ import (
 // Messages the loopback does not own (another process's replies, broadcast
 // cancellations, offers and queued requests) go through NATS as always. A
 // nil *Loopback sends everything through NATS.
+//
+// Offers, too, go first to the process's own pool of the upstream, which
+// takes or declines them at once; an offer it declines is queued, as one
+// the pools of other processes decline would be.
 type Loopback struct {
 	inbox  atomic.Pointer[Inbox]
 	outbox atomic.Pointer[Outbox]
+	takers sync.Map // upstream → *offerTaker
+}
+
+// offerTaker is a pool's intake of offers, by pointer so that a pool that
+// stops removes its own intake and not its replacement's.
+type offerTaker struct{ take func(*nats.Msg) bool }
+
+// TakeOffers has take receive the offers for upstream made in this process,
+// until the returned stop is called. take must not wait; it reports whether
+// it took the offer.
+func (l *Loopback) TakeOffers(upstream string, take func(*nats.Msg) bool) (stop func()) {
+	t := &offerTaker{take: take}
+	l.takers.Store(upstream, t)
+	return func() { l.takers.CompareAndDelete(upstream, t) }
+}
+
+// Offer hands an offer to the process's own pool of the upstream. tried is
+// false when the process has none (or l is nil), and the offer must go
+// through NATS; otherwise taken says whether the pool took it, and a
+// request it did not take belongs in the queue. The envelope must not be
+// reused: a pool that takes it keeps it.
+func (l *Loopback) Offer(upstream, reply string, envelope []byte) (taken, tried bool) {
+	if l == nil {
+		return false, false
+	}
+	v, ok := l.takers.Load(upstream)
+	if !ok {
+		return false, false
+	}
+	return v.(*offerTaker).take(&nats.Msg{Subject: DirectSubject(upstream), Reply: reply, Data: envelope}), true
 }
 
 // NewLoopback returns a Loopback with no ends attached; the process's Inbox

@@ -297,13 +297,7 @@ func (x *exchange) try(ctx *fasthttp.RequestCtx, t *routing.Target, n int) resul
 		env.Body = x.body
 	}
 	if x.offered {
-		if err := s.queues.Offer(t.Up.Name, x.reply.Subject(), bus.AppendRequest(make([]byte, 0, len(env.Body)+256), &env)); err != nil {
-			s.logger.Error("publishing request failed", "request_id", x.requestID, "err", err)
-			return result{outcome: outcomeError, retryable: true,
-				gerr: converter.Errorf(converter.KindUnavailable, "the request could not be sent to a worker")}
-		}
-		res := x.await(ctx)
-		if x.outcome != outcomeNotTaken {
+		if res, answered := x.offer(ctx, t, &env); answered {
 			return res
 		}
 		// No worker took the offer: the queue takes the request.
@@ -319,6 +313,26 @@ func (x *exchange) try(ctx *fasthttp.RequestCtx, t *routing.Target, n int) resul
 			gerr: converter.Errorf(converter.KindUnavailable, "the request could not be queued")}
 	}
 	return x.await(ctx)
+}
+
+// offer offers the attempt's request to a worker with a free slot: this
+// process's own, when it has workers for the upstream, or else one NATS
+// picks among the upstream's. answered is false when none took it, and the
+// request is to be queued.
+func (x *exchange) offer(ctx *fasthttp.RequestCtx, t *routing.Target, env *bus.Request) (res result, answered bool) {
+	s := x.s
+	encoded := bus.AppendRequest(make([]byte, 0, len(env.Body)+256), env)
+	if taken, tried := s.opts.Loopback.Offer(t.Up.Name, x.reply.Subject(), encoded); tried && !taken {
+		return result{}, false
+	} else if !tried {
+		if err := s.queues.Offer(t.Up.Name, x.reply.Subject(), encoded); err != nil {
+			s.logger.Error("publishing request failed", "request_id", x.requestID, "err", err)
+			return result{outcome: outcomeError, retryable: true,
+				gerr: converter.Errorf(converter.KindUnavailable, "the request could not be sent to a worker")}, true
+		}
+	}
+	res = x.await(ctx)
+	return res, x.outcome != outcomeNotTaken
 }
 
 // renewReply gives the attempt a new request id and reply after an offer

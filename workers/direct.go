@@ -19,6 +19,8 @@ import (
 type directIntake struct {
 	p   *pool
 	sub *nats.Subscription
+	// local ends the intake of offers made in this process.
+	local func()
 	// work is the context requests run under, set when the pool starts.
 	work context.Context
 
@@ -59,7 +61,22 @@ func (d *directIntake) listen(work context.Context) error {
 		return err
 	}
 	d.sub = sub
+	if loop := d.p.svc.loop; loop != nil {
+		d.local = loop.TakeOffers(d.p.upstream.Name, d.offeredHere)
+	}
 	return nil
+}
+
+// offeredHere takes or declines an offer of this process's ingress, which
+// queues the request itself when the pool declines.
+func (d *directIntake) offeredHere(m *nats.Msg) bool {
+	if d.take(m) {
+		d.taken.Inc()
+		return true
+	}
+	d.declined.Inc()
+	d.markBacklog()
+	return false
 }
 
 // offered takes the offer m or declines it. It runs on the subscription's
@@ -70,13 +87,18 @@ func (d *directIntake) offered(m *nats.Msg) {
 		return
 	}
 	d.declined.Inc()
+	d.markBacklog()
+	if err := bus.Decline(d.p.svc.nc, m); err != nil {
+		d.p.logger.Warn("declining a direct request failed", "err", err)
+	}
+}
+
+// markBacklog records a declined offer: its ingress queues the request.
+func (d *directIntake) markBacklog() {
 	d.mu.Lock()
 	d.declines++
 	d.backlog.Store(true)
 	d.mu.Unlock()
-	if err := bus.Decline(d.p.svc.nc, m); err != nil {
-		d.p.logger.Warn("declining a direct request failed", "err", err)
-	}
 }
 
 func (d *directIntake) take(m *nats.Msg) bool {
@@ -123,6 +145,9 @@ func (d *directIntake) close() {
 	d.mu.Lock()
 	d.open = false
 	d.mu.Unlock()
+	if d.local != nil {
+		d.local()
+	}
 	if d.sub != nil {
 		if err := d.sub.Unsubscribe(); err != nil {
 			d.p.logger.Warn("closing the direct request subscription", "err", err)

@@ -53,6 +53,8 @@ type Service struct {
 	// frames stays under the bus's max_payload with room for the head.
 	frameLimit int
 	outbox     *bus.Outbox
+	// loop, when set, is shared with the ingress of this process.
+	loop *bus.Loopback
 
 	// mu guards pools and the run state a reconfiguration needs.
 	mu    sync.Mutex
@@ -103,6 +105,7 @@ func New(cfg config.Config, nc *nats.Conn, opts Options) (*Service, error) {
 		// used, so a larger piece could wait for credit that never comes.
 		frameLimit: min(max(int(nc.MaxPayload())-64<<10, 4<<10), bus.Window/2),
 		outbox:     outbox,
+		loop:       opts.Loopback,
 		tokens:     tokencount.New(),
 		ready:      make(chan struct{}),
 	}

@@ -117,10 +117,16 @@ func TestDeclinedOffersAreQueued(t *testing.T) {
 // A worker that receives an offer and dies before it answers must not cost
 // the request, nor have it served twice: the ingress waits out the offer's
 // deadline, then queues the request under a new id, and the worker that
-// lives serves it once.
+// lives serves it once. Ingress and worker are separate processes here, so
+// that offers travel over NATS, where a doomed worker can be given them.
 func TestAnOfferLostWithItsWorkerIsQueued(t *testing.T) {
-	g := startGateway(t, mock.DefaultConfig(), "", nil)
-	nc, err := nats.Connect("", nats.InProcessServer(g.app.embedded))
+	node := startNATSNode(t)
+	m := startMock(t, mock.DefaultConfig())
+	env := map[string]string{"GATEWAY_BUS_MODE": "external", "GATEWAY_BUS_URL": node.url()}
+	startProc(t, ModeWorker, m.URL(), m.URL(), "", env)
+	p := startProc(t, ModeIngress, m.URL(), m.URL(), "", env)
+	g := &gateway{t: t, url: p.url, app: p.app, mock: m, logs: p.logs}
+	nc, err := nats.Connect(node.url())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +159,7 @@ func TestAnOfferLostWithItsWorkerIsQueued(t *testing.T) {
 	more := fmt.Sprintf("after-%d", len(markers))
 	markers = append(markers, more)
 	chatWithMarker(t, c, more)
-	calls := upstreamCalls(g.mock, markers)
+	calls := upstreamCalls(m, markers)
 	for _, marker := range markers {
 		if calls[marker] != 1 {
 			t.Errorf("request %s reached the upstream %d times, want once", marker, calls[marker])

@@ -249,14 +249,26 @@ func TestClientDisconnectFreesTheSlot(t *testing.T) {
 	}
 }
 
-// TestWorkerVanishesMidStream cuts a worker off the bus in the middle of a
-// stream: its client gets an SSE error event and the end of the stream
-// within the stall time-out.
+// startSplit starts a worker process and an ingress process on a NATS
+// server of their own, both calling upstreamURL. A single process's ingress
+// and workers cannot lose each other: their replies do not go through NATS.
+func startSplit(t *testing.T, upstreamURL string, env map[string]string) (worker, ingress *proc) {
+	t.Helper()
+	node := startNATSNode(t)
+	env["GATEWAY_BUS_MODE"], env["GATEWAY_BUS_URL"] = "external", node.url()
+	worker = startProc(t, ModeWorker, upstreamURL, upstreamURL, "", env)
+	ingress = startProc(t, ModeIngress, upstreamURL, upstreamURL, "", env)
+	return worker, ingress
+}
+
+// TestWorkerVanishesMidStream cuts a worker process off the bus in the
+// middle of a stream: its client gets an SSE error event and the end of the
+// stream within the stall time-out.
 func TestWorkerVanishesMidStream(t *testing.T) {
 	m := mock.New(mock.Config{Chunks: 200, ChunkGap: 20 * time.Millisecond})
 	upstream := httptest.NewServer(m.Handler())
 	t.Cleanup(upstream.Close)
-	p := startProc(t, ModeAll, upstream.URL, upstream.URL, "", map[string]string{"GATEWAY_SERVER_STALL_TIMEOUT": "1s"})
+	w, p := startSplit(t, upstream.URL, map[string]string{"GATEWAY_SERVER_STALL_TIMEOUT": "1s"})
 	addr := strings.TrimPrefix(p.url, "http://")
 
 	cases := []struct {
@@ -279,7 +291,7 @@ func TestWorkerVanishesMidStream(t *testing.T) {
 		}
 	}
 	cut := time.Now()
-	cutBus(t, p.app, "worker")
+	cutBus(t, w.app, "worker")
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rest, err := io.ReadAll(streams[i].body)
@@ -300,14 +312,14 @@ func TestWorkerVanishesMidStream(t *testing.T) {
 	}
 }
 
-// TestIngressVanishesMidStream cuts the ingress off the bus in the middle
-// of a long stream: the worker runs out of credit, gives up within the
-// stall time-out and aborts the upstream call.
+// TestIngressVanishesMidStream cuts the ingress process off the bus in the
+// middle of a long stream: the worker runs out of credit, gives up within
+// the stall time-out and aborts the upstream call.
 func TestIngressVanishesMidStream(t *testing.T) {
 	up := &bigStream{events: 4000, eventSize: 1024, gap: time.Millisecond}
 	upstream := httptest.NewServer(up)
 	t.Cleanup(upstream.Close)
-	p := startProc(t, ModeAll, upstream.URL, upstream.URL, "", map[string]string{"GATEWAY_SERVER_STALL_TIMEOUT": "1s"})
+	w, p := startSplit(t, upstream.URL, map[string]string{"GATEWAY_SERVER_STALL_TIMEOUT": "1s"})
 	addr := strings.TrimPrefix(p.url, "http://")
 	s := openStream(t, addr, "/v1/chat/completions", streamRequest("long"))
 	if status, _ := s.head(t); status != 200 {
@@ -331,7 +343,7 @@ func TestIngressVanishesMidStream(t *testing.T) {
 	})
 	t.Logf("upstream call aborted %v after the ingress vanished", time.Since(cut))
 	eventually(t, 5*time.Second, func() error {
-		if b := gatheredValue(t, p.app, "gateway_worker_busy", "upstream", "openai"); b != 0 {
+		if b := gatheredValue(t, w.app, "gateway_worker_busy", "upstream", "openai"); b != 0 {
 			return fmt.Errorf("gateway_worker_busy = %v", b)
 		}
 		return nil
