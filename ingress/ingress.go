@@ -224,6 +224,9 @@ func New(ctx context.Context, cfg config.Config, nc *nats.Conn, opts Options) (*
 	}
 	s.promHandler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	go s.watchQueues()
+	// One check now, so that the first health check reports what the bus
+	// holds rather than "not checked yet"; the resources were just made.
+	s.keeper.Sync(ctx)
 	keeperCtx, stopKeeper := context.WithCancel(context.Background())
 	s.stopKeeper, s.keeperDone = stopKeeper, make(chan struct{})
 	go func() {
