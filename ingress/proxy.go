@@ -217,6 +217,9 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 		}
 		if got {
 			x.lastRx = time.Now()
+			if x.up != nil {
+				x.up.heardAt(x.lastRx)
+			}
 		}
 		if ok {
 			if f.Kind == bus.FrameAccept {
