@@ -263,6 +263,11 @@ func (r *Reply) Next() (f Frame, ok bool, got bool, err error) {
 			return Frame{}, false, got, err
 		}
 		r.cur = rest
+		if len(rest) == 0 {
+			// An empty rest still pins the message it was cut from: a held
+			// stream would keep its last message until the next one.
+			r.cur = nil
+		}
 		if f.Kind == FrameHeartbeat {
 			if f.Seq >= r.expect {
 				return Frame{}, false, got, ErrSequenceGap

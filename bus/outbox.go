@@ -41,7 +41,9 @@ type Outbox struct {
 	earlyStops map[string]time.Time // cancelled before this worker registered them
 	stop       chan struct{}
 	done       chan struct{}
-	// bufs holds senders' frame buffers (*[]byte) for reuse.
+	// bufs holds senders' frame buffers (*[]byte) for reuse: a sender
+	// holds one only while it has frames to send, not while its stream is
+	// idle between events.
 	bufs sync.Pool
 	// loop, when set, carries replies to the ingress of this process.
 	loop *Loopback
@@ -202,9 +204,6 @@ func (o *Outbox) Begin(ctx context.Context, req *Request, queueWait time.Duratio
 		stop:    cancel,
 	}
 	s.granted.Store(Window)
-	if buf, ok := o.bufs.Get().(*[]byte); ok {
-		s.buf = (*buf)[:0]
-	}
 	s.lastSend.Store(time.Now().UnixNano())
 	o.mu.Lock()
 	_, early := o.earlyStops[req.ID]
@@ -265,7 +264,10 @@ type Sender struct {
 	seq     uint64
 	sent    int64
 	pending int
-	buf     []byte
+	// buf holds the frames not yet published, in the pooled slice bufp;
+	// both are nil when there are none.
+	buf  []byte
+	bufp *[]byte
 }
 
 // Context ends when the ingress cancels the request (its client left), when
@@ -281,8 +283,34 @@ func (s *Sender) cancel() {
 func (s *Sender) Cancelled() bool { return s.cancelled.Load() }
 
 func (s *Sender) appendFrame(kind FrameKind, payload []byte) {
+	if s.bufp == nil {
+		s.takeBuf()
+	}
 	s.seq++
 	s.buf = AppendFrame(s.buf, kind, s.seq, payload)
+}
+
+// takeBuf gives the sender a frame buffer from the pool; s.mu must be held.
+func (s *Sender) takeBuf() {
+	if p, ok := s.outbox.bufs.Get().(*[]byte); ok {
+		s.bufp, s.buf = p, (*p)[:0]
+		return
+	}
+	s.bufp, s.buf = new([]byte), nil
+}
+
+// dropBuf hands the frame buffer back once its frames are published; s.mu
+// must be held. Buffers larger than maxPooledBuffer are left to the
+// collector rather than kept.
+func (s *Sender) dropBuf() {
+	if s.bufp == nil {
+		return
+	}
+	if cap(s.buf) <= maxPooledBuffer {
+		*s.bufp = s.buf[:0]
+		s.outbox.bufs.Put(s.bufp)
+	}
+	s.bufp, s.buf = nil, nil
 }
 
 // Head buffers the head frame.
@@ -443,7 +471,7 @@ func (s *Sender) publish() error {
 	s.lastSend.Store(time.Now().UnixNano())
 	s.sent += int64(s.pending)
 	s.pending = 0
-	s.buf = s.buf[:0]
+	s.dropBuf()
 	return nil
 }
 
@@ -454,10 +482,6 @@ func (s *Sender) Close() {
 	s.stop()
 	// The accept timer may be running still; it finds no buffer.
 	s.mu.Lock()
-	buf := s.buf
-	s.buf = nil
+	s.dropBuf()
 	s.mu.Unlock()
-	if buf != nil && cap(buf) <= maxPooledBuffer {
-		s.outbox.bufs.Put(&buf)
-	}
 }

@@ -236,6 +236,25 @@ func (r *Registry) summary(upstream string) upstreamSummary {
 // Workers returns how many worker processes announced the upstream recently.
 func (r *Registry) Workers(upstream string) int { return r.summary(upstream).workers }
 
+// Silent returns how many worker processes that announced the upstream
+// have been silent for three intervals without saying they leave: gone
+// without a word, or only late. A worker whose connection is busy with
+// thousands of streams can be seconds late with its announcements while its
+// answers still flow, so the ingress weighs this against the frames it
+// receives before it concludes that nobody serves the upstream.
+func (r *Registry) Silent(upstream string) int {
+	cutoff := r.now().Add(-3 * PresenceInterval)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, w := range r.seen[upstream] {
+		if !w.at.After(cutoff) {
+			n++
+		}
+	}
+	return n
+}
+
 // Envelope returns the highest envelope version every live worker of the
 // upstream decodes: a request on the upstream's queue may reach any of
 // them. It is EnvelopeV1 when no worker is known.

@@ -199,3 +199,31 @@ func TestRegistryEnvelopeAndLoad(t *testing.T) {
 		t.Errorf("silent workers still counted: capacity %d", c)
 	}
 }
+
+func TestRegistrySilentWorkers(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r := &Registry{now: func() time.Time { return now }, seen: make(map[string]map[string]workerState)}
+	announce := func(p Presence) {
+		data, err := jsonx.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.handle(&nats.Msg{Data: data})
+	}
+	announce(Presence{Worker: "a", Upstreams: map[string]PoolState{"openai": {Capacity: 8}}})
+	announce(Presence{Worker: "b", Upstreams: map[string]PoolState{"openai": {Capacity: 8}}})
+	if w, s := r.Workers("openai"), r.Silent("openai"); w != 2 || s != 0 {
+		t.Fatalf("announced: %d live, %d silent; want 2, 0", w, s)
+	}
+	now = now.Add(3 * PresenceInterval)
+	announce(Presence{Worker: "a", Upstreams: map[string]PoolState{"openai": {Capacity: 8}}})
+	if w, s := r.Workers("openai"), r.Silent("openai"); w != 1 || s != 1 {
+		t.Fatalf("one late: %d live, %d silent; want 1, 1", w, s)
+	}
+	// A worker that says it leaves is neither.
+	announce(Presence{Worker: "a", Leaving: true})
+	announce(Presence{Worker: "b", Leaving: true})
+	if w, s := r.Workers("openai"), r.Silent("openai"); w != 0 || s != 0 {
+		t.Fatalf("left: %d live, %d silent; want 0, 0", w, s)
+	}
+}

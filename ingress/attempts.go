@@ -245,7 +245,7 @@ func (x *exchange) try(ctx *fasthttp.RequestCtx, t *routing.Target, n int) resul
 	x.target, x.up = t, s.upstream(t.Up.Name)
 	x.targetKey = t.Key(x.plan.requested)
 	x.outcome, x.firstToken = "", time.Time{}
-	if s.registry.Workers(t.Up.Name) == 0 {
+	if !s.served(x.up, time.Now()) {
 		x.up.noWorkers.Inc()
 		return result{outcome: outcomeNoWorkers, retryable: true,
 			gerr: converter.Errorf(converter.KindNoWorkers, "no worker is serving upstream %s", t.Up.Name)}

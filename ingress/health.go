@@ -131,11 +131,14 @@ func (s *Server) serveHealth(ctx *fasthttp.RequestCtx, path string) {
 	}
 	h.Checks = append(h.Checks, busCheck(s.nc))
 	h.Checks = append(h.Checks, ResourceChecks(s.keeper.States())...)
+	now := time.Now()
 	for _, name := range s.servedUpstreams() {
 		n := s.registry.Workers(name)
 		h.Workers[name] = n
-		c := Check{Name: "workers " + name, OK: n > 0}
-		if n == 0 {
+		// Late announcements from a busy worker are no reason to be taken
+		// out of service (served).
+		c := Check{Name: "workers " + name, OK: s.served(s.upstream(name), now)}
+		if !c.OK {
 			c.Error = "no worker process has announced itself for this upstream"
 		}
 		h.Checks = append(h.Checks, c)

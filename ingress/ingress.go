@@ -109,6 +109,9 @@ type Server struct {
 	// WaitGroup cannot be waited on while requests still arrive).
 	open      atomic.Int64
 	maxInline int
+	// chunkBufs holds the buffers (*[]byte) in which streams gather the
+	// frames of one write (streamBody), so that an idle stream holds none.
+	chunkBufs sync.Pool
 	// responses is the store of stored-response endpoints (responses.go),
 	// nil when responses.store is off or no route took Responses requests
 	// at start.

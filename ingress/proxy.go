@@ -226,6 +226,9 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 		}
 		if got {
 			x.lastRx = time.Now()
+			if x.up != nil {
+				x.up.heardAt(x.lastRx)
+			}
 		}
 		if ok {
 			if f.Kind == bus.FrameAccept {
@@ -408,8 +411,11 @@ type streamBody struct {
 	x *exchange
 	// first is the stream's first data, read before the answer was
 	// committed to this attempt (attempts.go).
-	first    []byte
-	scratch  []byte // gathers the frames of one write
+	first []byte
+	// gathered holds the frames of the write being made when there are
+	// several, in a buffer of Server.chunkBufs; nil otherwise, and while
+	// the stream waits for its next frames.
+	gathered *[]byte
 	pending  []byte // what Read has not returned yet
 	done     bool
 	wroteAny bool
@@ -497,14 +503,14 @@ func (b *streamBody) wrote(n int) {
 }
 
 // nextChunk gathers every data frame already received into one write. err
-// is io.EOF after the last chunk.
+// is io.EOF after the last chunk. The chunk is valid until the next call:
+// a single frame is returned as it arrived, without a copy.
 func (b *streamBody) nextChunk() ([]byte, error) {
 	x := b.x
-	out := b.scratch[:0]
-	defer func() { b.scratch = out[:0] }()
+	b.releaseGathered() // the previous chunk has been written
+	var out []byte
 	if len(b.first) > 0 {
-		out = append(out, b.first...)
-		b.first = nil
+		out, b.first = b.first, nil
 		if !x.reply.Pending() {
 			return out, nil
 		}
@@ -518,7 +524,7 @@ func (b *streamBody) nextChunk() ([]byte, error) {
 			if x.gone {
 				return nil, io.EOF
 			}
-			return converter.AppendStreamError(out, x.r.format, gerr), io.EOF
+			return b.gather(out, converter.AppendStreamError(nil, x.r.format, gerr)), io.EOF
 		}
 		if heartbeat {
 			if len(out) > 0 && !x.reply.Pending() {
@@ -529,13 +535,13 @@ func (b *streamBody) nextChunk() ([]byte, error) {
 			}
 			if len(out) == 0 && time.Since(x.lastWrite) > pingAfter && time.Since(x.lastPing) > pingAfter {
 				x.lastPing = time.Now()
-				return append(out, ssePing...), nil
+				return ssePing, nil
 			}
 			continue
 		}
 		switch f.Kind {
 		case bus.FrameData:
-			out = append(out, f.Payload...)
+			out = b.gather(out, f.Payload)
 		case bus.FrameEnd:
 			x.usage, _ = bus.DecodeUsage(f.Payload)
 			x.ended = true
@@ -544,10 +550,48 @@ func (b *streamBody) nextChunk() ([]byte, error) {
 		default:
 			b.done = true
 			x.failure = "unexpected frame in stream"
-			return converter.AppendStreamError(out, x.r.format, converter.Errorf(converter.KindStreamInterrupted, "the answer was interrupted")), io.EOF
+			return b.gather(out, converter.AppendStreamError(nil, x.r.format, converter.Errorf(converter.KindStreamInterrupted, "the answer was interrupted"))), io.EOF
 		}
 		if !x.reply.Pending() {
 			return out, nil
 		}
 	}
+}
+
+// gather adds p to the chunk out. The first piece is kept as it is; it
+// aliases a bus message, which must not be written to, so a second one
+// moves both into a pooled buffer.
+func (b *streamBody) gather(out, p []byte) []byte {
+	switch {
+	case len(p) == 0:
+		return out
+	case len(out) == 0:
+		return p
+	case b.gathered == nil:
+		if v, ok := b.x.s.chunkBufs.Get().(*[]byte); ok {
+			b.gathered = v
+		} else {
+			b.gathered = new([]byte)
+		}
+		out = append((*b.gathered)[:0], out...)
+	}
+	out = append(out, p...)
+	*b.gathered = out
+	return out
+}
+
+// maxPooledChunk is the largest gathering buffer kept for reuse.
+const maxPooledChunk = 64 << 10
+
+// releaseGathered hands the gathering buffer back once its chunk has been
+// written (or read whole, by Read), before the stream waits again.
+func (b *streamBody) releaseGathered() {
+	if b.gathered == nil {
+		return
+	}
+	if cap(*b.gathered) <= maxPooledChunk {
+		*b.gathered = (*b.gathered)[:0]
+		b.x.s.chunkBufs.Put(b.gathered)
+	}
+	b.gathered = nil
 }

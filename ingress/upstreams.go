@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -63,6 +64,10 @@ type upstreamStats struct {
 	// ended: fresher than the workers' announcements, which come once a
 	// second.
 	active atomic.Int64
+	// heard is when an attempt on the upstream last received a frame
+	// (unix nanoseconds): proof that a worker serves it, however late
+	// its announcements are.
+	heard atomic.Int64
 }
 
 // upstream returns the stats of the named upstream, made on first use (an
@@ -109,6 +114,30 @@ func (u *upstreamStats) attempts(outcome string) prometheus.Counter {
 		return c
 	}
 	return u.attemptsVec.WithLabelValues(u.name, outcome)
+}
+
+// heardAt records that an attempt on the upstream received a frame at now.
+// Streams receive thousands of frames a second, so the shared time is
+// written only once it is a little old.
+func (u *upstreamStats) heardAt(now time.Time) {
+	if t := now.UnixNano(); t-u.heard.Load() > int64(heardResolution) {
+		u.heard.Store(t)
+	}
+}
+
+// heardResolution is how stale heard may be before a frame renews it.
+const heardResolution = 100 * time.Millisecond
+
+// served reports whether the upstream has a worker: one announced recently,
+// or one that was announced before and is only late, while frames of the
+// upstream's requests still arrive. A worker that crashed sends neither;
+// one that said it leaves is not waited for, even while it finishes its
+// streams.
+func (s *Server) served(u *upstreamStats, now time.Time) bool {
+	if s.registry.Workers(u.name) > 0 {
+		return true
+	}
+	return s.registry.Silent(u.name) > 0 && now.UnixNano()-u.heard.Load() < int64(3*bus.PresenceInterval)
 }
 
 // Free implements routing.Load: the upstream's free worker slots, as its

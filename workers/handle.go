@@ -394,6 +394,7 @@ func (c *call) stream(ctx context.Context, cancelCall context.CancelCauseFunc, r
 	})
 	c.streaming = true
 	c.sendHead(c.head(resp, "text/event-stream; charset=utf-8"))
+	resp.ReleaseHead()
 	if err := c.sender.Flush(ctx); err != nil {
 		c.abandon(err, st.Usage())
 		return

@@ -86,8 +86,10 @@ func newUpstreamClient(u config.Upstream) (*upstreamClient, error) {
 			MaxConns:            max(u.Concurrency, 1) + 16,
 			MaxConnWaitTimeout:  u.ConnectTimeout.Duration,
 			MaxIdleConnDuration: idleConnTimeout,
-			// A held stream keeps its read buffer, which must still hold
-			// a whole response head; bodies go past the write buffer.
+			// The read buffer holds a whole response head; a streamed
+			// body is read without it (bodyReader), so streams share
+			// these buffers instead of holding one each. Bodies go past
+			// the write buffer.
 			ReadBufferSize:   8 << 10,
 			WriteBufferSize:  4 << 10,
 			ConnPoolStrategy: fasthttp.LIFO,
@@ -130,7 +132,6 @@ type upstreamResponse struct {
 	// this answer, or marks the body's end by closing it.
 	reusable bool
 	release  func(reusable bool)
-	conn     net.Conn
 }
 
 // Status is the HTTP status code.
@@ -149,11 +150,21 @@ func (r *upstreamResponse) IsEventStream() bool {
 func (r *upstreamResponse) Close() {
 	reusable := r.reusable
 	if r.Stream != nil {
-		reusable = reusable && r.Stream.drain(r.conn)
-		_ = r.CloseBodyStream()
+		reusable = reusable && r.Stream.drain()
 	}
 	r.release(reusable)
-	fasthttp.ReleaseResponse(r.Response)
+	r.ReleaseHead()
+}
+
+// ReleaseHead hands the response's head (status and headers) back once the
+// answer no longer needs it, as a stream does once its head frame is built:
+// a held stream would keep it, headers and all, for its whole life. Only
+// Stream may be used afterwards.
+func (r *upstreamResponse) ReleaseHead() {
+	if r.Response != nil {
+		fasthttp.ReleaseResponse(r.Response)
+		r.Response = nil
+	}
 }
 
 // do sends body to the upstream and reads the response head, and the whole
@@ -254,19 +265,17 @@ func (c *upstreamClient) roundTrip(ctx context.Context, deadline time.Time, r *f
 	}
 	resp = &upstreamResponse{
 		Response: fresp,
-		conn:     conn,
 		reusable: !fresp.ConnectionClose() && fresp.Header.ContentLength() != -2,
 	}
 	if stream && fresp.StatusCode() < 300 {
-		fresp.StreamBody = true
-		if err := fresp.ReadBody(br, 0); err != nil {
-			return fail(fmt.Errorf("reading upstream response: %w", err))
-		}
-		resp.Stream = &bodyReader{r: fresp.BodyStream(), conn: br}
-		resp.release = func(reusable bool) {
-			c.hc.ReleaseReader(br)
-			release(reusable)
-		}
+		// The head's reader goes back to the pool now rather than at the
+		// end of the stream: a held stream would pin its buffer between
+		// events, for minutes. What it read past the head is the body's
+		// start.
+		buffered, _ := br.Peek(br.Buffered())
+		resp.Stream = newBodyReader(conn, fresp.Header.ContentLength(), buffered)
+		c.hc.ReleaseReader(br)
+		resp.release = release
 		return resp, reused, nil
 	}
 	if !noBody(fresp.StatusCode()) {
@@ -330,67 +339,6 @@ var errBrokenBody = errors.New("upstream broke off its answer")
 // side while idle gives on its next use.
 func isStaleConnection(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// bodyReader reads a streamed body, and tells whether it was read to its
-// end.
-//
-// One read returns everything already received rather than one HTTP chunk:
-// providers send an event per chunk, and events that arrived together are
-// converted and relayed together (see call.stream).
-type bodyReader struct {
-	r      io.Reader
-	conn   *bufio.Reader // what r reads from
-	eof    bool
-	broken bool
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	n := 0
-	for {
-		m, err := b.r.Read(p[n:])
-		n += m
-		switch {
-		case errors.Is(err, io.EOF):
-			b.eof = true
-			return n, err
-		case err != nil:
-			b.broken = true
-			return n, err
-		case n == len(p) || !b.moreBuffered():
-			return n, nil
-		}
-	}
-}
-
-// moreBuffered reports whether the next read is served from what was
-// received already: some body bytes, or a complete chunk-size line. It may
-// err towards false, never towards a read that waits on the network while
-// data is held back.
-func (b *bodyReader) moreBuffered() bool {
-	buffered := b.conn.Buffered()
-	if buffered == 0 {
-		return false
-	}
-	next, _ := b.conn.Peek(buffered)
-	return bytes.IndexByte(next, '\n') >= 0
-}
-
-// drain reads what is left of a stream whose last event has been handled
-// (usually only the end of the chunked body), briefly, and reports whether
-// the stream ended cleanly so that its connection can serve another call.
-func (e *bodyReader) drain(conn net.Conn) bool {
-	if e.eof || e.broken {
-		return e.eof
-	}
-	if err := conn.SetReadDeadline(time.Now().Add(drainTimeout)); err != nil {
-		return false
-	}
-	n, _ := io.Copy(io.Discard, io.LimitReader(e, maxDrainBytes))
-	if !e.eof || n == maxDrainBytes {
-		return false
-	}
-	return conn.SetReadDeadline(time.Time{}) == nil
 }
 
 // close releases idle connections.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // ErrEventTooLarge is returned when a single event exceeds the reader's limit.
@@ -151,14 +152,51 @@ type Reader struct {
 }
 
 // initialBuffer is a Reader's first buffer. Most events are a few hundred
-// bytes and a held stream keeps its buffer between events, so it starts
-// small and doubles for the rare large event.
+// bytes, so it starts small and doubles for the rare large event.
 const initialBuffer = 1024
+
+// freeBuffers holds initialBuffer-sized buffers of Readers that wait for
+// their source with nothing buffered (see Waiter). It is a cache: nothing in
+// it is seen by a caller.
+var freeBuffers = sync.Pool{New: func() any { return new([initialBuffer]byte) }}
+
+// Waiter is implemented by a source that can wait for its next bytes
+// without a buffer to read them into, as a network connection can. A Reader
+// over a Waiter hands its buffer back while it waits with nothing buffered:
+// a stream that is idle between events, for seconds or minutes, then holds
+// no buffer at all.
+type Waiter interface {
+	// Wait returns once a Read would not block, or with the error that
+	// ended the wait. A Read must follow: Wait may return early.
+	Wait() error
+}
 
 // NewReader returns a Reader over src that refuses events larger than maxEvent
 // bytes.
 func NewReader(src io.Reader, maxEvent int) *Reader {
-	return &Reader{src: src, buf: make([]byte, max(min(initialBuffer, maxEvent), 0)), max: maxEvent}
+	return &Reader{src: src, max: maxEvent}
+}
+
+// release hands the buffer back while nothing is buffered; a grown one is
+// left to the collector, so that one large event is not paid for by the
+// rest of the stream.
+func (r *Reader) release() {
+	if cap(r.buf) == initialBuffer {
+		freeBuffers.Put((*[initialBuffer]byte)(r.buf[:initialBuffer]))
+	}
+	r.buf, r.start, r.end = nil, 0, 0
+}
+
+// acquire gives the Reader a buffer if it has none.
+func (r *Reader) acquire() {
+	if r.buf != nil {
+		return
+	}
+	if r.max < initialBuffer {
+		r.buf = make([]byte, max(r.max, 0))
+		return
+	}
+	r.buf = freeBuffers.Get().(*[initialBuffer]byte)[:]
 }
 
 // Buffered reports whether a whole event is already buffered, so that the next
@@ -236,6 +274,15 @@ func (r *Reader) Next() (Event, error) {
 }
 
 func (r *Reader) fill() error {
+	if w, ok := r.src.(Waiter); ok && r.start == r.end {
+		// Between events: wait without holding the buffer.
+		r.release()
+		if err := w.Wait(); err != nil {
+			r.eof, r.err = true, err
+			return nil
+		}
+	}
+	r.acquire()
 	if r.start > 0 {
 		r.end = copy(r.buf, r.buf[r.start:r.end])
 		r.start = 0
@@ -245,8 +292,9 @@ func (r *Reader) fill() error {
 			return fmt.Errorf("%w (%d bytes)", ErrEventTooLarge, r.max)
 		}
 		grown := make([]byte, min(2*len(r.buf), r.max))
-		copy(grown, r.buf[:r.end])
-		r.buf = grown
+		end := copy(grown, r.buf[:r.end])
+		r.release() // the small buffer can serve another Reader
+		r.buf, r.end = grown, end
 	}
 	n, err := r.src.Read(r.buf[r.end:])
 	r.end += n

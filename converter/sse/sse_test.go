@@ -324,3 +324,69 @@ func TestReaderScansLinearly(t *testing.T) {
 		})
 	}
 }
+
+// waitingSource is a Waiter whose Wait records whether the reader held a
+// buffer meanwhile.
+type waitingSource struct {
+	r       *Reader
+	chunks  []string
+	waits   int
+	holding int // waits during which the reader kept a buffer
+	fail    error
+}
+
+func (s *waitingSource) Wait() error {
+	s.waits++
+	if s.r.buf != nil {
+		s.holding++
+	}
+	return s.fail
+}
+
+func (s *waitingSource) Read(p []byte) (int, error) {
+	if len(s.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.chunks[0])
+	if s.chunks[0] = s.chunks[0][n:]; s.chunks[0] == "" {
+		s.chunks = s.chunks[1:]
+	}
+	return n, nil
+}
+
+func TestReaderWaitsWithoutBuffer(t *testing.T) {
+	large := "data: " + strings.Repeat("x", 3*initialBuffer) + "\n\n"
+	src := &waitingSource{chunks: []string{"data: a\n\n", "data: b", "\n\n", large, "data: c\n\ndata: d\n\n"}}
+	r := NewReader(src, 1<<20)
+	src.r = r
+	var got []string
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(ev.Data))
+	}
+	want := []string{"a", "b", strings.Repeat("x", 3*initialBuffer), "c", "d"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	// It waits only with nothing buffered (not for the end of "data: b",
+	// nor while the large event arrives), and then holds no buffer.
+	if src.waits != 5 || src.holding != 0 {
+		t.Errorf("%d waits, %d of them holding a buffer; want 5 and 0", src.waits, src.holding)
+	}
+}
+
+func TestReaderWaitError(t *testing.T) {
+	boom := errors.New("boom")
+	src := &waitingSource{fail: boom}
+	r := NewReader(src, 1<<20)
+	src.r = r
+	if _, err := r.Next(); !errors.Is(err, boom) {
+		t.Fatalf("Next() = %v, want the wait's error", err)
+	}
+}
