@@ -82,6 +82,15 @@ func (in *Inbox) UseLoopback(l *Loopback) {
 	l.inbox.Store(in)
 }
 
+// WakeAll signals every open reply's Ready, as though frames had come, so
+// that requests waiting on them look at whatever else made them stop.
+func (in *Inbox) WakeAll() {
+	in.replies.Range(func(_, v any) bool {
+		v.(*Reply).wake()
+		return true
+	})
+}
+
 // Close unsubscribes. Requests still open see no more frames.
 func (in *Inbox) Close() error {
 	var errs []error
@@ -209,6 +218,11 @@ func (r *Reply) push(data []byte) {
 		r.buffered += len(data)
 	}
 	r.mu.Unlock()
+	r.wake()
+}
+
+// wake signals Ready without waiting.
+func (r *Reply) wake() {
 	select {
 	case r.notify <- struct{}{}:
 	default:

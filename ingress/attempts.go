@@ -225,8 +225,10 @@ func (x *exchange) pause(d time.Duration) bool {
 			return true
 		}
 		x.timer.Reset(min(left, probeInterval))
+		x.timerArmed = true
 		select {
 		case <-x.timer.C:
+			x.timerArmed = false
 			if clientGone(x.conn) {
 				x.clientLeft()
 				return false

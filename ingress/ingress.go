@@ -104,7 +104,12 @@ type Server struct {
 	// closing ends the streams still open when the shutdown grace is over.
 	closing   chan struct{}
 	closeOnce sync.Once
-	inFlight  sync.WaitGroup
+	// closed is set when closing is closed. A stream waiting for its next
+	// frame reads it when woken rather than selecting on closing: a
+	// channel every stream selects on is a lock all of them take for every
+	// event.
+	closed   atomic.Bool
+	inFlight sync.WaitGroup
 	// open counts the requests in flight, for the drain to poll (a
 	// WaitGroup cannot be waited on while requests still arrive).
 	open      atomic.Int64
@@ -263,7 +268,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	s.closeOnce.Do(func() { close(s.closing) })
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.closing)
+		s.inbox.WakeAll()
+	})
 	waited := make(chan struct{})
 	go func() { s.inFlight.Wait(); close(waited) }()
 	select {

@@ -58,6 +58,9 @@ type exchange struct {
 	// its first event (its head, for a whole answer).
 	firstToken time.Time
 	timer      *time.Timer
+	// timerArmed is set while timer runs and its firing is still to be
+	// received (armTimer).
+	timerArmed bool
 
 	lastRx    time.Time
 	queueWait time.Duration // as the worker that took the request measured it
@@ -147,7 +150,7 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, t *table, r *route) {
 		return
 	}
 	x.body, x.info, x.headers = body, info, forwardedHeaders(ctx, r.format)
-	x.timer = time.NewTimer(probeInterval)
+	x.timer, x.timerArmed = time.NewTimer(probeInterval), true
 	x.run(ctx)
 }
 
@@ -240,17 +243,17 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 		if got {
 			return f, true, nil
 		}
-		wait := probeInterval
-		if !x.firstToken.IsZero() {
-			wait = max(min(wait, time.Until(x.firstToken)), time.Millisecond)
+		if x.s.closed.Load() {
+			x.abandonQueued()
+			x.reply.Cancel()
+			x.outcome = outcomeCancelled
+			return f, false, converter.Errorf(converter.KindUnavailable, "the gateway is shutting down")
 		}
-		if x.offered {
-			wait = max(min(wait, time.Until(x.deadline.Add(acceptGrace))), time.Millisecond)
-		}
-		x.timer.Reset(wait)
+		x.armTimer()
 		select {
 		case <-x.reply.Ready():
 		case <-x.timer.C:
+			x.timerArmed = false
 			now := time.Now()
 			switch {
 			case x.offered && !x.reply.Accepted() && !now.Before(x.deadline.Add(acceptGrace)):
@@ -282,12 +285,31 @@ func (x *exchange) next(probe bool) (f bus.Frame, heartbeat bool, gerr *converte
 				x.outcome = outcomeCancelled
 				return f, false, converter.Errorf(converter.KindInvalidRequest, "client disconnected")
 			}
-		case <-x.s.closing:
-			x.abandonQueued()
-			x.reply.Cancel()
-			x.outcome = outcomeCancelled
-			return f, false, converter.Errorf(converter.KindUnavailable, "the gateway is shutting down")
 		}
+	}
+}
+
+// armTimer sets the timer by which next looks at the attempt's deadlines,
+// its worker's silence and its client: every probeInterval, or sooner when
+// a first-token or offer deadline is nearer. Once a stream flows only the
+// periodic look is needed, and a timer still armed for it is left alone
+// rather than reset for every event.
+func (x *exchange) armTimer() {
+	if !x.firstToken.IsZero() || x.offered {
+		wait := probeInterval
+		if !x.firstToken.IsZero() {
+			wait = max(min(wait, time.Until(x.firstToken)), time.Millisecond)
+		}
+		if x.offered {
+			wait = max(min(wait, time.Until(x.deadline.Add(acceptGrace))), time.Millisecond)
+		}
+		x.timer.Reset(wait)
+		x.timerArmed = true
+		return
+	}
+	if !x.timerArmed {
+		x.timer.Reset(probeInterval)
+		x.timerArmed = true
 	}
 }
 
@@ -355,6 +377,7 @@ func (x *exchange) finish() {
 	x.endAttempt()
 	if x.timer != nil {
 		x.timer.Stop()
+		x.timerArmed = false
 	}
 	s, r := x.s, x.r
 	elapsed := time.Since(x.start)
