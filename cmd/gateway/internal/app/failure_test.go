@@ -355,7 +355,7 @@ func TestIngressVanishesMidStream(t *testing.T) {
 // stream at the same time is not held back by it.
 func TestSlowReaderStaysBounded(t *testing.T) {
 	const (
-		events    = 2000
+		events    = 4000
 		eventSize = 8 << 10
 	)
 	up := &bigStream{events: events, eventSize: eventSize}
@@ -405,7 +405,7 @@ func TestSlowReaderStaysBounded(t *testing.T) {
 		buf := make([]byte, 4<<10)
 		for {
 			// A deadline on progress, not on the whole answer: how long
-			// 16 MB take depends on the machine's load, while a stream
+			// 32 MB take depends on the machine's load, while a stream
 			// that stops moving is what this test must catch.
 			_ = slow.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 			n, err := body.Read(buf)
@@ -450,11 +450,13 @@ func TestSlowReaderStaysBounded(t *testing.T) {
 		t.Errorf("the slow stream finished before the fast one; the test proves nothing")
 	}
 	grew := int64(peak.Load()) - int64(base)
-	// The answer is 16 MB; without flow control most of it would sit in the
+	// The answer is 32 MB; without flow control most of it would sit in the
 	// ingress while the client reads. The bound is generous: two windows per
-	// stream, the buffers around them, and what the NATS clients and server
-	// hold in passing, which on a busy 2-core machine measured 1–5 MB.
-	if grew > 6<<20 {
+	// stream, the buffers around them, and what passes through the bus and
+	// the pools at the moment of a sample, which on a busy 2-core machine
+	// measured 2–9 MB with a 16 MB answer and 3–4 MB with a 46 MB one: it
+	// does not grow with the answer.
+	if grew > 12<<20 {
 		t.Errorf("live heap grew by %d bytes while streaming %d bytes to a slow reader", grew, total)
 	}
 	// That the fast stream ended first, checked above, shows that it did
