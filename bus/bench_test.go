@@ -76,24 +76,33 @@ func benchServer(b *testing.B) (*nats.Conn, *nats.Conn) {
 	return connect(), connect()
 }
 
-// BenchmarkReplyFrames is one reply message from a worker's Sender to the
-// ingress's Reply, over an in-process connection: the per-event bus hop.
-func BenchmarkReplyFrames(b *testing.B) {
+// benchBoxes returns an ingress's Inbox and a worker's Outbox on an embedded
+// server, both subscribed before the first frame; they close when b ends.
+func benchBoxes(b *testing.B) (*Inbox, *Outbox) {
+	b.Helper()
 	ingressConn, workerConn := benchServer(b)
 	inbox, err := NewInbox(ingressConn, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer inbox.Close()
-	// The inbox's subscription must reach the server before the first frame.
-	if err := ingressConn.Flush(); err != nil {
-		b.Fatal(err)
-	}
+	b.Cleanup(func() { _ = inbox.Close() })
 	outbox, err := NewOutbox(workerConn, "bench", 10*time.Second, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer outbox.Close()
+	b.Cleanup(func() { _ = outbox.Close() })
+	for _, nc := range []*nats.Conn{ingressConn, workerConn} {
+		if err := nc.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return inbox, outbox
+}
+
+// BenchmarkReplyFrames is one reply message from a worker's Sender to the
+// ingress's Reply, over an in-process connection: the per-event bus hop.
+func BenchmarkReplyFrames(b *testing.B) {
+	inbox, outbox := benchBoxes(b)
 	reply := inbox.Open("req1")
 	defer reply.Close()
 	sender, err := outbox.Begin(context.Background(), &Request{ID: "req1", Reply: reply.Subject()}, 0)
@@ -248,23 +257,7 @@ func BenchmarkRegistryReads(b *testing.B) {
 // one did; what stays serial per process is the connection's read loop,
 // which parses and copies every message.
 func BenchmarkInboxParallelReplies(b *testing.B) {
-	ingressConn, workerConn := benchServer(b)
-	inbox, err := NewInbox(ingressConn, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer inbox.Close()
-	if err := ingressConn.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	outbox, err := NewOutbox(workerConn, "bench", 10*time.Second, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer outbox.Close()
-	if err := workerConn.Flush(); err != nil {
-		b.Fatal(err)
-	}
+	inbox, outbox := benchBoxes(b)
 	var streams atomic.Int64
 	ctx := context.Background()
 	b.SetParallelism(16)

@@ -4,9 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-
 	"github.com/aigateway/gateway/bus"
 	"github.com/aigateway/gateway/converter/jsonx"
 )
@@ -18,20 +15,7 @@ import (
 // turn a busy gateway into a failing one. A worker that says it leaves, or
 // that went silent along with its frames, serves nothing.
 func TestServedThroughLateAnnouncements(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := startNATS(t)
 	registry, err := bus.WatchPresence(nc)
 	if err != nil {
 		t.Fatal(err)

@@ -25,20 +25,7 @@ import (
 // waiting for that credit, would send nothing more than heartbeats: the
 // stream would hang until the slow-client time-out cut it.
 func TestHeartbeatAmidFramesDoesNotHoldThem(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := startNATS(t)
 	in, err := bus.NewInbox(nc, "ingress")
 	if err != nil {
 		t.Fatal(err)
@@ -103,4 +90,24 @@ func TestHeartbeatAmidFramesDoesNotHoldThem(t *testing.T) {
 		<-done
 		t.Error("the relay did not end with the end frame")
 	}
+}
+
+// startNATS starts a NATS server for the test and returns a connection to it.
+func startNATS(t *testing.T) *nats.Conn {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }

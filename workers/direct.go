@@ -67,8 +67,9 @@ func (d *directIntake) listen(work context.Context) error {
 	return nil
 }
 
-// offeredHere takes or declines an offer of this process's ingress, which
-// queues the request itself when the pool declines.
+// offeredHere takes or declines an offer and reports which; an offer of
+// this process's ingress needs no more, since that ingress queues what the
+// pool declines.
 func (d *directIntake) offeredHere(m *nats.Msg) bool {
 	if d.take(m) {
 		d.taken.Inc()
@@ -82,12 +83,9 @@ func (d *directIntake) offeredHere(m *nats.Msg) bool {
 // offered takes the offer m or declines it. It runs on the subscription's
 // goroutine and never waits.
 func (d *directIntake) offered(m *nats.Msg) {
-	if d.take(m) {
-		d.taken.Inc()
+	if d.offeredHere(m) {
 		return
 	}
-	d.declined.Inc()
-	d.markBacklog()
 	if err := bus.Decline(d.p.svc.nc, m); err != nil {
 		d.p.logger.Warn("declining a direct request failed", "err", err)
 	}
